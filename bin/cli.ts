@@ -1,0 +1,47 @@
+/**
+ * `voxnet` subcommand dispatcher. Each subcommand lives with the part it drives;
+ * this file only maps names to lazily imported handlers so start-up stays fast.
+ */
+export type Command = {
+  summary: string;
+  run: (argv: string[]) => Promise<number | void>;
+};
+
+const commands: Record<string, Command> = {
+  broker: {
+    summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
+    run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
+  },
+};
+
+export function registerCommand(name: string, cmd: Command): void {
+  commands[name] = cmd;
+}
+
+function usage(): string {
+  const lines = ['usage: voxnet <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    console.log(usage());
+    process.exitCode = name ? 0 : 2;
+    return;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`voxnet: unknown command '${name}'\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const code = await cmd.run(rest);
+    if (typeof code === 'number') process.exitCode = code;
+  } catch (err) {
+    console.error(`voxnet ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}
