@@ -17,7 +17,7 @@ export function trustCertificates(pemFilesOrText: string[]): void {
   for (const p of pemFilesOrText) extra.add(p.includes('-----BEGIN') ? p : readFileSync(p, 'utf8'));
   if (patched) return;
   patched = true;
-  const proto = (Socket as unknown as { prototype: { connect: (...a: unknown[]) => void } }).prototype;
+  const proto = (Socket as unknown as { prototype: { connect: (this: unknown, options: tls.ConnectionOptions, ...rest: unknown[]) => void } }).prototype;
   const original = proto.connect;
   proto.connect = function (this: unknown, options: tls.ConnectionOptions, ...rest: unknown[]) {
     const ca = [...tls.rootCertificates, ...extra];

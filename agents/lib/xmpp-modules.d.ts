@@ -35,6 +35,7 @@ declare module '@xmpp/xml' {
     on(ev: string, fn: (...a: any[]) => void): void;
   }
   export function escapeXML(s: string): string;
+  export function escapeXMLText(s: string): string;
   export default xml;
 }
 declare module '@xmpp/client' {

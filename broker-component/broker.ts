@@ -1,0 +1,81 @@
+/**
+ * Wiring of the broker: store → core service → XEP-0060 handler → component link,
+ * with notifications delivered through the notifier. No business rules here.
+ */
+import { pino, type Logger } from 'pino';
+import type { Element } from '@xmpp/xml';
+import type { BrokerConfig } from './config.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import { PubsubService } from './core/service.ts';
+import { Xep0060Handler } from './xep0060/handler.ts';
+import { Notifier } from './delivery/notifier.ts';
+import { ComponentLink } from './link.ts';
+import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
+import type { NodeConfig } from './core/types.ts';
+import { domainOf } from './core/jid.ts';
+
+export type Broker = {
+  service: PubsubService;
+  link: ComponentLink;
+  notifier: Notifier;
+  log: Logger;
+  stop(): Promise<void>;
+};
+
+export type BrokerHooks = {
+  /** One-line summary of a payload for chat clients' <body>. */
+  summarize?: (payload: string, node: string) => string | undefined;
+};
+
+function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): NodeConfig {
+  const fields: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(overrides)) fields[fieldVar(k as keyof NodeConfig)] = [typeof v === 'boolean' ? (v ? '1' : '0') : String(v)];
+  return applyConfigFields(DEFAULT_NODE_CONFIG, fields);
+}
+
+export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
+  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } });
+  const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous });
+  const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
+  const notifier = new Notifier({
+    from: cfg.domain,
+    transport: link,
+    messageType: cfg.notification_type,
+    summarize: opts.hooks?.summarize,
+    onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
+  });
+  const creators = new Set(cfg.create_nodes);
+  const service = new PubsubService(store, {
+    admins: cfg.admins,
+    canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
+    defaultConfig: defaultConfigFrom(cfg.default_node_config),
+    onEvent: (ev) => notifier.handle(ev),
+    onAudit: (rec) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`),
+  });
+  const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });
+
+  link.on('stanza', (st: Element) => {
+    try {
+      let reply: Element | undefined;
+      if (st.name === 'iq') reply = handler.handleIq(st);
+      else if (st.name === 'message') reply = handler.handleMessage(st);
+      if (reply) link.send(reply);
+    } catch (err) {
+      log.error({ err: (err as Error).stack }, 'stanza handling failed');
+    }
+  });
+  await link.start();
+  log.info({ nodes: service.nodeIds().length }, 'broker ready');
+
+  return {
+    service,
+    link,
+    notifier,
+    log,
+    async stop() {
+      await notifier.drain();
+      await link.stop();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * Broker configuration: one YAML file validated with ajv, every key overridable
+ * by an environment variable VOXNET_<KEY> (nested keys joined with "_", e.g.
+ * storage.synchronous → VOXNET_STORAGE_SYNCHRONOUS; lists are comma-separated).
+ * With no file, the four variables VOXNET_XMPP_URL, VOXNET_DOMAIN, VOXNET_SECRET
+ * and VOXNET_DATA_DIR are enough.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import YAML from 'yaml';
+
+export type BrokerConfig = {
+  xmpp_url: string;
+  domain: string;
+  secret: string;
+  data_dir: string;
+  admins: string[];
+  create_nodes: string[];
+  log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  notification_type: 'headline' | 'normal' | 'chat';
+  storage: { synchronous: 'full' | 'normal' };
+  multicast: string;
+  policy_file?: string;
+  default_node_config: Record<string, string | number | boolean>;
+  max_items_page: number;
+  validate_voevents: boolean;
+};
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['xmpp_url', 'domain', 'secret', 'data_dir'],
+  properties: {
+    xmpp_url: { type: 'string', pattern: '^xmpp://[^/]+:[0-9]+/?$', description: "the server's component port, e.g. xmpp://127.0.0.1:5347" },
+    domain: { type: 'string', minLength: 1, pattern: '^[^@/\\s]+$', description: 'JID of the component, e.g. pubsub.svom.fr' },
+    secret: { type: 'string', minLength: 1, description: 'component secret shared with the server' },
+    data_dir: { type: 'string', minLength: 1, description: 'directory of the SQLite database' },
+    admins: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'bare JIDs or domains that own every node' },
+    create_nodes: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'bare JIDs or domains allowed to create nodes ("*" for anyone)' },
+    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+    notification_type: { enum: ['headline', 'normal', 'chat'], default: 'headline' },
+    storage: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { synchronous: { enum: ['full', 'normal'], default: 'full' } },
+    },
+    multicast: { type: 'string', default: 'auto', description: '"auto" (discover XEP-0033 on the server), "off", or the multicast service JID' },
+    policy_file: { type: 'string', description: 'access policy YAML to enforce' },
+    default_node_config: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number', 'boolean'] } },
+    max_items_page: { type: 'integer', minimum: 1, default: 500 },
+    validate_voevents: { type: 'boolean', default: true, description: 'refuse invalid VOEvents on nodes whose type is the VOEvent namespace' },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, allowUnionTypes: true });
+const validate = ajv.compile(schema);
+
+/** The environment variables the broker reads, key path → variable name. */
+export function envVariables(): { key: string; variable: string; description?: string }[] {
+  const out: { key: string; variable: string; description?: string }[] = [];
+  for (const [k, v] of Object.entries(schema.properties)) {
+    const prop = v as { properties?: Record<string, unknown>; description?: string };
+    if (prop.properties && k !== 'default_node_config') {
+      for (const sub of Object.keys(prop.properties)) out.push({ key: `${k}.${sub}`, variable: `VOXNET_${k}_${sub}`.toUpperCase() });
+    } else out.push({ key: k, variable: `VOXNET_${k}`.toUpperCase(), description: prop.description });
+  }
+  return out;
+}
+
+function coerce(key: string, raw: string): unknown {
+  const top = key.split('.')[0]!;
+  const prop = (schema.properties as Record<string, { type?: string | readonly string[] }>)[top];
+  if (prop?.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (prop?.type === 'integer') return /^-?\d+$/.test(raw) ? Number(raw) : raw;
+  if (prop?.type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  if (key === 'default_node_config') {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+export class ConfigError extends Error {}
+
+function describe(errs: ErrorObject[], source: string): string {
+  return errs
+    .map((e) => {
+      const key = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+      if (e.keyword === 'additionalProperties') return `${source}: unknown key "${[key === '(top level)' ? '' : key + '.', e.params.additionalProperty].join('')}"`;
+      if (e.keyword === 'required') return `${source}: missing key "${e.params.missingProperty}" (or set VOXNET_${String(e.params.missingProperty).toUpperCase()})`;
+      if (e.keyword === 'enum') return `${source}: ${key} must be one of ${(e.params.allowedValues as string[]).join(', ')}`;
+      return `${source}: ${key} ${e.message}`;
+    })
+    .join('\n');
+}
+
+export function loadBrokerConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  let data: Record<string, unknown> = {};
+  const source = file ?? 'environment';
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+    }
+    const doc = YAML.parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length) {
+      const e = doc.errors[0]!;
+      const pos = e.linePos?.[0];
+      throw new ConfigError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`);
+    }
+    const v = doc.toJS();
+    if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw new ConfigError(`${file}: the configuration must be a mapping of keys`);
+    data = v ?? {};
+  }
+  for (const { key, variable } of envVariables()) {
+    const raw = env[variable];
+    if (raw === undefined || raw === '') continue;
+    const [top, sub] = key.split('.') as [string, string | undefined];
+    if (sub) {
+      const obj = (data[top] ?? {}) as Record<string, unknown>;
+      obj[sub] = raw;
+      data[top] = obj;
+    } else data[top] = coerce(key, raw);
+  }
+  if (!validate(data)) throw new ConfigError(describe(validate.errors ?? [], source));
+  return data as unknown as BrokerConfig;
+}

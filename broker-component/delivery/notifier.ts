@@ -1,0 +1,173 @@
+/**
+ * Turns service events into notification stanzas and writes them to the server.
+ *
+ * The payload of a notification is serialized once; each recipient's stanza is
+ * the shared body wrapped in its own <message to=...> envelope, and envelopes are
+ * concatenated into large writes, so fan-out costs string concatenation, not XML
+ * building. A FanOut strategy (per-recipient stanzas, or XEP-0033 multicast
+ * through the server) decides how envelopes reach the wire.
+ */
+import { escapeXML, escapeXMLText } from '@xmpp/xml';
+import type { Element } from '@xmpp/xml';
+import type { Recipient, ServiceEvent } from '../core/service.ts';
+import type { NodeConfig } from '../core/types.ts';
+import { NS } from '../xep0060/ns.ts';
+import { authorizationRequest, configForm } from '../xep0060/handler.ts';
+
+/** Where stanzas go: the component link. */
+export interface Transport {
+  /** Write serialized stanzas; resolves when the socket accepted them. */
+  write(data: string): Promise<void>;
+  isOnline(): boolean;
+}
+
+/** One notification for many recipients: identical bytes apart from the envelope. */
+export type Notification = {
+  /** Inner XML of the <message> (event, headers, body). */
+  inner: string;
+  /** Stanza id shared by all copies. */
+  id: string;
+  recipients: string[];
+};
+
+/** How a notification reaches its recipients. */
+export interface FanOut {
+  deliver(n: Notification): Promise<void>;
+}
+
+export type NotifierOptions = {
+  from: string;
+  transport: Transport;
+  /** Message type of notifications ('headline' keeps them out of offline storage and chat history). */
+  messageType?: 'headline' | 'normal' | 'chat';
+  /** A one-line summary of a payload for the <body>, or undefined. */
+  summarize?: (payload: string, node: string) => string | undefined;
+  fanOut?: FanOut;
+  onError?: (err: unknown) => void;
+};
+
+let seq = 0;
+function nextId(): string {
+  return `vx${Date.now().toString(36)}${(++seq).toString(36)}`;
+}
+
+const esc = escapeXML;
+
+/** Per-subscriber stanzas, written in large batches. */
+export class DirectFanOut implements FanOut {
+  constructor(
+    private readonly from: string,
+    private readonly type: string,
+    private readonly transport: Transport,
+    private readonly batchBytes = 256 * 1024,
+  ) {}
+
+  async deliver(n: Notification): Promise<void> {
+    const head = `<message from="${esc(this.from)}" type="${this.type}" id="${n.id}" to="`;
+    const tail = `">${n.inner}</message>`;
+    let buf = '';
+    for (const to of n.recipients) {
+      buf += head + esc(to) + tail;
+      if (buf.length >= this.batchBytes) {
+        await this.transport.write(buf);
+        buf = '';
+      }
+    }
+    if (buf) await this.transport.write(buf);
+  }
+}
+
+export class Notifier {
+  private queue: Promise<void> = Promise.resolve();
+  private readonly type: string;
+  readonly fanOut: FanOut;
+
+  constructor(private readonly opts: NotifierOptions) {
+    this.type = opts.messageType ?? 'headline';
+    this.fanOut = opts.fanOut ?? new DirectFanOut(opts.from, this.type, opts.transport);
+  }
+
+  /** Handle one service event; deliveries happen in order, after the current IQ reply. */
+  handle(ev: ServiceEvent): void {
+    const jobs = this.render(ev);
+    if (jobs.length === 0) return;
+    this.queue = this.queue
+      .then(() => new Promise<void>((r) => setImmediate(r)))
+      .then(async () => {
+        for (const j of jobs) {
+          if ('raw' in j) await this.opts.transport.write(j.raw);
+          else await this.fanOut.deliver(j);
+        }
+      })
+      .catch((err) => this.opts.onError?.(err));
+  }
+
+  /** Resolves when everything handled so far has been written. */
+  drain(): Promise<void> {
+    return this.queue;
+  }
+
+  private render(ev: ServiceEvent): (Notification | { raw: string })[] {
+    switch (ev.kind) {
+      case 'items':
+        return this.itemsNotifications(ev.node, ev, ev.config);
+      case 'retract':
+        return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><items node="${esc(ev.node)}">${ev.ids.map((id) => `<retract id="${esc(id)}"/>`).join('')}</items></event>`);
+      case 'purge':
+        return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><purge node="${esc(ev.node)}"/></event>`);
+      case 'delete': {
+        const redirect = ev.redirect ? `<redirect uri="${esc(ev.redirect)}"/>` : '';
+        return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><delete node="${esc(ev.node)}">${redirect}</delete></event>`);
+      }
+      case 'config': {
+        const form = ev.config.deliver_payloads ? configForm(ev.config, 'result').toString() : '';
+        return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><configuration node="${esc(ev.node)}">${form}</configuration></event>`);
+      }
+      case 'subscription': {
+        const sub = `<subscription node="${esc(ev.node)}" jid="${esc(ev.jid)}" subscription="${ev.state}"${ev.subid ? ` subid="${esc(ev.subid)}"` : ''}/>`;
+        return [{ raw: `<message from="${esc(this.opts.from)}" to="${esc(ev.jid)}" id="${nextId()}"><pubsub xmlns="${NS.PUBSUB}">${sub}</pubsub></message>` }];
+      }
+      case 'authorization-request':
+        return ev.owners.map((o) => ({ raw: stanzaString(authorizationRequest(this.opts.from, o, ev.node, ev.jid, ev.subid)) }));
+    }
+  }
+
+  private itemsNotifications(node: string, ev: { items: { id: string; payload: string; publisher: string; published: number }[]; recipients: Recipient[]; lastPublished?: boolean }, cfg: NodeConfig): Notification[] {
+    const items = ev.items
+      .map((it) => {
+        const attrs = `id="${esc(it.id)}" publisher="${esc(it.publisher)}"`;
+        return cfg.deliver_payloads && it.payload ? `<item ${attrs}>${it.payload}</item>` : `<item ${attrs}/>`;
+      })
+      .join('');
+    let inner = `<event xmlns="${NS.EVENT}"><items node="${esc(node)}">${items}</items></event>`;
+    if (ev.lastPublished && ev.items[0]) inner += `<delay xmlns="${NS.DELAY}" stamp="${new Date(ev.items[0].published).toISOString()}"/>`;
+    if (cfg.body_summary && this.opts.summarize) {
+      const lines = ev.items.map((it) => (it.payload ? this.opts.summarize!(it.payload, node) : undefined)).filter((s): s is string => !!s);
+      if (lines.length) inner += `<body>${escapeXMLText(lines.join('\n'))}</body>`;
+    }
+    return this.grouped(ev.recipients, inner);
+  }
+
+  /**
+   * Recipients holding one subscription get identical bytes; a JID subscribed
+   * several times gets SHIM SubID headers (XEP-0060 §12.5) and its own copy.
+   */
+  private grouped(recipients: Recipient[], inner: string): Notification[] {
+    const id = nextId();
+    const plain: string[] = [];
+    const out: Notification[] = [];
+    for (const r of recipients) {
+      if (r.subids.length <= 1) plain.push(r.jid);
+      else {
+        const headers = `<headers xmlns="${NS.SHIM}">${r.subids.map((s) => `<header name="SubID">${esc(s)}</header>`).join('')}</headers>`;
+        out.push({ inner: inner + headers, id, recipients: [r.jid] });
+      }
+    }
+    if (plain.length) out.unshift({ inner, id, recipients: plain });
+    return out;
+  }
+}
+
+function stanzaString(el: Element): string {
+  return el.toString();
+}

@@ -1,0 +1,445 @@
+/**
+ * XEP-0060 over stanzas: turns IQs and messages addressed to the service into
+ * calls of the core, and results or PubsubErrors back into stanzas. It decides
+ * nothing itself: every permission question goes to the core.
+ */
+import { xml, type Element } from '@xmpp/xml';
+import { NS } from './ns.ts';
+import { buildForm, readForm, type FormField } from './forms.ts';
+import { errorElement } from './errors.ts';
+import { raw, serializeStandalone } from './raw.ts';
+import { PubsubError, errors } from '../core/errors.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../core/node-config.ts';
+import { bareJid } from '../core/jid.ts';
+import type { PubsubService, PublishInput } from '../core/service.ts';
+import type { Actor, Item, NodeConfig } from '../core/types.ts';
+import type { ItemQuery } from '../store/store.ts';
+
+/** The pubsub#features this service implements, and nothing else. */
+export const PUBSUB_FEATURES = [
+  'access-authorize',
+  'access-open',
+  'access-whitelist',
+  'auto-create',
+  'config-node',
+  'create-and-configure',
+  'create-nodes',
+  'delete-items',
+  'delete-nodes',
+  'get-pending',
+  'instant-nodes',
+  'item-ids',
+  'last-published',
+  'manage-affiliations',
+  'manage-subscriptions',
+  'member-affiliation',
+  'meta-data',
+  'modify-affiliations',
+  'multi-items',
+  'multi-subscribe',
+  'outcast-affiliation',
+  'persistent-items',
+  'publish',
+  'publish-only-affiliation',
+  'publish-options',
+  'publisher-affiliation',
+  'purge-nodes',
+  'retract-items',
+  'retrieve-affiliations',
+  'retrieve-default',
+  'retrieve-items',
+  'retrieve-subscriptions',
+  'subscribe',
+  'subscription-notifications',
+] as const;
+
+export const SERVICE_FEATURES = [
+  NS.DISCO_INFO,
+  NS.DISCO_ITEMS,
+  NS.PUBSUB,
+  NS.RSM,
+  NS.COMMANDS,
+  NS.PING,
+  ...PUBSUB_FEATURES.map((f) => `${NS.PUBSUB}#${f}`),
+];
+
+export type HandlerOptions = {
+  domain: string;
+  name?: string;
+  /** Send a stanza (authorization requests from the get-pending command). */
+  send: (el: Element) => void;
+  /** Largest page of items returned without RSM. */
+  maxPage?: number;
+};
+
+function actorOf(stanza: Element): Actor {
+  const from = stanza.attrs.from ?? '';
+  return { jid: from, bare: bareJid(from) };
+}
+
+function result(iq: Element, ...children: Element[]): Element {
+  return xml('iq', { type: 'result', id: iq.attrs.id, to: iq.attrs.from, from: iq.attrs.to }, ...children);
+}
+
+export function errorReply(stanza: Element, err: PubsubError): Element {
+  return xml(stanza.name, { type: 'error', id: stanza.attrs.id, to: stanza.attrs.from, from: stanza.attrs.to }, errorElement(err));
+}
+
+export class Xep0060Handler {
+  private readonly maxPage: number;
+
+  constructor(
+    private readonly service: PubsubService,
+    private readonly opts: HandlerOptions,
+  ) {
+    this.maxPage = opts.maxPage ?? 500;
+  }
+
+  /** Reply to an IQ get/set (undefined for result/error IQs, which need none). */
+  handleIq(iq: Element): Element | undefined {
+    const type = iq.attrs.type;
+    if (type !== 'get' && type !== 'set') return undefined;
+    try {
+      const children = iq.getChildElements();
+      if (children.length !== 1) throw new PubsubError('bad-request', { text: 'an IQ carries exactly one child' });
+      const child = children[0]!;
+      const ns = child.attrs.xmlns;
+      if (child.name === 'pubsub' && ns === NS.PUBSUB) return this.pubsub(iq, child, type);
+      if (child.name === 'pubsub' && ns === NS.OWNER) return this.owner(iq, child, type);
+      if (child.name === 'query' && ns === NS.DISCO_INFO && type === 'get') return this.discoInfo(iq, child);
+      if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child);
+      if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child);
+      if (child.name === 'ping' && ns === NS.PING && type === 'get') return result(iq);
+      throw new PubsubError('service-unavailable', { text: `${child.name} in ${ns ?? 'no namespace'} is not served here` });
+    } catch (e) {
+      return errorReply(iq, toPubsubError(e));
+    }
+  }
+
+  /** Messages: owners answering subscription authorization forms. Returns an error reply when refused. */
+  handleMessage(msg: Element): Element | undefined {
+    if (msg.attrs.type === 'error') return undefined;
+    const x = msg.getChild('x', NS.DATA);
+    const form = readForm(x);
+    if (!form || form.formType !== NS.SUB_AUTH) return undefined;
+    try {
+      if (form.type !== 'submit') return undefined;
+      const f = form.fields;
+      const node = f['pubsub#node']?.[0];
+      const jid = f['pubsub#subscriber_jid']?.[0];
+      const allowRaw = f['pubsub#allow']?.[0];
+      if (!node || !jid || allowRaw === undefined) throw errors.badRequest(undefined, 'authorization form lacks node, subscriber_jid or allow');
+      const allow = allowRaw === '1' || allowRaw === 'true';
+      this.service.authorize(actorOf(msg), node, jid, f['pubsub#subid']?.[0], allow);
+      return undefined;
+    } catch (e) {
+      return errorReply(msg, toPubsubError(e));
+    }
+  }
+
+  // ------------------------------------------------------------------ pubsub namespace
+
+  private pubsub(iq: Element, ps: Element, type: string): Element {
+    const actor = actorOf(iq);
+    const kids = ps.getChildElements();
+    const first = kids[0];
+    if (!first) throw errors.badRequest(undefined, 'empty pubsub element');
+    const set = type === 'set';
+    switch (first.name) {
+      case 'create': {
+        requireType(set, 'create');
+        const configure = ps.getChild('configure');
+        const form = readForm(configure?.getChild('x', NS.DATA));
+        if (form && form.formType && form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
+        const node = this.service.createNode(actor, first.attrs.node || undefined, form?.fields);
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('create', { node })));
+      }
+      case 'publish': {
+        requireType(set, 'publish');
+        const node = first.attrs.node;
+        const items: PublishInput[] = first.getChildren('item').map((it) => {
+          const payloads = it.getChildElements();
+          if (payloads.length > 1) throw errors.badRequest('invalid-payload', 'an item carries one payload element');
+          return { id: it.attrs.id, payload: payloads[0] ? serializeStandalone(payloads[0]) : '' };
+        });
+        const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
+        if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
+        const stored = this.service.publish(actor, node!, items, po?.fields);
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('publish', { node }, ...stored.map((s) => xml('item', { id: s.id })))));
+      }
+      case 'retract': {
+        requireType(set, 'retract');
+        const ids = first.getChildren('item').map((i) => i.attrs.id ?? '');
+        const notify = first.attrs.notify === 'true' || first.attrs.notify === '1';
+        this.service.retract(actor, first.attrs.node!, ids, notify);
+        return result(iq);
+      }
+      case 'subscribe': {
+        requireType(set, 'subscribe');
+        if (ps.getChild('options')?.getChild('x', NS.DATA)) throw errors.unsupported('subscription-options');
+        const jid = first.attrs.jid;
+        if (!jid) throw errors.badRequest('jid-required');
+        const sub = this.service.subscribe(actor, first.attrs.node!, jid);
+        queueMicrotask(() => this.service.afterSubscribe(sub));
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscription', { node: sub.node, jid: sub.jid, subid: sub.subid, subscription: sub.state })));
+      }
+      case 'unsubscribe': {
+        requireType(set, 'unsubscribe');
+        if (!first.attrs.jid) throw errors.badRequest('jid-required');
+        this.service.unsubscribe(actor, first.attrs.node!, first.attrs.jid, first.attrs.subid);
+        return result(iq);
+      }
+      case 'subscriptions': {
+        requireType(!set, 'subscriptions');
+        const subs = this.service.ownSubscriptions(actor, first.attrs.node);
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscriptions', { node: first.attrs.node },
+          ...subs.map((s) => xml('subscription', { node: s.node, jid: s.jid, subid: s.subid, subscription: s.state })))));
+      }
+      case 'affiliations': {
+        requireType(!set, 'affiliations');
+        const affs = this.service.ownAffiliations(actor, first.attrs.node);
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('affiliations', { node: first.attrs.node },
+          ...affs.map((a) => xml('affiliation', { node: a.node, affiliation: a.affiliation })))));
+      }
+      case 'items':
+        requireType(!set, 'items');
+        return this.items(iq, ps, first, actor);
+      case 'options':
+        throw errors.unsupported('subscription-options');
+      case 'default':
+        throw errors.unsupported('retrieve-default-sub');
+      default:
+        throw errors.badRequest(undefined, `unknown pubsub request ${first.name}`);
+    }
+  }
+
+  private items(iq: Element, ps: Element, itemsEl: Element, actor: Actor): Element {
+    const node = itemsEl.attrs.node!;
+    const q: ItemQuery = {};
+    const ids = itemsEl.getChildren('item').map((i) => i.attrs.id).filter((x): x is string => !!x);
+    const set = ps.getChild('set', NS.RSM);
+    if (ids.length) q.ids = ids;
+    if (itemsEl.attrs.max_items !== undefined) {
+      if (!/^\d+$/.test(itemsEl.attrs.max_items)) throw errors.badRequest(undefined, 'max_items must be a non-negative integer');
+      q.max = Number(itemsEl.attrs.max_items);
+    }
+    if (set) {
+      const max = set.getChildText('max');
+      if (max !== null && max !== undefined) {
+        if (!/^\d+$/.test(max)) throw errors.badRequest(undefined, 'RSM max must be a non-negative integer');
+        q.max = Math.min(Number(max), q.max ?? Infinity);
+      }
+      const after = set.getChild('after');
+      const before = set.getChild('before');
+      const index = set.getChildText('index');
+      if (after) q.after = after.text();
+      else if (before) q.before = before.text();
+      else if (index !== null && index !== undefined) {
+        if (!/^\d+$/.test(index)) throw errors.badRequest(undefined, 'RSM index must be a non-negative integer');
+        q.index = Number(index);
+      }
+      if (q.after !== undefined && q.before === undefined && q.max === undefined) q.max = this.maxPage;
+    }
+    if (q.max === undefined && !q.ids) q.max = this.maxPage;
+    if (q.max !== undefined) q.max = Math.min(q.max, this.maxPage);
+    const page = this.service.getItems(actor, node, q);
+    const children: Element[] = [xml('items', { node }, ...page.items.map((it) => itemElement(it, true)))];
+    // With RSM, or when the answer is truncated (XEP-0060 §6.5.7), say where the page lies.
+    if (set || (!q.ids && page.count > page.items.length)) {
+      const rsm = xml('set', { xmlns: NS.RSM });
+      if (page.items.length) {
+        rsm.append(xml('first', { index: String(page.firstIndex) }, page.items[0]!.id));
+        rsm.append(xml('last', {}, page.items[page.items.length - 1]!.id));
+      }
+      rsm.append(xml('count', {}, String(page.count)));
+      children.push(rsm);
+    }
+    return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, ...children));
+  }
+
+  // ------------------------------------------------------------------ owner namespace
+
+  private owner(iq: Element, ps: Element, type: string): Element {
+    const actor = actorOf(iq);
+    const first = ps.getChildElements()[0];
+    if (!first) throw errors.badRequest(undefined, 'empty pubsub#owner element');
+    const set = type === 'set';
+    const node = first.attrs.node;
+    switch (first.name) {
+      case 'configure': {
+        if (!node) throw errors.badRequest('nodeid-required');
+        if (!set) {
+          const cfg = this.service.getConfig(actor, node);
+          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('configure', { node }, configForm(cfg, 'form'))));
+        }
+        const x = first.getChild('x', NS.DATA);
+        if (x?.attrs.type === 'cancel') return result(iq);
+        const form = readForm(x);
+        if (!form) throw errors.badRequest(undefined, 'configure needs a data form');
+        if (form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
+        this.service.configure(actor, node, form.fields);
+        return result(iq);
+      }
+      case 'default': {
+        requireType(!set, 'default');
+        return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('default', {}, configForm(this.service.defaultConfig, 'form'))));
+      }
+      case 'delete': {
+        requireType(set, 'delete');
+        const redirect = first.getChild('redirect')?.attrs.uri;
+        this.service.deleteNode(actor, node!, redirect);
+        return result(iq);
+      }
+      case 'purge': {
+        requireType(set, 'purge');
+        this.service.purge(actor, node!);
+        return result(iq);
+      }
+      case 'affiliations': {
+        if (!node) throw errors.badRequest('nodeid-required');
+        if (!set) {
+          const affs = this.service.getAffiliationsOfNode(actor, node);
+          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('affiliations', { node }, ...affs.map((a) => xml('affiliation', { jid: a.jid, affiliation: a.affiliation })))));
+        }
+        const changes = first.getChildren('affiliation').map((a) => ({ jid: a.attrs.jid ?? '', affiliation: a.attrs.affiliation ?? '' }));
+        this.service.setAffiliations(actor, node, changes);
+        return result(iq);
+      }
+      case 'subscriptions': {
+        if (!node) throw errors.badRequest('nodeid-required');
+        if (!set) {
+          const subs = this.service.getSubscriptionsOfNode(actor, node);
+          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('subscriptions', { node }, ...subs.map((s) => xml('subscription', { jid: s.jid, subscription: s.state, subid: s.subid })))));
+        }
+        const changes = first.getChildren('subscription').map((s) => ({ jid: s.attrs.jid ?? '', subscription: s.attrs.subscription ?? '', subid: s.attrs.subid }));
+        this.service.setSubscriptions(actor, node, changes);
+        return result(iq);
+      }
+      default:
+        throw errors.badRequest(undefined, `unknown pubsub#owner request ${first.name}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ discovery
+
+  private discoInfo(iq: Element, q: Element): Element {
+    const node = q.attrs.node;
+    if (!node) {
+      return result(iq, xml('query', { xmlns: NS.DISCO_INFO },
+        xml('identity', { category: 'pubsub', type: 'service', name: this.opts.name ?? 'VOXnet publish-subscribe' }),
+        ...SERVICE_FEATURES.map((f) => xml('feature', { var: f }))));
+    }
+    if (node === NS.COMMANDS) {
+      return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node }, xml('identity', { category: 'automation', type: 'command-list' })));
+    }
+    if (node === NS.GET_PENDING) {
+      return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
+        xml('identity', { category: 'automation', type: 'command-node', name: 'Get pending subscription requests' }),
+        xml('feature', { var: NS.COMMANDS }), xml('feature', { var: NS.DATA })));
+    }
+    const info = this.service.nodeInfo(actorOf(iq), node);
+    const c = info.rec.config;
+    const meta: FormField[] = [
+      { var: 'FORM_TYPE', type: 'hidden', values: [NS.META_DATA] },
+      { var: 'pubsub#title', values: [c.title] },
+      { var: 'pubsub#type', values: [c.type] },
+      { var: 'pubsub#creation_date', values: [new Date(info.rec.created).toISOString()] },
+      { var: 'pubsub#creator', type: 'jid-single', values: [info.rec.creator] },
+      { var: 'pubsub#owner', type: 'jid-multi', values: info.owners },
+      { var: 'pubsub#publisher', type: 'jid-multi', values: info.publishers },
+      { var: 'pubsub#access_model', values: [c.access_model] },
+      { var: 'pubsub#publish_model', values: [c.publish_model] },
+      { var: 'pubsub#max_items', values: [formatConfigValue(c, 'max_items')] },
+      { var: 'pubsub#num_subscribers', values: [String(info.subscribers)] },
+    ];
+    return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
+      xml('identity', { category: 'pubsub', type: 'leaf', name: c.title || undefined }),
+      xml('feature', { var: NS.PUBSUB }),
+      buildForm('result', meta)));
+  }
+
+  private discoItems(iq: Element, q: Element): Element {
+    const actor = actorOf(iq);
+    const node = q.attrs.node;
+    const me = this.opts.domain;
+    if (!node) {
+      const nodes = this.service.listNodes(actor);
+      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS }, ...nodes.map((n) => xml('item', { jid: me, node: n.id, name: n.config.title || undefined }))));
+    }
+    if (node === NS.COMMANDS) {
+      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' })));
+    }
+    // Items of a leaf node, by id (XEP-0060 §5.5).
+    const page = this.service.getItems(actor, node, { max: this.maxPage });
+    return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...page.items.map((it) => xml('item', { jid: me, name: it.id }))));
+  }
+
+  // ------------------------------------------------------------------ ad-hoc: get-pending (XEP-0060 §8.7)
+
+  private command(iq: Element, cmd: Element): Element {
+    if (cmd.attrs.node !== NS.GET_PENDING) throw errors.itemNotFound(`no command ${cmd.attrs.node}`);
+    const actor = actorOf(iq);
+    const action = cmd.attrs.action ?? 'execute';
+    if (action === 'cancel') {
+      return result(iq, xml('command', { xmlns: NS.COMMANDS, node: NS.GET_PENDING, sessionid: cmd.attrs.sessionid, status: 'canceled' }));
+    }
+    const form = readForm(cmd.getChild('x', NS.DATA));
+    const chosen = form?.fields['pubsub#node']?.[0];
+    if (!chosen) {
+      const nodes = this.service.nodesWithPending(actor);
+      if (nodes.length === 0 && this.service.listNodes(actor).every((n) => !this.service.may('manage-subscriptions', n.id, actor.bare)))
+        throw errors.forbidden('you own no node');
+      return result(iq, xml('command', { xmlns: NS.COMMANDS, node: NS.GET_PENDING, sessionid: cmd.attrs.sessionid ?? `pending-${Date.now()}`, status: 'executing' },
+        xml('actions', { execute: 'complete' }, xml('complete')),
+        buildForm('form', [
+          { var: 'FORM_TYPE', type: 'hidden', values: [NS.SUB_AUTH] },
+          { var: 'pubsub#node', type: 'list-single', label: 'Node with pending subscription requests', values: [], options: nodes },
+        ])));
+    }
+    const pending = this.service.pendingRequests(actor, chosen);
+    for (const p of pending) this.opts.send(authorizationRequest(this.opts.domain, bareJid(iq.attrs.from ?? ''), p.node, p.jid, p.subid));
+    return result(iq, xml('command', { xmlns: NS.COMMANDS, node: NS.GET_PENDING, sessionid: cmd.attrs.sessionid, status: 'completed' },
+      xml('note', { type: 'info' }, `${pending.length} pending request(s) sent`)));
+  }
+}
+
+function requireType(ok: boolean, what: string): void {
+  if (!ok) throw errors.badRequest(undefined, `wrong IQ type for ${what}`);
+}
+
+function toPubsubError(e: unknown): PubsubError {
+  if (e instanceof PubsubError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new PubsubError('internal-server-error', { text: msg });
+}
+
+export function itemElement(it: Item, withPayload: boolean): Element {
+  const el = xml('item', { id: it.id, publisher: it.publisher });
+  if (withPayload && it.payload) el.append(raw(it.payload));
+  return el;
+}
+
+export function configForm(cfg: NodeConfig, type: 'form' | 'result'): Element {
+  return buildForm(type, [
+    { var: 'FORM_TYPE', type: 'hidden', values: [NS.NODE_CONFIG] },
+    ...CONFIG_FIELDS.map((f) => ({
+      var: fieldVar(f.key),
+      type: f.kind,
+      label: f.label,
+      options: f.options,
+      values: [formatConfigValue(cfg, f.key)],
+    })),
+  ]);
+}
+
+/** The message asking an owner to approve a subscription (XEP-0060 §8.6.1). */
+export function authorizationRequest(from: string, owner: string, node: string, jid: string, subid: string): Element {
+  return xml('message', { from, to: owner, id: `auth-${subid}` },
+    buildForm('form', [
+      { var: 'FORM_TYPE', type: 'hidden', values: [NS.SUB_AUTH] },
+      { var: 'pubsub#subid', type: 'hidden', values: [subid] },
+      { var: 'pubsub#node', type: 'text-single', label: 'Node ID', values: [node] },
+      { var: 'pubsub#subscriber_jid', type: 'jid-single', label: 'Subscriber Address', values: [jid] },
+      { var: 'pubsub#allow', type: 'boolean', label: 'Allow this JID to subscribe to this pubsub node?', values: ['false'] },
+    ], 'PubSub subscriber request'));
+}

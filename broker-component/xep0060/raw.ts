@@ -1,0 +1,64 @@
+/** Stored payloads are serialized XML; this embeds them in outgoing elements without reparsing. */
+import type { Element } from '@xmpp/xml';
+
+export class RawXml {
+  constructor(readonly xml: string) {}
+  write(writer: (s: string) => void): void {
+    writer(this.xml);
+  }
+  toString(): string {
+    return this.xml;
+  }
+}
+
+export function raw(xml: string): Element {
+  return new RawXml(xml) as unknown as Element;
+}
+
+/**
+ * Serialize a payload element so it stands alone: namespace declarations it
+ * inherits from its ancestors (default and prefixed) are copied onto it.
+ */
+export function serializeStandalone(el: Element): string {
+  const copy: Record<string, string> = { ...el.attrs };
+  const prefix = el.name.includes(':') ? el.name.slice(0, el.name.indexOf(':')) : undefined;
+  const needed = new Set<string>();
+  needed.add(prefix ? `xmlns:${prefix}` : 'xmlns');
+  collectPrefixes(el, needed);
+  for (let p: Element | null = el.parent; p && needed.size; p = p.parent) {
+    for (const k of [...needed]) {
+      if (copy[k] !== undefined) needed.delete(k);
+      else if (p.attrs[k] !== undefined) {
+        copy[k] = p.attrs[k]!;
+        needed.delete(k);
+      }
+    }
+  }
+  const saved = el.attrs;
+  el.attrs = copy;
+  try {
+    const parent = el.parent;
+    el.parent = null;
+    const s = el.toString();
+    el.parent = parent;
+    return s;
+  } finally {
+    el.attrs = saved;
+  }
+}
+
+/** Prefixes used by descendants' element and attribute names that are not declared inside. */
+function collectPrefixes(el: Element, out: Set<string>): void {
+  for (const k of Object.keys(el.attrs)) {
+    const i = k.indexOf(':');
+    if (i > 0 && !k.startsWith('xmlns') && k.slice(0, i) !== 'xml') out.add(`xmlns:${k.slice(0, i)}`);
+  }
+  for (const c of el.children) {
+    if (typeof c === 'string' || !(c as Element).name) continue;
+    const ch = c as Element;
+    const i = ch.name.indexOf(':');
+    if (i > 0) out.add(`xmlns:${ch.name.slice(0, i)}`);
+    collectPrefixes(ch, out);
+  }
+  for (const k of Object.keys(el.attrs)) if (k.startsWith('xmlns')) out.delete(k);
+}

@@ -1,0 +1,73 @@
+/**
+ * A real Prosody with the VOXnet broker attached as a component, plus users on
+ * two domains: the fixture every broker integration test starts from.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { startProsody, type ProsodyServer } from '../../broker-component/servers/prosody.ts';
+import { startBroker, type Broker } from '../../broker-component/broker.ts';
+import { loadBrokerConfig, type BrokerConfig } from '../../broker-component/config.ts';
+import { connectClient, type TestClient } from './xmpp.ts';
+
+export const PUBSUB = 'pubsub.svom.fr';
+export const SECRET = 'test-secret';
+
+export type BrokerEnv = {
+  prosody: ProsodyServer;
+  broker: Broker;
+  dataDir: string;
+  config: BrokerConfig;
+  /** Log in as user@host (the account is created on first use; password = user). */
+  client(user: string, host?: string, resource?: string): Promise<TestClient>;
+  restartBroker(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+export async function startBrokerEnv(overrides: Partial<Record<string, unknown>> = {}): Promise<BrokerEnv> {
+  const prosody = await startProsody({ components: [{ domain: PUBSUB, secret: SECRET }] });
+  const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
+  const config = loadBrokerConfig(undefined, {
+    VOXNET_XMPP_URL: prosody.componentUrl,
+    VOXNET_DOMAIN: PUBSUB,
+    VOXNET_SECRET: SECRET,
+    VOXNET_DATA_DIR: dataDir,
+    VOXNET_CREATE_NODES: 'svom.fr',
+    VOXNET_LOG_LEVEL: process.env.VOXNET_TEST_LOG ?? 'silent',
+    VOXNET_STORAGE_SYNCHRONOUS: 'normal',
+  });
+  Object.assign(config, overrides);
+  const log = pino({ level: config.log_level });
+  let broker = await startBroker(config, { log });
+  const clients: TestClient[] = [];
+  const made = new Set<string>();
+  return {
+    prosody,
+    get broker() {
+      return broker;
+    },
+    dataDir,
+    config,
+    async client(user, host = 'svom.fr', resource) {
+      const key = `${user}@${host}`;
+      if (!made.has(key)) {
+        prosody.addUser(user, host, user);
+        made.add(key);
+      }
+      const c = await connectClient({ service: prosody.c2sUrl, domain: host, username: user, password: user, resource, trust: prosody.certFiles });
+      clients.push(c);
+      return c;
+    },
+    async restartBroker() {
+      await broker.stop();
+      broker = await startBroker(config, { log });
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.stop()));
+      await broker.stop();
+      await prosody.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  } as BrokerEnv;
+}
