@@ -10,7 +10,7 @@ export type TestClient = {
   jid: string;
   xmpp: ReturnType<typeof client>;
   /** Send an IQ and resolve with the reply stanza, result or error (never throws on type=error). */
-  iq(type: 'get' | 'set', to: string, child: Element): Promise<Element>;
+  iq(type: 'get' | 'set', to: string, child: Element, timeoutMs?: number): Promise<Element>;
   /** Messages received so far. */
   messages: Element[];
   /** Wait until a message satisfying pred arrives (or was already received). */
@@ -67,13 +67,13 @@ export async function connectClient(opts: {
     jid: address.toString(),
     xmpp,
     messages,
-    iq(type, to, child) {
+    iq(type, to, child, timeoutMs = 15_000) {
       const id = `q${++n}-${counter}`;
       return new Promise<Element>((res, rej) => {
         const t = setTimeout(() => {
           pending.delete(id);
           rej(new Error(`no reply to iq ${id} to ${to}`));
-        }, 15_000);
+        }, timeoutMs);
         pending.set(id, (e) => {
           clearTimeout(t);
           res(e);

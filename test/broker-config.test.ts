@@ -1,0 +1,55 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadBrokerConfig, ConfigError } from '../broker-component/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'voxnet-cfg-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+const minimal = 'xmpp_url: xmpp://127.0.0.1:5347\ndomain: pubsub.svom.fr\nsecret: s\ndata_dir: /tmp/x\n';
+
+describe('broker configuration', () => {
+  it('runs from the four variables alone, with defaults', () => {
+    const c = loadBrokerConfig(undefined, { VOXNET_XMPP_URL: 'xmpp://127.0.0.1:5347', VOXNET_DOMAIN: 'pubsub.svom.fr', VOXNET_SECRET: 's', VOXNET_DATA_DIR: '/tmp/d' });
+    expect(c).toMatchObject({ domain: 'pubsub.svom.fr', log_level: 'info', storage: { synchronous: 'full' }, admins: [], multicast: 'auto' });
+  });
+
+  it('lets every key be overridden by its environment variable', () => {
+    const c = loadBrokerConfig(file('a.yaml', minimal + 'admins: [root@svom.fr]\n'), {
+      VOXNET_DOMAIN: 'ps.example.org', VOXNET_ADMINS: 'a@x.org, b@y.org', VOXNET_STORAGE_SYNCHRONOUS: 'normal', VOXNET_MAX_ITEMS_PAGE: '50',
+    });
+    expect(c.domain).toBe('ps.example.org');
+    expect(c.admins).toEqual(['a@x.org', 'b@y.org']);
+    expect(c.storage.synchronous).toBe('normal');
+    expect(c.max_items_page).toBe(50);
+  });
+
+  it('names the key and what is wrong', () => {
+    const err = (text: string, env = {}) => {
+      try {
+        loadBrokerConfig(file('bad.yaml', text), env);
+        return '';
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+    };
+    expect(err(minimal + 'log_level: loud\n')).toMatch(/log_level must be one of trace, debug/);
+    expect(err(minimal + 'colour: blue\n')).toMatch(/unknown key "colour"/);
+    expect(err(minimal.replace('secret: s\n', ''))).toMatch(/missing key "secret".*VOXNET_SECRET/);
+    expect(err(minimal.replace('xmpp://127.0.0.1:5347', 'http://x'))).toMatch(/xmpp_url must match/);
+    expect(err(minimal + 'storage: {synchronous: maybe}\n')).toMatch(/storage.synchronous must be one of full, normal/);
+    expect(err('domain: [unclosed\n')).toMatch(/bad\.yaml:\d+:\d+/);
+  });
+
+  it('the CLI exits with status 2 and a clear message on a bad file', () => {
+    const r = spawnSync(process.execPath, ['bin/voxnet.js', 'broker', '--config', file('cli.yaml', minimal + 'log_level: loud\n')], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cli\.yaml: log_level must be one of/);
+  });
+});
