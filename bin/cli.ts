@@ -8,9 +8,21 @@ export type Command = {
 };
 
 const commands: Record<string, Command> = {
+  devnet: {
+    summary: 'bring up a local network: Prosody + broker + demo agents (the quick start)',
+    run: async (argv) => (await import('./devnet.ts')).devnetCommand(argv),
+  },
   broker: {
     summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
+  },
+  validate: {
+    summary: 'validate VOEvent 2.0 packets (FILE...; errors as file:line:col)',
+    run: async (argv) => (await import('../voevent/cli.ts')).validateCommand(argv),
+  },
+  show: {
+    summary: 'show a VOEvent packet as one line (--json for the model)',
+    run: async (argv) => (await import('../voevent/cli.ts')).showCommand(argv),
   },
 };
 

@@ -1,0 +1,90 @@
+/**
+ * `voxnet devnet`: a working local VOXnet on this machine — Prosody (svom.fr and
+ * svom.cn) with the multicast module, the broker with its embedded SQLite store,
+ * the example access policy, and demo agents — until Ctrl-C.
+ */
+import { parseArgs } from 'node:util';
+import { mkdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import { startProsody } from '../broker-component/servers/prosody.ts';
+import { startBroker } from '../broker-component/broker.ts';
+import { loadBrokerConfig } from '../broker-component/config.ts';
+import { freePort } from '../broker-component/servers/net.ts';
+import { createConnection } from 'node:net';
+
+export const DEMO_USERS = [
+  { user: 'alice', host: 'svom.fr', role: 'science centre (publisher, admin)' },
+  { user: 'bob', host: 'svom.cn', role: 'collaboration member' },
+  { user: 'telescope', host: 'svom.fr', role: 'robotic telescope' },
+  { user: 'carol', host: 'example.org', role: 'community astronomer' },
+];
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      res(false);
+    });
+    s.once('error', () => res(true));
+  });
+}
+
+export async function devnetCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dir: { type: 'string', default: '.voxnet/devnet' },
+      'c2s-port': { type: 'string' },
+      'component-port': { type: 'string' },
+      'no-agents': { type: 'boolean', default: false },
+    },
+  });
+  const dir = resolve(values.dir!);
+  mkdirSync(dir, { recursive: true });
+  const c2sPort = Number(values['c2s-port'] ?? ((await portFree(5222)) ? 5222 : await freePort()));
+  const componentPort = Number(values['component-port'] ?? ((await portFree(5347)) ? 5347 : await freePort()));
+  const domain = 'pubsub.svom.fr';
+  const secret = process.env.VOXNET_SECRET ?? 'devnet-secret';
+  const log = pino({ level: process.env.VOXNET_LOG_LEVEL ?? 'info', transport: undefined });
+
+  const prosody = await startProsody({
+    dir: join(dir, 'prosody'),
+    hosts: ['svom.fr', 'svom.cn', 'example.org'],
+    components: [{ domain, secret }],
+    multicast: { domain: 'multicast.svom.fr', trusted: [domain] },
+    c2sPort,
+    componentPort,
+  });
+  for (const u of DEMO_USERS) prosody.addUser(u.user, u.host, u.user);
+
+  const policy = resolve('config/policy.example.yaml');
+  const cfg = loadBrokerConfig(undefined, {
+    ...process.env,
+    VOXNET_XMPP_URL: prosody.componentUrl,
+    VOXNET_DOMAIN: domain,
+    VOXNET_SECRET: secret,
+    VOXNET_DATA_DIR: join(dir, 'broker'),
+    VOXNET_ADMINS: 'alice@svom.fr',
+    VOXNET_CREATE_NODES: 'svom.fr',
+    ...(existsSync(policy) && !process.env.VOXNET_POLICY_FILE ? { VOXNET_POLICY_FILE: policy } : {}),
+  });
+  const broker = await startBroker(cfg, { log });
+
+  console.log(`
+VOXnet devnet is up.
+  XMPP server     127.0.0.1:${c2sPort} (client), :${componentPort} (components); certificates in ${join(dir, 'prosody', 'certs')}
+  pubsub service  ${domain}    (multicast via multicast.svom.fr)
+  accounts        ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
+  try             node bin/voxnet.js subscribe --server xmpp://127.0.0.1:${c2sPort} --jid bob@svom.cn --password bob --trust ${join(dir, 'prosody', 'certs', 'svom.fr.crt')} NODE
+Ctrl-C stops everything.`);
+
+  await new Promise<void>((r) => {
+    process.once('SIGINT', () => r());
+    process.once('SIGTERM', () => r());
+  });
+  await broker.stop();
+  await prosody.stop();
+  return 0;
+}
