@@ -1,0 +1,283 @@
+/**
+ * Element tree (or text) → typed VOEvent model.
+ *
+ * fromElement works on any `{name, attrs, children}` tree — an @xmpp/xml Element
+ * as the broker receives it, or one from parseTree — so a payload is never parsed
+ * twice. Elements are matched by local name, whatever prefix or namespace the
+ * packet uses, so VOEvent 2.0, VOEvent 1.1 (STC-namespaced WhereWhen) and
+ * namespace-less packets all read into the same model. parse() does not validate:
+ * use validate() for that.
+ */
+import type {
+  Author, Citations, EventTime, Field, Group, How, Inference, Param, Position3D, Reference,
+  SkyPosition, Table, VOEvent, What, WhereWhen, Who, Why,
+} from './model.ts';
+import { type TreeOptions, type XmlElement, localName, parseTree } from './tree.ts';
+
+export class VOEventParseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VOEventParseError';
+  }
+}
+
+function kids(el: XmlElement, name: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (const c of el.children) if (typeof c !== 'string' && localName(c.name) === name) out.push(c);
+  return out;
+}
+
+function kid(el: XmlElement | undefined, name: string): XmlElement | undefined {
+  if (!el) return undefined;
+  for (const c of el.children) if (typeof c !== 'string' && localName(c.name) === name) return c;
+  return undefined;
+}
+
+function text(el: XmlElement): string {
+  const ch = el.children;
+  if (ch.length === 1 && typeof ch[0] === 'string') return ch[0].trim();
+  let s = '';
+  for (const c of ch) if (typeof c === 'string') s += c;
+  return s.trim();
+}
+
+function kidText(el: XmlElement | undefined, name: string): string | undefined {
+  const k = kid(el, name);
+  return k ? text(k) : undefined;
+}
+
+/** A finite number from text, or undefined. Accepts the XSD spellings INF/-INF/NaN as non-finite. */
+function num(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const t = s.trim();
+  if (t === '') return undefined;
+  const n = Number(t.endsWith('.') ? t.slice(0, -1) : t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Copy the listed attributes that are present. */
+function pick<K extends string>(el: XmlElement, names: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const n of names) {
+    const v = el.attrs[n];
+    if (v !== undefined && v !== null) out[n] = String(v);
+  }
+  return out;
+}
+
+function reference(el: XmlElement): Reference {
+  return { uri: el.attrs.uri ?? '', ...pick(el, ['type', 'mimetype', 'meaning'] as const) };
+}
+
+/** Descriptions and References of an element, added only when present. */
+function docs<T extends object>(el: XmlElement, target: T): T & { descriptions?: string[]; references?: Reference[] } {
+  const d = kids(el, 'Description').map(text);
+  const r = kids(el, 'Reference').map(reference);
+  const out = target as T & { descriptions?: string[]; references?: Reference[] };
+  if (d.length) out.descriptions = d;
+  if (r.length) out.references = r;
+  return out;
+}
+
+function param(el: XmlElement): Param {
+  const p: Param = pick(el, ['name', 'value', 'unit', 'ucd', 'dataType', 'utype'] as const);
+  if (p.value === undefined) {
+    const v = kid(el, 'Value');
+    if (v) p.value = text(v);
+  }
+  return docs(el, p);
+}
+
+function group(el: XmlElement): Group {
+  return docs(el, { ...pick(el, ['name', 'type'] as const), params: kids(el, 'Param').map(param) });
+}
+
+function field(el: XmlElement): Field {
+  return docs(el, pick(el, ['name', 'ucd', 'unit', 'dataType', 'utype'] as const));
+}
+
+function table(el: XmlElement): Table {
+  const rows: string[][] = [];
+  for (const data of kids(el, 'Data')) for (const tr of kids(data, 'TR')) rows.push(kids(tr, 'TD').map(text));
+  return docs(el, {
+    ...pick(el, ['name', 'type'] as const),
+    params: kids(el, 'Param').map(param),
+    fields: kids(el, 'Field').map(field),
+    rows,
+  });
+}
+
+function what(el: XmlElement): What {
+  return docs(el, {
+    params: kids(el, 'Param').map(param),
+    groups: kids(el, 'Group').map(group),
+    tables: kids(el, 'Table').map(table),
+  });
+}
+
+function author(el: XmlElement): Author {
+  const a: Author = {};
+  for (const k of ['title', 'shortName', 'logoURL', 'contactName', 'contactEmail', 'contactPhone'] as const) {
+    const v = kidText(el, k);
+    if (v !== undefined) a[k] = v;
+  }
+  const contributors = kids(el, 'contributor').map(text);
+  if (contributors.length) a.contributors = contributors;
+  return a;
+}
+
+function who(el: XmlElement): Who {
+  const w: Who = {};
+  const ai = kidText(el, 'AuthorIVORN');
+  if (ai !== undefined) w.authorIVORN = ai;
+  const date = kidText(el, 'Date');
+  if (date !== undefined) w.date = date;
+  const desc = kidText(el, 'Description');
+  if (desc !== undefined) w.description = desc;
+  const ref = kid(el, 'Reference');
+  if (ref) w.reference = reference(ref);
+  const a = kid(el, 'Author');
+  if (a) w.author = author(a);
+  return w;
+}
+
+const TO_DEG: Record<string, number> = { deg: 1, degree: 1, degrees: 1, rad: 180 / Math.PI, arcmin: 1 / 60, arcsec: 1 / 3600 };
+
+function whereWhen(el: XmlElement): WhereWhen {
+  const ww: WhereWhen = {};
+  if (el.attrs.id !== undefined) ww.id = el.attrs.id;
+  const odl = kid(el, 'ObsDataLocation');
+  const observatory = kid(odl, 'ObservatoryLocation');
+  if (observatory?.attrs.id !== undefined) ww.observatoryId = observatory.attrs.id;
+  const obs = kid(odl, 'ObservationLocation');
+  const coords = kid(obs, 'AstroCoords');
+  const system = kid(obs, 'AstroCoordSystem')?.attrs.id ?? coords?.attrs.coord_system_id;
+  if (system !== undefined) ww.coordSystemId = system;
+
+  const time = kid(coords, 'Time');
+  if (time) {
+    const t: EventTime = {};
+    const ti = kid(time, 'TimeInstant');
+    const iso = kidText(ti, 'ISOTime');
+    if (iso !== undefined) t.iso = iso;
+    const off = num(kidText(ti, 'TimeOffset'));
+    if (off !== undefined) t.offset = off;
+    const scale = kidText(ti, 'TimeScale');
+    if (scale !== undefined) t.scale = scale;
+    const err = num(kidText(time, 'Error'));
+    if (err !== undefined) t.error = err;
+    if (time.attrs.unit !== undefined) t.unit = time.attrs.unit;
+    ww.time = t;
+  }
+
+  const p2 = kid(coords, 'Position2D');
+  if (p2) {
+    const factor = TO_DEG[(p2.attrs.unit ?? 'deg').trim().toLowerCase()] ?? 1;
+    const v2 = kid(p2, 'Value2');
+    const ra = num(kidText(v2, 'C1'));
+    const dec = num(kidText(v2, 'C2'));
+    const err = num(kidText(p2, 'Error2Radius'));
+    if (ra !== undefined && dec !== undefined) {
+      const pos: SkyPosition = { ra: ra * factor, dec: dec * factor, error: (err ?? 0) * factor };
+      const n1 = kidText(p2, 'Name1');
+      const n2 = kidText(p2, 'Name2');
+      if (n1 !== undefined) pos.name1 = n1;
+      if (n2 !== undefined) pos.name2 = n2;
+      ww.position = pos;
+    }
+  }
+  const p3 = kid(coords, 'Position3D');
+  if (p3) {
+    const v3 = kid(p3, 'Value3');
+    const c1 = num(kidText(v3, 'C1'));
+    const c2 = num(kidText(v3, 'C2'));
+    const c3 = num(kidText(v3, 'C3'));
+    if (c1 !== undefined && c2 !== undefined && c3 !== undefined) {
+      const pos: Position3D = { c1, c2, c3 };
+      if (p3.attrs.unit !== undefined) pos.unit = p3.attrs.unit;
+      for (const k of ['Name1', 'Name2', 'Name3'] as const) {
+        const v = kidText(p3, k);
+        if (v !== undefined) pos[k === 'Name1' ? 'name1' : k === 'Name2' ? 'name2' : 'name3'] = v;
+      }
+      ww.position3d = pos;
+    }
+  }
+  return docs(el, ww);
+}
+
+function how(el: XmlElement): How {
+  return { descriptions: kids(el, 'Description').map(text), references: kids(el, 'Reference').map(reference) };
+}
+
+function namesConcepts<T extends object>(el: XmlElement, target: T): T & { names?: string[]; concepts?: string[] } {
+  const out = target as T & { names?: string[]; concepts?: string[] };
+  const names = kids(el, 'Name').map(text);
+  const concepts = kids(el, 'Concept').map(text);
+  if (names.length) out.names = names;
+  if (concepts.length) out.concepts = concepts;
+  return out;
+}
+
+function inference(el: XmlElement): Inference {
+  const inf: Inference = {};
+  const p = num(el.attrs.probability);
+  if (p !== undefined) inf.probability = p;
+  if (el.attrs.relation !== undefined) inf.relation = el.attrs.relation;
+  return docs(el, namesConcepts(el, inf));
+}
+
+function why(el: XmlElement): Why {
+  const w: Why = { inferences: [] };
+  const imp = num(el.attrs.importance);
+  if (imp !== undefined) w.importance = imp;
+  if (el.attrs.expires !== undefined) w.expires = el.attrs.expires;
+  namesConcepts(el, w);
+  w.inferences = kids(el, 'Inference').map(inference);
+  return docs(el, w);
+}
+
+function citations(el: XmlElement): Citations {
+  const c: Citations = {
+    eventIVORNs: kids(el, 'EventIVORN').map((e) => (e.attrs.cite !== undefined ? { ivorn: text(e), cite: e.attrs.cite } : { ivorn: text(e) })),
+  };
+  const d = kidText(el, 'Description');
+  if (d !== undefined) c.description = d;
+  return c;
+}
+
+/** Read a VOEvent element tree (any namespace prefix, VOEvent 2.0 or 1.1) into the model. */
+export function fromElement(root: XmlElement): VOEvent {
+  if (localName(root.name) !== 'VOEvent') {
+    throw new VOEventParseError(`root element is <${root.name}>, not <VOEvent>`);
+  }
+  const ev: VOEvent = {
+    ivorn: (root.attrs.ivorn ?? '').trim(),
+    role: root.attrs.role ?? 'observation',
+    version: (root.attrs.version ?? '').trim(),
+  };
+  const w = kid(root, 'Who');
+  if (w) ev.who = who(w);
+  const wt = kid(root, 'What');
+  if (wt) ev.what = what(wt);
+  const ww = kid(root, 'WhereWhen');
+  if (ww) ev.whereWhen = whereWhen(ww);
+  const h = kid(root, 'How');
+  if (h) ev.how = how(h);
+  const y = kid(root, 'Why');
+  if (y) ev.why = why(y);
+  const c = kid(root, 'Citations');
+  if (c) ev.citations = citations(c);
+  const d = kidText(root, 'Description');
+  if (d !== undefined) ev.description = d;
+  const r = kid(root, 'Reference');
+  if (r) ev.reference = reference(r);
+  return ev;
+}
+
+/** Alias of fromElement. */
+export const parseElement = fromElement;
+
+/** Parse VOEvent text (safely: no DTD, size-limited) into the model. Does not validate. */
+export function parse(xml: string | Uint8Array, opts: TreeOptions = {}): VOEvent {
+  return fromElement(parseTree(xml, opts));
+}
