@@ -10,6 +10,7 @@ import { PubsubService } from './core/service.ts';
 import { Xep0060Handler } from './xep0060/handler.ts';
 import { Notifier } from './delivery/notifier.ts';
 import { ComponentLink } from './link.ts';
+import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
 import type { NodeConfig } from './core/types.ts';
 import { domainOf } from './core/jid.ts';
@@ -64,7 +65,25 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       log.error({ err: (err as Error).stack }, 'stanza handling failed');
     }
   });
+  // Fan-out strategy: XEP-0033 through the server when it offers a multicast service.
+  const chooseFanOut = async () => {
+    if (cfg.multicast === 'off') return notifier.useFanOut(undefined);
+    const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
+    const jid = cfg.multicast === 'auto' ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
+    if (jid) {
+      notifier.useFanOut(new MulticastFanOut({ from: cfg.domain, service: jid, messageType: notifier.type, transport: link }));
+      log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
+    } else {
+      notifier.useFanOut(undefined);
+      log.info('no multicast service: notifications are sent per subscriber, in batches');
+    }
+  };
+  let discovery: Promise<void> = Promise.resolve();
+  link.on('online', () => {
+    discovery = chooseFanOut().catch((err) => log.warn({ err: (err as Error).message }, 'multicast discovery failed'));
+  });
   await link.start();
+  await discovery;
   log.info({ nodes: service.nodeIds().length }, 'broker ready');
 
   return {

@@ -79,12 +79,23 @@ export class DirectFanOut implements FanOut {
 
 export class Notifier {
   private queue: Promise<void> = Promise.resolve();
-  private readonly type: string;
-  readonly fanOut: FanOut;
+  readonly type: string;
+  private fanOut: FanOut;
+  readonly direct: DirectFanOut;
 
   constructor(private readonly opts: NotifierOptions) {
     this.type = opts.messageType ?? 'headline';
-    this.fanOut = opts.fanOut ?? new DirectFanOut(opts.from, this.type, opts.transport);
+    this.direct = new DirectFanOut(opts.from, this.type, opts.transport);
+    this.fanOut = opts.fanOut ?? this.direct;
+  }
+
+  /** Switch the fan-out strategy (e.g. once a multicast service was discovered). */
+  useFanOut(f: FanOut | undefined): void {
+    this.fanOut = f ?? this.direct;
+  }
+
+  get fanOutStrategy(): FanOut {
+    return this.fanOut;
   }
 
   /** Handle one service event; deliveries happen in order, after the current IQ reply. */

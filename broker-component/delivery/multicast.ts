@@ -1,0 +1,97 @@
+/**
+ * Fan-out through the server's XEP-0033 multicast service: one stanza carries a
+ * notification and up to a batch of `bcc` addresses; the server copies it to each
+ * recipient. Prosody must parse every stanza a component sends, so one stanza per
+ * batch instead of one per subscriber is what lets a component outrun the server's
+ * own pubsub. Batches stay under the server's stanza size limit for components.
+ */
+import { escapeXML } from '@xmpp/xml';
+import { xml, type Element } from '@xmpp/xml';
+import type { FanOut, Notification, Transport } from './notifier.ts';
+import { NS } from '../xep0060/ns.ts';
+
+const esc = escapeXML;
+
+export type MulticastOptions = {
+  from: string;
+  /** JID of the multicast service. */
+  service: string;
+  messageType: string;
+  transport: Transport;
+  /** Largest stanza to send (bytes); Prosody's default limit for components is 512 KiB. */
+  maxStanzaBytes?: number;
+  /** Most addresses in one stanza (ejabberd's mod_multicast enforces its own limit). */
+  maxAddresses?: number;
+  /** Batches written per socket write. */
+  batchBytes?: number;
+};
+
+export class MulticastFanOut implements FanOut {
+  private readonly maxStanza: number;
+  private readonly maxAddresses: number;
+  private readonly batchBytes: number;
+
+  constructor(private readonly o: MulticastOptions) {
+    this.maxStanza = o.maxStanzaBytes ?? 480 * 1024;
+    this.maxAddresses = o.maxAddresses ?? 5000;
+    this.batchBytes = o.batchBytes ?? 1024 * 1024;
+  }
+
+  /** The stanzas (as strings) that carry one notification to all its recipients. */
+  stanzas(n: Notification): string[] {
+    const head = `<message from="${esc(this.o.from)}" to="${esc(this.o.service)}" type="${this.o.messageType}" id="${n.id}"><addresses xmlns="${NS.ADDRESS}">`;
+    const tail = `</addresses>${n.inner}</message>`;
+    const fixed = Buffer.byteLength(head) + Buffer.byteLength(tail);
+    if (fixed + 64 > this.maxStanza) throw new Error(`notification of ${fixed} bytes does not fit in a ${this.maxStanza}-byte stanza`);
+    const out: string[] = [];
+    let addrs = '';
+    let size = fixed;
+    let count = 0;
+    for (const jid of n.recipients) {
+      const a = `<address type="bcc" jid="${esc(jid)}"/>`;
+      const len = Buffer.byteLength(a);
+      if (count > 0 && (size + len > this.maxStanza || count >= this.maxAddresses)) {
+        out.push(head + addrs + tail);
+        addrs = '';
+        size = fixed;
+        count = 0;
+      }
+      addrs += a;
+      size += len;
+      count++;
+    }
+    if (count > 0) out.push(head + addrs + tail);
+    return out;
+  }
+
+  async deliver(n: Notification): Promise<void> {
+    let buf = '';
+    for (const s of this.stanzas(n)) {
+      buf += s;
+      if (buf.length >= this.batchBytes) {
+        await this.o.transport.write(buf);
+        buf = '';
+      }
+    }
+    if (buf) await this.o.transport.write(buf);
+  }
+}
+
+/** Ask a server for an XEP-0033 service: its disco#items, then disco#info of each. */
+export async function discoverMulticast(
+  request: (el: Element) => Promise<Element>,
+  from: string,
+  serverDomain: string,
+): Promise<string | undefined> {
+  let n = 0;
+  const iq = (to: string, ns: string) => xml('iq', { type: 'get', to, from, id: `mc-disco-${Date.now()}-${++n}` }, xml('query', { xmlns: ns }));
+  const hasFeature = async (jid: string) => {
+    const r = await request(iq(jid, NS.DISCO_INFO)).catch(() => undefined);
+    return !!r && r.attrs.type === 'result' && !!r.getChild('query')?.getChildren('feature').some((f) => f.attrs.var === NS.ADDRESS);
+  };
+  if (await hasFeature(serverDomain)) return serverDomain;
+  const items = await request(iq(serverDomain, NS.DISCO_ITEMS)).catch(() => undefined);
+  const jids = items?.getChild('query')?.getChildren('item').map((i) => i.attrs.jid).filter((j): j is string => !!j && j !== from) ?? [];
+  for (const jid of jids) if (await hasFeature(jid)) return jid;
+  return undefined;
+}
