@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from './net.ts';
+import type { XmppServer } from './types.ts';
 
 export type ProsodyOptions = {
   /** Virtual hosts; the first is the main one. */
@@ -29,22 +30,8 @@ export type ProsodyOptions = {
   componentPort?: number;
 };
 
-export type ProsodyServer = {
-  dir: string;
-  hosts: string[];
-  c2sPort: number;
-  componentPort: number;
-  /** xmpp:// URL of the client port */
-  c2sUrl: string;
-  /** xmpp:// URL of the component port */
-  componentUrl: string;
-  /** PEM files of the self-signed certificates, for clients to trust. */
-  certFiles: string[];
-  addUser(user: string, host: string, password: string): void;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-  logFile: string;
-};
+/** Same shape as every server helper (see types.ts); addUser is synchronous here. */
+export type ProsodyServer = XmppServer;
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const prosodyModulesDir = resolve(here, '../../config/prosody-modules');
@@ -71,7 +58,7 @@ function makeCert(dir: string, host: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyServer> {
+export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServer> {
   const hosts = opts.hosts ?? ['svom.fr', 'svom.cn'];
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'voxnet-prosody-'));
   mkdirSync(join(dir, 'data'), { recursive: true });
