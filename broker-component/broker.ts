@@ -14,6 +14,7 @@ import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
 import type { NodeConfig } from './core/types.ts';
 import { domainOf } from './core/jid.ts';
+import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
 
 export type Broker = {
   service: PubsubService;
@@ -42,7 +43,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     from: cfg.domain,
     transport: link,
     messageType: cfg.notification_type,
-    summarize: opts.hooks?.summarize,
+    summarize: opts.hooks?.summarize ?? summarizeVOEvent,
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
   });
   const creators = new Set(cfg.create_nodes);
@@ -51,6 +52,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     onEvent: (ev) => notifier.handle(ev),
+    checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
     onAudit: (rec) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`),
   });
   const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });

@@ -67,3 +67,8 @@ declare module '@xmpp/tls/lib/Socket.js' {
   const Socket: unknown;
   export default Socket;
 }
+declare module 'ltx/lib/parse.js' {
+  import type { Element } from '@xmpp/xml';
+  const parse: (s: string) => Element;
+  export default parse;
+}

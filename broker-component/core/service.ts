@@ -41,6 +41,8 @@ export type ServiceOptions = {
   maxSubscriptionsPerJid?: number;
   onEvent?: (ev: ServiceEvent) => void;
   onAudit?: (rec: AuditRecord) => void;
+  /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
+  checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
   now?: () => number;
 };
 
@@ -50,7 +52,12 @@ type NodeState = {
   subs: Map<string, Subscription>;
 };
 
-export type PublishInput = { id?: string; payload: string };
+/**
+ * An item to publish. `parsed` is the payload as the protocol layer already holds
+ * it (opaque to the core), handed to the `checkPayload` hook so that it never has
+ * to be parsed again.
+ */
+export type PublishInput = { id?: string; payload: string; parsed?: unknown };
 
 const NODE_ID_MAX = 1024;
 
@@ -63,6 +70,7 @@ export class PubsubService {
   private readonly emit: (ev: ServiceEvent) => void;
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
+  private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
   private transientSeq = 0;
 
   constructor(
@@ -76,6 +84,7 @@ export class PubsubService {
     this.emit = opts.onEvent ?? (() => {});
     this.audit = opts.onAudit ?? (() => {});
     this.now = opts.now ?? Date.now;
+    this.checkPayload = opts.checkPayload ?? (() => {});
     const state = store.load();
     for (const rec of state.nodes) this.nodes.set(rec.id, { rec, affiliations: new Map(), subs: new Map() });
     for (const a of state.affiliations) this.nodes.get(a.node)?.affiliations.set(a.jid, a.affiliation);
@@ -486,6 +495,7 @@ export class PubsubService {
       if (!it.payload && cfg.deliver_payloads && cfg.persist_items) throw errors.badRequest('payload-required');
       if (Buffer.byteLength(it.payload) > cfg.max_payload_size)
         throw errors.notAcceptable('payload-too-big', `payload larger than ${cfg.max_payload_size} bytes`);
+      if (it.payload) this.checkPayload(id, cfg, it);
     }
     const ids = new Set<string>();
     const toStore = items.map((it) => {

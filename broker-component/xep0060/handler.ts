@@ -160,7 +160,7 @@ export class Xep0060Handler {
         const items: PublishInput[] = first.getChildren('item').map((it) => {
           const payloads = it.getChildElements();
           if (payloads.length > 1) throw errors.badRequest('invalid-payload', 'an item carries one payload element');
-          return { id: it.attrs.id, payload: payloads[0] ? serializeStandalone(payloads[0]) : '' };
+          return { id: it.attrs.id, payload: payloads[0] ? serializeStandalone(payloads[0]) : '', parsed: payloads[0] };
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');

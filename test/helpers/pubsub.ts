@@ -44,3 +44,16 @@ export function formFields(x: Element | undefined): Record<string, string[]> {
   for (const f of x?.getChildren('field') ?? []) out[f.attrs.var!] = f.getChildren('value').map((v) => v.text());
   return out;
 }
+
+/**
+ * Parse an XML document (e.g. a VOEvent file) into an element ready to embed in a
+ * stanza: without its XML declaration, and — as a correct client must do for a
+ * prefixed root whose children are unqualified — with the default namespace
+ * undeclared (xmlns=""), or the children would inherit the stanza's namespace.
+ */
+export async function parseXml(text: string): Promise<Element> {
+  const { default: ltxParse } = (await import('ltx/lib/parse.js')) as unknown as { default: (s: string) => Element };
+  const el = ltxParse(text.replace(/^\uFEFF?<\?xml[^>]*\?>\s*/, '').replace(/<!--[\s\S]*?-->/g, ''));
+  if (el.name.includes(':') && el.attrs.xmlns === undefined) el.attrs.xmlns = '';
+  return el;
+}

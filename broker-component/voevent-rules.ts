@@ -1,0 +1,38 @@
+/**
+ * What the broker knows about VOEvents: nodes whose pubsub#type is the VOEvent
+ * namespace refuse invalid packets (checked on the tree xmpp.js already parsed),
+ * and notifications of VOEvents carry a one-line summary for chat clients.
+ */
+import { PubsubError } from './core/errors.ts';
+import type { PublishInput } from './core/service.ts';
+import type { NodeConfig } from './core/types.ts';
+import { validateElement, parse, summary, type XmlElement } from '../voevent/index.ts';
+
+export const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+
+export function isVOEventNode(config: NodeConfig): boolean {
+  return config.type === VOEVENT_NS;
+}
+
+/** checkPayload hook: refuse an invalid VOEvent with bad-request + invalid-payload naming the problems. */
+export function checkVOEventPayload(_node: string, config: NodeConfig, item: PublishInput): void {
+  if (!isVOEventNode(config) || !item.parsed) return;
+  const tree = item.parsed as XmlElement;
+  const local = tree.name.includes(':') ? tree.name.slice(tree.name.indexOf(':') + 1) : tree.name;
+  if (local !== 'VOEvent') throw new PubsubError('bad-request', { pubsub: 'invalid-payload', text: `this node carries VOEvent packets, not <${tree.name}>` });
+  const r = validateElement(tree);
+  if (!r.valid) {
+    const text = r.errors.slice(0, 5).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
+    throw new PubsubError('bad-request', { pubsub: 'invalid-payload', text: `invalid VOEvent: ${text}` });
+  }
+}
+
+/** summarize hook: one line for a VOEvent payload, nothing for anything else. */
+export function summarizeVOEvent(payload: string): string | undefined {
+  if (!/^<(?:[\w.-]+:)?VOEvent[\s>]/.test(payload)) return undefined;
+  try {
+    return summary(parse(payload));
+  } catch {
+    return undefined;
+  }
+}
