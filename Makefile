@@ -9,13 +9,25 @@ DEBS := prosody python3-slixmpp python3-healpy python3-numpy ejabberd openssl lu
 
 deps: debs node
 
+# Tests and benchmarks start their own Prosody/ejabberd on free loopback ports;
+# the system services the packages start on installation are stopped.
+# (`service ejabberd stop` runs ejabberdctl, which itself starts an epmd when no
+# ejabberd runs: only call it when one does. `epmd -kill` is refused while an
+# Erlang node is still registered.)
 debs:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi; \
-	for svc in prosody ejabberd; do $(SUDO) service $$svc stop >/dev/null 2>&1 || true; done
+	$(SUDO) service prosody stop >/dev/null 2>&1 || true; \
+	if pgrep -u prosody -f /usr/bin/prosody >/dev/null 2>&1; then $(SUDO) prosodyctl stop >/dev/null 2>&1 || true; fi; \
+	if ! command -v pgrep >/dev/null || pgrep -u ejabberd -x beam.smp >/dev/null 2>&1; then \
+	  $(SUDO) service ejabberd stop >/dev/null 2>&1 || $(SUDO) ejabberdctl stop >/dev/null 2>&1 || true; \
+	fi; \
+	if pgrep -u ejabberd -x epmd >/dev/null 2>&1; then epmd -kill >/dev/null 2>&1 || true; fi
 
 node: node_modules/.voxnet-installed
 
