@@ -67,6 +67,8 @@ interface ChildDecl {
   decl: TypeDecl;
   /** minOccurs within an xs:all. */
   required?: boolean;
+  /** Position within the parent's children table (for the xs:all bitmask); set below. */
+  bit?: number;
 }
 
 const T = VOEVENT_NS_20;
@@ -210,6 +212,15 @@ const VOEVENT: TypeDecl = {
   },
 };
 
+// Number each type's children for the xs:all bitmask (each ChildDecl object belongs to one table).
+for (const t of [AUTHOR, WHO, PARAM, GROUP, FIELD, TR, DATA, TABLE, WHAT, TIME_INSTANT, TIME, VALUE2, VALUE3, POSITION2D,
+  POSITION3D, ASTRO_COORDS, OBSERVATION_LOCATION, OBSERVATORY_LOCATION, OBS_DATA_LOCATION, WHERE_WHEN, HOW, INFERENCE, WHY,
+  CITATIONS, VOEVENT]) {
+  Object.values(t.children ?? {}).forEach((c, i) => {
+    c.bit = i;
+  });
+}
+
 // ---------------------------------------------------------------------------
 
 export interface FastValidateOptions {
@@ -221,14 +232,29 @@ export interface FastValidateOptions {
 
 interface PathNode {
   parent: PathNode | null;
-  name: string;
-  /** 1-based position among same-named siblings, 0 when it is the only one. */
-  index: number;
+  /** The element this node names, and its parent element (for the sibling index). */
+  el: XmlElement;
+  parentEl: XmlElement | null;
 }
 
 function pathString(p: PathNode | null, attr?: string): string {
   const parts: string[] = [];
-  for (let n = p; n; n = n.parent) parts.push(n.index ? `${n.name}[${n.index}]` : n.name);
+  for (let n = p; n; n = n.parent) {
+    const ln = localName(n.el.name);
+    let label = ln;
+    if (n.parentEl) {
+      // Index among same-named siblings, computed only when an error is reported.
+      let count = 0;
+      let index = 0;
+      for (const c of n.parentEl.children) {
+        if (typeof c === 'string' || localName(c.name) !== ln) continue;
+        count++;
+        if (c === n.el) index = count;
+      }
+      if (count > 1) label = `${ln}[${index}]`;
+    }
+    parts.push(label);
+  }
   return '/' + parts.reverse().join('/') + (attr ? '@' + attr : '');
 }
 
@@ -288,7 +314,13 @@ function elementNs(name: string, scope: Scope): string | undefined {
   return scope[prefix];
 }
 
-const NON_WS = /[^ \t\n\r]/;
+function hasNonWs(t: string): boolean {
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c !== 32 && c !== 10 && c !== 9 && c !== 13) return true;
+  }
+  return false;
+}
 
 function clark(ns: string, local: string): string {
   return ns ? `{${ns}}${local}` : local;
@@ -353,8 +385,8 @@ function textOf(el: XmlElement): string {
   return s;
 }
 
-function checkElement(run: Run, el: XmlElement, decl: TypeDecl, path: PathNode | null, parentScope: Scope): void {
-  const scope = scopeFor(el, parentScope);
+/** `scope` is the namespace scope of `el` itself (its own declarations applied). */
+function checkElement(run: Run, el: XmlElement, decl: TypeDecl, path: PathNode, scope: Scope): void {
   checkAttributes(run, el, decl, path, scope);
   const children = el.children;
   const here = localName(el.name);
@@ -387,28 +419,18 @@ function checkElement(run: Run, el: XmlElement, decl: TypeDecl, path: PathNode |
   // Element-only content.
   const allowed = decl.children!;
   let count = 0;
-  let seen: Record<string, number> | undefined;
+  let seen = 0; // bitmask over decl.order, for xs:all
   let citationState = 0; // 0: expect EventIVORN, 1: EventIVORN seen, 2: Description seen
-  let reportedOrder = false;
-  // Index same-named siblings for readable paths.
-  let counts: Record<string, number> | undefined;
-  for (const c of children) {
-    if (typeof c === 'string') continue;
-    const ln = localName(c.name);
-    (counts ??= Object.create(null) as Record<string, number>)[ln] = (counts[ln] ?? 0) + 1;
-  }
-  const seenIdx: Record<string, number> = Object.create(null) as Record<string, number>;
 
   for (const c of children) {
     if (typeof c === 'string') {
-      if (NON_WS.test(c)) {
+      if (hasNonWs(c)) {
         run.error(el, path, `<${here}> has element-only content: text '${c.trim().slice(0, 40)}' is not allowed`);
       }
       continue;
     }
     const ln = localName(c.name);
-    seenIdx[ln] = (seenIdx[ln] ?? 0) + 1;
-    const cpath: PathNode = { parent: path, name: ln, index: counts![ln]! > 1 ? seenIdx[ln]! : 0 };
+    const cpath: PathNode = { parent: path, el: c, parentEl: el };
     const cscope = scopeFor(c, scope);
     const ns = elementNs(c.name, cscope);
     if (ns === undefined) {
@@ -425,20 +447,19 @@ function checkElement(run: Run, el: XmlElement, decl: TypeDecl, path: PathNode |
     }
     count++;
     if (decl.content === 'all') {
-      seen ??= Object.create(null) as Record<string, number>;
-      if (seen[ln]) {
+      const bit = 1 << cd.bit!;
+      if (seen & bit) {
         run.error(c, cpath, `element <${ln}> is not expected: <${here}> allows at most one <${ln}>`);
         continue;
       }
-      seen[ln] = 1;
+      seen |= bit;
     } else if (decl.content === 'citations') {
       if (ln === 'EventIVORN') {
-        if (citationState === 2 && !reportedOrder) {
+        if (citationState === 2) {
           run.error(c, cpath, `<EventIVORN> is not expected after <Description> in <Citations>`);
-          reportedOrder = true;
           continue;
         }
-        citationState = citationState === 2 ? 2 : 1;
+        citationState = 1;
       } else {
         if (citationState === 0) {
           run.error(c, cpath, `<Description> is not expected before the first <EventIVORN> in <Citations>`);
@@ -457,7 +478,7 @@ function checkElement(run: Run, el: XmlElement, decl: TypeDecl, path: PathNode |
 
   if (decl.content === 'all') {
     for (const k in allowed) {
-      if (allowed[k]!.required && !(seen && seen[k])) run.error(el, path, `<${here}> is missing its required child <${k}>`);
+      if (allowed[k]!.required && !(seen & (1 << allowed[k]!.bit!))) run.error(el, path, `<${here}> is missing its required child <${k}>`);
     }
   } else if (decl.content === 'choice') {
     if (count === 0 && !decl.emptiable) {
@@ -478,7 +499,7 @@ export function fastValidateTree(root: XmlElement, opts: FastValidateOptions = {
   const scope = scopeFor(root, opts.namespaces ?? {});
   const ns = elementNs(root.name, scope);
   const ln = localName(root.name);
-  const path: PathNode = { parent: null, name: ln, index: 0 };
+  const path: PathNode = { parent: null, el: root, parentEl: null };
   if (ns !== VOEVENT_NS_20 || ln !== 'VOEvent') {
     let msg: string;
     if (ns === undefined) msg = `namespace prefix of root element <${root.name}> is not declared`;

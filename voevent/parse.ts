@@ -80,16 +80,44 @@ function docs<T extends object>(el: XmlElement, target: T): T & { descriptions?:
 }
 
 function param(el: XmlElement): Param {
-  const p: Param = pick(el, ['name', 'value', 'unit', 'ucd', 'dataType', 'utype'] as const);
-  if (p.value === undefined) {
-    const v = kid(el, 'Value');
-    if (v) p.value = text(v);
+  // Hot path (a packet has dozens of Params): direct reads, one pass over children.
+  const a = el.attrs;
+  const p: Param = {};
+  if (a.name !== undefined) p.name = a.name;
+  if (a.value !== undefined) p.value = a.value;
+  if (a.unit !== undefined) p.unit = a.unit;
+  if (a.ucd !== undefined) p.ucd = a.ucd;
+  if (a.dataType !== undefined) p.dataType = a.dataType;
+  if (a.utype !== undefined) p.utype = a.utype;
+  for (const c of el.children) {
+    if (typeof c === 'string') continue;
+    const ln = localName(c.name);
+    if (ln === 'Value') {
+      if (p.value === undefined) p.value = text(c);
+    } else if (ln === 'Description') (p.descriptions ??= []).push(text(c));
+    else if (ln === 'Reference') (p.references ??= []).push(reference(c));
   }
-  return docs(el, p);
+  return p;
 }
 
 function group(el: XmlElement): Group {
-  return docs(el, { ...pick(el, ['name', 'type'] as const), params: kids(el, 'Param').map(param) });
+  const g: Group = { params: [] };
+  if (el.attrs.name !== undefined) g.name = el.attrs.name;
+  if (el.attrs.type !== undefined) g.type = el.attrs.type;
+  // Key order as the other readers produce it: name, type, params, descriptions, references.
+  const out: Group = { ...g };
+  let descriptions: string[] | undefined;
+  let references: Reference[] | undefined;
+  for (const c of el.children) {
+    if (typeof c === 'string') continue;
+    const ln = localName(c.name);
+    if (ln === 'Param') out.params.push(param(c));
+    else if (ln === 'Description') (descriptions ??= []).push(text(c));
+    else if (ln === 'Reference') (references ??= []).push(reference(c));
+  }
+  if (descriptions) out.descriptions = descriptions;
+  if (references) out.references = references;
+  return out;
 }
 
 function field(el: XmlElement): Field {
@@ -108,11 +136,22 @@ function table(el: XmlElement): Table {
 }
 
 function what(el: XmlElement): What {
-  return docs(el, {
-    params: kids(el, 'Param').map(param),
-    groups: kids(el, 'Group').map(group),
-    tables: kids(el, 'Table').map(table),
-  });
+  const w: What = { params: [], groups: [], tables: [] };
+  let descriptions: string[] | undefined;
+  let references: Reference[] | undefined;
+  for (const c of el.children) {
+    if (typeof c === 'string') continue;
+    switch (localName(c.name)) {
+      case 'Param': w.params.push(param(c)); break;
+      case 'Group': w.groups.push(group(c)); break;
+      case 'Table': w.tables.push(table(c)); break;
+      case 'Description': (descriptions ??= []).push(text(c)); break;
+      case 'Reference': (references ??= []).push(reference(c)); break;
+    }
+  }
+  if (descriptions) w.descriptions = descriptions;
+  if (references) w.references = references;
+  return w;
 }
 
 function author(el: XmlElement): Author {

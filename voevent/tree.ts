@@ -149,9 +149,19 @@ export function serialize(el: XmlElement): string {
 
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' };
 
-/** Characters XML 1.0 forbids anywhere in a document. */
+/** Characters XML 1.0 forbids anywhere in a document (the cheap test first, surrogates only when present). */
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const FORBIDDEN_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** ASCII name characters: 1 = may start a name, 2 = may continue one. */
+const NAME_ASCII = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const start = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58;
+  const cont = start || (c >= 48 && c <= 57) || c === 45 || c === 46;
+  NAME_ASCII[c] = (start ? 1 : 0) | (cont ? 2 : 0);
+}
 
 function isNameStartCode(c: number): boolean {
   return (
@@ -256,7 +266,7 @@ class Parser {
     if (dt !== -1) this.fail('DOCTYPE declarations are not allowed (no DTD processing, no entities)', dt);
     const ent = s.indexOf('<!ENTITY');
     if (ent !== -1) this.fail('ENTITY declarations are not allowed', ent);
-    const bad = FORBIDDEN_CHARS.exec(s);
+    const bad = FORBIDDEN_CHARS.exec(s) ?? (ANY_SURROGATE.test(s) ? LONE_SURROGATE.exec(s) : null);
     if (bad) this.fail(`character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`, bad.index);
 
     if (s.charCodeAt(0) === 0xfeff) this.i = 1;
@@ -322,9 +332,14 @@ class Parser {
   private name(): string {
     const s = this.s;
     const start = this.i;
-    if (!isNameStartCode(s.charCodeAt(start))) this.fail('expected a name');
+    const c0 = s.charCodeAt(start);
+    if (c0 < 128 ? (NAME_ASCII[c0]! & 1) === 0 : !isNameStartCode(c0)) this.fail('expected a name');
     let j = start + 1;
-    while (j < s.length && isNameCode(s.charCodeAt(j))) j++;
+    const n = s.length;
+    for (; j < n; j++) {
+      const c = s.charCodeAt(j);
+      if (c < 128 ? (NAME_ASCII[c]! & 2) === 0 : !isNameCode(c)) break;
+    }
     this.i = j;
     return s.slice(start, j);
   }
@@ -433,7 +448,8 @@ class Parser {
     if (depth >= this.maxDepth) this.fail(`elements nested deeper than ${this.maxDepth} levels`, at);
     this.i++;
     const name = this.name();
-    const attrs: Record<string, string> = Object.create(null) as Record<string, string>;
+    // A plain object (as ltx makes): V8 keeps it fast, unlike Object.create(null).
+    const attrs: Record<string, string> = {};
     for (;;) {
       const ws = this.i;
       while (isWs(s.charCodeAt(this.i))) this.i++;
@@ -462,8 +478,10 @@ class Parser {
       const raw = s.slice(this.i + 1, vEnd);
       const lt = raw.indexOf('<');
       if (lt !== -1) this.fail(`'<' is not allowed in attribute values (attribute ${an})`, this.i + 1 + lt);
-      if (an in attrs) this.fail(`attribute ${an} appears twice in <${name}>`, aAt);
-      attrs[an] = raw.indexOf('&') === -1 ? normalizeAttrWs(raw) : this.decode(raw, this.i + 1, true);
+      if (Object.prototype.hasOwnProperty.call(attrs, an)) this.fail(`attribute ${an} appears twice in <${name}>`, aAt);
+      const value = raw.indexOf('&') === -1 ? normalizeAttrWs(raw) : this.decode(raw, this.i + 1, true);
+      if (an === '__proto__') Object.defineProperty(attrs, an, { value, enumerable: true, writable: true, configurable: true });
+      else attrs[an] = value;
       this.i = vEnd + 1;
     }
     return new SourceElement(name, attrs, at);
