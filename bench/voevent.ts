@@ -38,9 +38,15 @@ function xmppTree(xml: string): Element {
   return el!;
 }
 
-function bench(name: string, n: number, fn: (i: number) => void): { name: string; perSec: number; usPerEvent: number } {
+/**
+ * Runs fn over the corpus for `seconds` of wall time and reports events per second of
+ * this process's CPU time (user + system): on a shared machine that is the honest
+ * "one core" figure; wall-clock events/s is reported alongside.
+ */
+function bench(name: string, n: number, fn: (i: number) => void): { name: string; perSec: number; usPerEvent: number; wallPerSec: number } {
   for (let i = 0; i < n * 3; i++) fn(i % n); // warm-up
   let count = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
   let now = t0;
@@ -49,8 +55,10 @@ function bench(name: string, n: number, fn: (i: number) => void): { name: string
     count += n;
     now = performance.now();
   }
-  const perSec = count / ((now - t0) / 1000);
-  return { name, perSec, usPerEvent: 1e6 / perSec };
+  const cpu = process.cpuUsage(c0);
+  const cpuSec = (cpu.user + cpu.system) / 1e6;
+  const perSec = count / cpuSec;
+  return { name, perSec, usPerEvent: 1e6 / perSec, wallPerSec: count / ((now - t0) / 1000) };
 }
 
 const xmppTrees = texts.map(xmppTree);
@@ -81,9 +89,13 @@ const results = [
 const bytes = texts.reduce((a, t) => a + Buffer.byteLength(t), 0);
 console.log(`VOEvent corpus: ${n} packets from ${path.relative(process.cwd(), dir)}, mean ${Math.round(bytes / n)} bytes; ${seconds}s per path, one core`);
 console.log('');
-console.log('path'.padEnd(38) + 'events/s'.padStart(12) + 'µs/event'.padStart(11) + '   ≥10k?');
+console.log('path'.padEnd(38) + 'events/cpu-s'.padStart(13) + 'µs/event'.padStart(10) + 'events/wall-s'.padStart(15) + '   ≥10k?');
+const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 for (const r of results) {
-  console.log(r.name.padEnd(38) + Math.round(r.perSec).toLocaleString('en-US').padStart(12) + r.usPerEvent.toFixed(1).padStart(11) + (r.perSec >= 10_000 ? '   yes' : '   no'));
+  console.log(
+    r.name.padEnd(38) + fmt(r.perSec).padStart(13) + r.usPerEvent.toFixed(1).padStart(10) + fmt(r.wallPerSec).padStart(15) +
+      (r.perSec >= 10_000 ? '   yes' : '   no'),
+  );
 }
 if (sink === -1) console.log(sink);
 const outDir = path.resolve(here, 'results');
