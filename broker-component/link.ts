@@ -7,6 +7,9 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
+import { fixXmppUtf8Decoding } from '../agents/lib/xmpp-utf8.ts';
+
+fixXmppUtf8Decoding();
 
 const require = createRequire(import.meta.url);
 // @xmpp/component-core is CommonJS; it gives us the bare XEP-0114 connection.

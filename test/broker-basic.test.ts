@@ -45,4 +45,16 @@ describe('broker: publish and subscribe through Prosody', () => {
     const set = await alice.iq('set', PUBSUB, owner(xml('configure', { node: 'grb' }, nodeConfig({ 'pubsub#max_items': '2' }))));
     expect(set.attrs.type).toBe('result');
   });
+
+  it('keeps non-ASCII payloads intact across socket reads, in notifications and in storage', async () => {
+    const text = 'Δt = 3.2 s, position ± 0.5°, Ångström, 東京 '.repeat(3000);
+    await alice.iq('set', PUBSUB, ps(xml('create', { node: 'utf8' })));
+    await bob.iq('set', PUBSUB, ps(xml('subscribe', { node: 'utf8', jid: bob.jid })));
+    const r = await alice.iq('set', PUBSUB, ps(xml('publish', { node: 'utf8' }, xml('item', { id: 'u' }, entry(text)))));
+    expect(errorOf(r)).toBeUndefined();
+    const m = await bob.waitMessage((m) => m.getChild('event', NS.EVENT)?.getChild('items')?.attrs.node === 'utf8');
+    expect(m.getChild('event')!.getChild('items')!.getChild('item')!.getChild('entry')!.getChildText('title')).toBe(text);
+    const got = await bob.iq('get', PUBSUB, ps(xml('items', { node: 'utf8' })));
+    expect(got.getChild('pubsub')!.getChild('items')!.getChild('item')!.getChild('entry')!.getChildText('title')).toBe(text);
+  });
 });

@@ -72,3 +72,7 @@ declare module 'ltx/lib/parse.js' {
   const parse: (s: string) => Element;
   export default parse;
 }
+declare module '@xmpp/connection' {
+  const Connection: unknown;
+  export default Connection;
+}

@@ -93,7 +93,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     `allow_registration = false`,
     `limits = { }`,
     `log = { { levels = { min = ${luaString(opts.logLevel ?? 'info')} }, to = "file", filename = ${luaString(logFile)} } }`,
-    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version" ${opts.multicast ? ', "voxnet_multicast"' : ''} }`,
+    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version" }`,
     `modules_disabled = { "s2s", "offline", "posix", "http", "bosh", "websocket", "limits", "admin_shell", "admin_socket" }`,
     `certificates = ${luaString(join(dir, 'certs'))}`,
     opts.extra ?? '',

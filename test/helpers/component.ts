@@ -1,9 +1,6 @@
 /** A bare external component (XEP-0114) for tests: connect, send, collect every stanza it receives. */
 import { component } from '@xmpp/component';
 import type { Element } from '@xmpp/xml';
-import { StringDecoder } from 'node:string_decoder';
-// @ts-expect-error -- no typings; the Connection class shared by @xmpp/client 0.14
-import Connection from '@xmpp/connection';
 
 export type TestComponent = {
   domain: string;
@@ -83,23 +80,4 @@ function escapeAttr(s: string): string {
   return escapeText(s).replace(/"/g, '&quot;');
 }
 
-/**
- * xmpp.js 0.14 decodes every socket chunk on its own (`data.toString("utf8")` in
- * Connection#_onData), so a multi-byte UTF-8 character split across two TCP/TLS
- * reads turns into two U+FFFD. Large stanzas with non-ASCII text (VOEvent author
- * names, descriptions) hit this. This replaces the decoding with a streaming
- * StringDecoder per connection, for the clients created in this process.
- * TODO(owner of agents/lib): the production agents need the same fix.
- */
-export function fixXmppUtf8Decoding(): void {
-  const proto = (Connection as { prototype: { _onData(data: Buffer): void; parser?: { write(s: string): void } } }).prototype;
-  if ((proto as { __utf8fixed?: boolean }).__utf8fixed) return;
-  const decoders = new WeakMap<object, StringDecoder>();
-  proto._onData = function (this: { parser?: { write(s: string): void } }, data: Buffer) {
-    let d = decoders.get(this);
-    if (!d) decoders.set(this, (d = new StringDecoder('utf8')));
-    const str = typeof data === 'string' ? data : d.write(data);
-    if (str) this.parser?.write(str);
-  };
-  (proto as { __utf8fixed?: boolean }).__utf8fixed = true;
-}
+export { fixXmppUtf8Decoding } from '../../agents/lib/xmpp-utf8.ts';

@@ -2,6 +2,9 @@
 import { client, xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { trustCertificates } from '../../agents/lib/tls.ts';
+import { fixXmppUtf8Decoding } from '../../agents/lib/xmpp-utf8.ts';
+
+fixXmppUtf8Decoding();
 
 export { xml };
 export type { Element };
@@ -60,7 +63,15 @@ export async function connectClient(opts: {
       }
     }
   });
-  const address = await xmpp.start();
+  let address;
+  try {
+    address = await xmpp.start();
+  } catch (err) {
+    // A refused login must not keep reconnecting in the background.
+    xmpp.reconnect?.stop?.();
+    await xmpp.stop().catch(() => {});
+    throw err;
+  }
   if (opts.presence !== false) await xmpp.send(xml('presence'));
   let n = 0;
   return {
