@@ -50,6 +50,45 @@ describe('privilege table', () => {
     expect(d.allow ? '' : `${d.error.condition}/${d.error.pubsub}`).toBe('not-authorized/pending-subscription');
   });
 
+  // voxnet#history off: retrieve-items, per access model × affiliation (H = forbidden because of history).
+  // Everything else is unchanged, and refusals that come first (closed node, not subscribed) stay first.
+  // prettier-ignore
+  const HISTORY_OFF: Record<'open' | 'authorize' | 'whitelist', Record<Affiliation, string>> = {
+    //           owner publisher publish-only member none outcast
+    open:      { owner: 'Y', publisher: 'Y', 'publish-only': 'F', member: 'H', none: 'H', outcast: 'F' },
+    authorize: { owner: 'Y', publisher: 'Y', 'publish-only': 'F', member: 'H', none: 'S', outcast: 'F' },
+    whitelist: { owner: 'Y', publisher: 'Y', 'publish-only': 'F', member: 'H', none: 'C', outcast: 'F' },
+  };
+  for (const [model, row] of Object.entries(HISTORY_OFF)) {
+    it(`history off: retrieve-items on ${model} nodes`, () => {
+      for (const aff of AFFILIATIONS) {
+        const d = decide('retrieve-items', { affiliation: aff, accessModel: model as AccessModel, publishModel: 'publishers', subscribed: false, history: false });
+        let got = d.allow ? 'Y' : cell('retrieve-items', aff, model as AccessModel);
+        if (!d.allow && d.reason === 'history off') {
+          expect(d.error.condition, aff).toBe('forbidden');
+          expect(d.error.message).toMatch(/history/);
+          got = 'H';
+        }
+        expect(got, `${model} × ${aff}`).toBe(row[aff]);
+      }
+    });
+  }
+
+  it('history off: a subscriber of an authorize node is refused history; other operations are untouched', () => {
+    const d = decide('retrieve-items', { affiliation: 'none', accessModel: 'authorize', publishModel: 'publishers', subscribed: true, history: false });
+    expect(d.allow ? '' : d.reason).toBe('history off');
+    for (const op of OPERATIONS) {
+      if (op === 'retrieve-items') continue;
+      for (const aff of AFFILIATIONS)
+        for (const accessModel of ['open', 'authorize', 'whitelist'] as const) {
+          const ctx = { affiliation: aff, accessModel, publishModel: 'publishers' as const, subscribed: false };
+          expect(decide(op, { ...ctx, history: false }), `${op} ${aff} ${accessModel}`).toEqual(decide(op, ctx));
+        }
+    }
+    // history explicitly on is the default
+    expect(decide('retrieve-items', { affiliation: 'member', accessModel: 'whitelist', publishModel: 'publishers', subscribed: false, history: true }).allow).toBe(true);
+  });
+
   it('presence and roster models are never silently open', () => {
     for (const m of ['presence', 'roster'] as const) {
       const d = decide('retrieve-items', { affiliation: 'none', accessModel: m, publishModel: 'publishers', subscribed: false });

@@ -28,6 +28,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = Object.freeze({
   type: '',
   max_payload_size: 256 * 1024,
   body_summary: true,
+  history: true,
 });
 
 export type FieldKind = 'list-single' | 'boolean' | 'text-single';
@@ -54,10 +55,14 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'notify_config', kind: 'boolean', label: 'Notify subscribers when the node configuration changes' },
   { key: 'max_payload_size', kind: 'text-single', label: 'Maximum payload size in bytes' },
   { key: 'body_summary', kind: 'boolean', label: 'Add a readable <body> summary to notifications (for chat clients)' },
+  { key: 'history', kind: 'boolean', label: 'Subscribers may retrieve past items (off: live notifications only)' },
 ];
 
+/** Our own fields live in the voxnet# namespace, the standard ones in pubsub#. */
+const VOXNET_FIELDS: ReadonlySet<keyof NodeConfig> = new Set(['body_summary', 'history']);
+
 export function fieldVar(key: keyof NodeConfig): string {
-  return key === 'body_summary' ? 'voxnet#body_summary' : `pubsub#${key}`;
+  return VOXNET_FIELDS.has(key) ? `voxnet#${key}` : `pubsub#${key}`;
 }
 
 const byVar = new Map(CONFIG_FIELDS.map((f) => [fieldVar(f.key), f]));

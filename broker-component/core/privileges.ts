@@ -8,6 +8,7 @@
  * every refusal carries the exact XEP-0060 error.
  */
 import { PubsubError, errors } from './errors.ts';
+import { domainOf } from './jid.ts';
 import type { AccessModel, Affiliation, PublishModel } from './types.ts';
 
 export const OPERATIONS = [
@@ -50,6 +51,8 @@ export type DecisionContext = {
   subscribed: boolean;
   /** The actor has a pending subscription request. */
   pending?: boolean;
+  /** The node's voxnet#history (default true): when false, only owners and publishers retrieve items. */
+  history?: boolean;
 };
 
 export type Decision =
@@ -58,6 +61,15 @@ export type Decision =
 
 function refuse(error: PubsubError, reason: string): Decision {
   return { allow: false, error, reason };
+}
+
+/**
+ * The affiliation a bare JID holds through a node's affiliation list: its own
+ * entry, else its domain's (so 'svom.fr' can stand for every JID at svom.fr), else
+ * none. Service admins are resolved by the service before this.
+ */
+export function affiliationIn(affiliations: ReadonlyMap<string, Affiliation>, bare: string): Affiliation {
+  return affiliations.get(bare) ?? affiliations.get(domainOf(bare)) ?? 'none';
 }
 
 /** Decide one operation. Pure: the same context always gives the same answer. */
@@ -87,15 +99,14 @@ export function decide(op: Operation, ctx: DecisionContext): Decision {
       }
       return { allow: true };
 
-    case 'retrieve-items':
-      if (base) return { allow: true };
-      if (aff === 'none') {
-        if (accessModel === 'open') return { allow: true };
-        if (accessModel === 'whitelist') return refuse(errors.closedNode(), 'not on the whitelist');
-        if (accessModel === 'authorize')
-          return ctx.subscribed ? { allow: true } : refuse(errors.notSubscribed(), 'not subscribed');
-      }
-      return refuse(errors.forbidden(), `${aff} may not retrieve items`);
+    case 'retrieve-items': {
+      const d = retrieve(aff, accessModel, ctx.subscribed);
+      // History off: whoever may read the node still gets live notifications, but
+      // only those who feed it (owners, publishers) may look back.
+      if (d.allow && ctx.history === false && aff !== 'owner' && aff !== 'publisher')
+        return refuse(errors.forbidden('this node keeps no history for subscribers (voxnet#history is off)'), 'history off');
+      return d;
+    }
 
     case 'publish':
       if (base) return { allow: true };
@@ -111,4 +122,14 @@ export function decide(op: Operation, ctx: DecisionContext): Decision {
     default:
       return base ? { allow: true } : refuse(errors.forbidden(), `${aff} may not ${op}`);
   }
+}
+
+function retrieve(aff: Affiliation, accessModel: AccessModel, subscribed: boolean): Decision {
+  if (PRIVILEGES[aff]['retrieve-items']) return { allow: true };
+  if (aff === 'none') {
+    if (accessModel === 'open') return { allow: true };
+    if (accessModel === 'whitelist') return refuse(errors.closedNode(), 'not on the whitelist');
+    if (accessModel === 'authorize') return subscribed ? { allow: true } : refuse(errors.notSubscribed(), 'not subscribed');
+  }
+  return refuse(errors.forbidden(), `${aff} may not retrieve items`);
 }

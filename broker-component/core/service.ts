@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PubsubError, errors } from './errors.ts';
-import { decide, type Decision, type Operation } from './privileges.ts';
+import { affiliationIn, decide, type Decision, type Operation } from './privileges.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from './node-config.ts';
 import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from './types.ts';
 import { bareJid, domainOf, isValidJid } from './jid.ts';
@@ -107,7 +107,7 @@ export class PubsubService {
   /** Affiliation of a bare JID: admins own everything; then the JID's own, then its domain's. */
   affiliationOf(n: NodeState, bare: string): Affiliation {
     if (this.isAdmin(bare)) return 'owner';
-    return n.affiliations.get(bare) ?? n.affiliations.get(domainOf(bare)) ?? 'none';
+    return affiliationIn(n.affiliations, bare);
   }
 
   private subsOf(n: NodeState, bare: string): Subscription[] {
@@ -130,6 +130,7 @@ export class PubsubService {
       publishModel: n.rec.config.publish_model,
       subscribed: subs.some((s) => s.state === 'subscribed'),
       pending: subs.some((s) => s.state === 'pending'),
+      history: n.rec.config.history,
     });
     this.audit({ actor: actor.bare, op, node: n.rec.id, decision: d.allow ? 'grant' : 'refuse', reason: d.allow ? aff : d.reason });
     if (!d.allow) throw d.error;
@@ -145,6 +146,7 @@ export class PubsubService {
       accessModel: n.rec.config.access_model,
       publishModel: n.rec.config.publish_model,
       subscribed: this.isSubscribed(n, bare),
+      history: n.rec.config.history,
     }).allow;
   }
 
@@ -412,6 +414,8 @@ export class PubsubService {
 
   private sendLastTo(n: NodeState, sub: Subscription): void {
     if (n.rec.config.send_last_published_item === 'never' || !n.rec.config.deliver_notifications) return;
+    // The last item is history: a node without history sends live items only.
+    if (n.rec.config.history === false && !['owner', 'publisher'].includes(this.affiliationOf(n, bareJid(sub.jid)))) return;
     const last = this.store.lastItem(n.rec.id);
     if (!last) return;
     this.emit({ kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid] }], config: n.rec.config, lastPublished: true });

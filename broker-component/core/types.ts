@@ -33,6 +33,12 @@ export type NodeConfig = {
   max_payload_size: number;
   /** Add a <body> with a one-line summary to VOEvent notifications, for chat clients. */
   body_summary: boolean;
+  /**
+   * May subscribers retrieve past items (voxnet#history)? When false only owners and
+   * publishers may retrieve items, and the last item is not sent on subscription:
+   * subscribers get live notifications only.
+   */
+  history: boolean;
 };
 
 export type SubscriptionState = 'subscribed' | 'pending' | 'unconfigured' | 'none';

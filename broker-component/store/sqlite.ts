@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../core/types.ts';
+import { DEFAULT_NODE_CONFIG } from '../core/node-config.ts';
 import type { ItemPage, ItemQuery, Store, StoredState } from './store.ts';
 
 const SCHEMA_VERSION = 1;
@@ -201,6 +202,14 @@ export class SqliteStore implements Store {
     else this.q.setMeta.run(key, value);
   }
 
+  /**
+   * The database itself, for broker extensions that keep their own tables next to
+   * the store's (e.g. the access policy's release queue). Not part of `Store`.
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   close(): void {
     this.db.close();
   }
@@ -216,7 +225,8 @@ function encodeConfig(c: NodeConfig): string {
 }
 
 function decodeConfig(s: string): NodeConfig {
-  const c = JSON.parse(s);
+  // Fields added after a node was stored take their default.
+  const c = { ...DEFAULT_NODE_CONFIG, ...JSON.parse(s) };
   if (c.max_items === 'max') c.max_items = Infinity;
   return c;
 }
