@@ -110,7 +110,7 @@ describe('Sun and Moon', () => {
   it.each([
     [PACKETS.svomWakeup, 'sb26051101'],
     [PACKETS.svomWakeupRetracted, 'sb26030408'],
-  ])('matches the Moon_Angle and Sun_Angle SVOM computed for %s', (file) => {
+  ])('matches the Moon_Angle and Sun_Angle SVOM computed for %s (%s)', (file, _burst) => {
     const ev = packet(file);
     const pos = ev.whereWhen!.position!;
     const t = new Date(ev.whereWhen!.time!.iso! + 'Z');
