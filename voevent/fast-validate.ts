@@ -16,8 +16,14 @@
  */
 import { VOEVENT_NS_20, VOEVENT_NS_11, XSI_NS } from './model.ts';
 import type { Issue } from './issues.ts';
-import { type XmlElement, localName, lineColumn, sourceOf } from './tree.ts';
+import { type XmlElement, lineColumn, sourceOf } from './tree.ts';
 import { collapse, isXsdAnyURI, isXsdDateTime, isXsdNCName, parseXsdFloat } from './xsd-types.ts';
+
+/** Local copy: a per-call import binding costs a getter under some loaders (tsx's CJS interop). */
+function localName(qname: string): string {
+  const i = qname.indexOf(':');
+  return i === -1 ? qname : qname.slice(i + 1);
+}
 
 const XSD_NS = 'http://www.w3.org/2001/XMLSchema';
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';

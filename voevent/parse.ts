@@ -12,7 +12,13 @@ import type {
   Author, Citations, EventTime, Field, Group, How, Inference, Param, Position3D, Reference,
   SkyPosition, Table, VOEvent, What, WhereWhen, Who, Why,
 } from './model.ts';
-import { type TreeOptions, type XmlElement, localName, parseTree } from './tree.ts';
+import { type TreeOptions, type XmlElement, parseTree } from './tree.ts';
+
+/** Local copy: a per-call import binding costs a getter under some loaders (tsx's CJS interop). */
+function localName(qname: string): string {
+  const i = qname.indexOf(':');
+  return i === -1 ? qname : qname.slice(i + 1);
+}
 
 export class VOEventParseError extends Error {
   constructor(message: string) {

@@ -12,8 +12,14 @@
  */
 import type { Issue, Severity } from './issues.ts';
 import { ivornProblem } from './ivorn.ts';
-import { type XmlElement, lineColumn, localName, sourceOf } from './tree.ts';
+import { type XmlElement, lineColumn, sourceOf } from './tree.ts';
 import { isXsdDateTime, parseXsdFloat } from './xsd-types.ts';
+
+/** Local copy: a per-call import binding costs a getter under some loaders (tsx's CJS interop). */
+function localName(qname: string): string {
+  const i = qname.indexOf(':');
+  return i === -1 ? qname : qname.slice(i + 1);
+}
 
 interface Ctx {
   issues: Issue[];
