@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startProsody, type ProsodyServer } from '../../broker-component/servers/prosody.ts';
+import { startServer, componentUrlFor, type ServerKind, type XmppServer } from '../../broker-component/servers/index.ts';
 import { startBroker, type Broker } from '../../broker-component/broker.ts';
 import { loadBrokerConfig, type BrokerConfig } from '../../broker-component/config.ts';
 import { connectClient, type TestClient } from './xmpp.ts';
@@ -15,7 +15,9 @@ export const PUBSUB = 'pubsub.svom.fr';
 export const SECRET = 'test-secret';
 
 export type BrokerEnv = {
-  prosody: ProsodyServer;
+  /** The XMPP server (Prosody unless the test asked for ejabberd). */
+  prosody: XmppServer;
+  kind: ServerKind;
   broker: Broker;
   dataDir: string;
   config: BrokerConfig;
@@ -25,11 +27,16 @@ export type BrokerEnv = {
   stop(): Promise<void>;
 };
 
-export async function startBrokerEnv(overrides: Partial<Record<string, unknown>> = {}): Promise<BrokerEnv> {
-  const prosody = await startProsody({ components: [{ domain: PUBSUB, secret: SECRET }] });
+/** The server a suite runs against: a test file may set globalThis.VOXNET_TEST_SERVER before importing a shared suite. */
+export function testServerKind(): ServerKind {
+  return ((globalThis as { VOXNET_TEST_SERVER?: ServerKind }).VOXNET_TEST_SERVER ?? process.env.VOXNET_TEST_SERVER ?? 'prosody') as ServerKind;
+}
+
+export async function startBrokerEnv(overrides: Partial<Record<string, unknown>> = {}, kind: ServerKind = testServerKind()): Promise<BrokerEnv> {
+  const prosody = await startServer(kind, { components: [{ domain: PUBSUB, secret: SECRET }] });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
-    VOXNET_XMPP_URL: prosody.componentUrl,
+    VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
     VOXNET_DOMAIN: PUBSUB,
     VOXNET_SECRET: SECRET,
     VOXNET_DATA_DIR: dataDir,
@@ -44,6 +51,7 @@ export async function startBrokerEnv(overrides: Partial<Record<string, unknown>>
   const made = new Set<string>();
   return {
     prosody,
+    kind,
     get broker() {
       return broker;
     },
@@ -52,7 +60,7 @@ export async function startBrokerEnv(overrides: Partial<Record<string, unknown>>
     async client(user, host = 'svom.fr', resource) {
       const key = `${user}@${host}`;
       if (!made.has(key)) {
-        prosody.addUser(user, host, user);
+        await prosody.addUser(user, host, user);
         made.add(key);
       }
       const c = await connectClient({ service: prosody.c2sUrl, domain: host, username: user, password: user, resource, trust: prosody.certFiles });
