@@ -24,6 +24,10 @@ const commands: Record<string, Command> = {
     summary: 'show a VOEvent packet as one line (--json for the model)',
     run: async (argv) => (await import('../voevent/cli.ts')).showCommand(argv),
   },
+  policy: {
+    summary: 'access policy: check FILE (compiled nodes, affiliations), who JID (what it may see and do)',
+    run: async (argv) => (await import('../access-policy/cli.ts')).policyCommand(argv),
+  },
 };
 
 export function registerCommand(name: string, cmd: Command): void {
