@@ -31,7 +31,9 @@ debs:
 
 node: node_modules/.voxnet-installed
 
+# Native modules (better-sqlite3, libxmljs2) build from source against the local Node headers.
 node_modules/.voxnet-installed: package.json package-lock.json
+	@if [ -z "$$npm_config_nodedir" ] && [ -f /usr/include/node/common.gypi ]; then export npm_config_nodedir=/usr; fi; \
 	npm ci --no-audit --no-fund
 	@touch $@
 
