@@ -1,0 +1,144 @@
+/**
+ * The telescope agent's core, free of XMPP: one VOEvent in → decision → action →
+ * remembered → status VOEvent out. The CLI feeds it from pubsub notifications and
+ * gives it a publish function; tests and the benchmark feed it directly too.
+ *
+ * Packets are handled one at a time, in arrival order, so a followup always sees
+ * the request its predecessor made (the state is per event thread).
+ */
+import type { VOEvent } from '../../voevent/index.ts';
+import { ActionError, createAction, type Action, type ActionResult } from './actions.ts';
+import { decide, type Decision } from './decide.ts';
+import { buildRequestGroup, type RequestGroup } from './requests.ts';
+import type { Rules } from './rules.ts';
+import { STATUS_OF, statusXml, type StatusWord } from './status.ts';
+import { Tracker } from './tracker.ts';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+export interface HandleResult {
+  decision: Decision;
+  status?: StatusWord;
+  requestGroup?: RequestGroup;
+  result?: ActionResult;
+  error?: string;
+  /** The status VOEvent published (or that would have been, without a status node). */
+  statusXml?: string;
+}
+
+export interface TelescopeAgentOptions {
+  rules: Rules;
+  action?: Action;
+  tracker?: Tracker;
+  /** Publish a status VOEvent (node, xml); absent = no status packets. */
+  publish?: (node: string, xml: string) => Promise<unknown>;
+  log?: Logger;
+  now?: () => Date;
+  /** Called after each packet is handled (tests, benchmarks, metrics). */
+  onHandled?: (r: HandleResult, ev: VOEvent) => void;
+}
+
+export class TelescopeAgent {
+  readonly rules: Rules;
+  readonly action: Action;
+  readonly tracker: Tracker;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly o: TelescopeAgentOptions) {
+    this.rules = o.rules;
+    this.log = o.log ?? silent;
+    this.now = o.now ?? (() => new Date());
+    this.tracker = o.tracker ?? new Tracker({ file: o.rules.stateFile });
+    this.action =
+      o.action ??
+      createAction(o.rules.action, {
+        onRetry: (err, attempt, delay) => this.log.warn({ err: err.message, attempt, delayMs: delay }, 'telescope action failed, retrying'),
+      });
+  }
+
+  /** Handle one packet (queued behind those still in progress). */
+  handle(ev: VOEvent): Promise<HandleResult> {
+    const run = this.queue.then(() => this.handleNow(ev));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Wait for the packets in progress. */
+  idle(): Promise<unknown> {
+    return this.queue;
+  }
+
+  /** Stop retrying; packets in progress fail fast. */
+  stop(): void {
+    this.abort.abort(new Error('telescope agent stopping'));
+  }
+
+  private async handleNow(ev: VOEvent): Promise<HandleResult> {
+    const at = this.now();
+    const duplicate = this.tracker.isHandled(ev.ivorn);
+    const prior = duplicate ? undefined : this.tracker.lookup(ev);
+    const decision = decide(ev, this.rules, at, prior, { duplicate });
+    const out: HandleResult = { decision };
+    const logCtx = { ivorn: ev.ivorn, action: decision.action, reason: decision.reason };
+    if (decision.action === 'ignore') {
+      this.log.debug?.(logCtx, 'alert ignored');
+      if (!duplicate) this.tracker.record(ev, decision, { at });
+      this.o.onHandled?.(out, ev);
+      return out;
+    }
+
+    let status: StatusWord = STATUS_OF[decision.action]!;
+    let requestId: string | undefined;
+    let previousRequestId: string | undefined;
+    try {
+      if (decision.action === 'trigger' || decision.action === 'schedule' || decision.action === 'update') {
+        out.requestGroup = buildRequestGroup(decision, this.rules);
+        const kind = decision.action === 'update' ? 'update' : 'submit';
+        previousRequestId = decision.action === 'update' ? prior?.requestId : undefined;
+        out.result = await this.action.perform({ kind, event: ev, decision, requestGroup: out.requestGroup, ...(previousRequestId !== undefined ? { previousId: previousRequestId } : {}) }, this.abort.signal);
+        requestId = out.result.id;
+      } else if (decision.action === 'cancel') {
+        requestId = prior?.requestId;
+        out.result = await this.action.perform({ kind: 'cancel', event: ev, decision, ...(requestId !== undefined ? { previousId: requestId } : {}) }, this.abort.signal);
+      }
+      this.tracker.record(ev, decision, { at, ...(decision.action !== 'cancel' && requestId !== undefined ? { requestId } : {}) });
+      this.log.info({ ...logCtx, requestId, attempts: out.result?.attempts }, `alert ${status}`);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      out.error = msg;
+      status = 'failed';
+      this.tracker.record(ev, decision, { at, error: msg });
+      this.log.error({ ...logCtx, err: msg, attempts: e instanceof ActionError ? e.attempts : undefined }, 'telescope action failed');
+    }
+    out.status = status;
+
+    try {
+      out.statusXml = statusXml({
+        status,
+        alert: ev,
+        decision,
+        rules: this.rules,
+        ...(requestId !== undefined ? { requestId } : {}),
+        ...(previousRequestId !== undefined ? { previousRequestId } : {}),
+        ...(out.error ? { error: out.error } : {}),
+        ...(out.result ? { attempts: out.result.attempts } : {}),
+        now: this.now(),
+      });
+      if (this.o.publish && this.rules.statusNode) await this.o.publish(this.rules.statusNode, out.statusXml);
+    } catch (e) {
+      this.log.error({ ivorn: ev.ivorn, err: e instanceof Error ? e.message : String(e) }, 'status VOEvent not published');
+    }
+    this.o.onHandled?.(out, ev);
+    return out;
+  }
+}
