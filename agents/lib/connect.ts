@@ -1,0 +1,445 @@
+/**
+ * The agent: one XMPP client connection (xmpp.js) that reconnects with
+ * exponential backoff and jitter, talks XEP-0060 to one publish-subscribe
+ * service, and keeps followed nodes caught up (see follow.ts).
+ *
+ *   const agent = await connectAgent({ jid, password, server, service, stateDir, name: 'telescope' });
+ *   await agent.follow('svom.fr/grb', async (item) => { ... }, { since: 'latest' });
+ *   const id = await agent.publish('svom.fr/grb', xmlText, { id: itemIdFor(ivorn) });
+ *   await agent.stop();
+ */
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { client, xml } from '@xmpp/client';
+import type { Element } from '@xmpp/xml';
+import { trustCertificates } from './tls.ts';
+import { fixXmppUtf8Decoding } from './xmpp-utf8.ts';
+import { silentLogger, type Logger } from './log.ts';
+import type { ConnectionOptions } from './options.ts';
+import { AgentState, lockStateFile, type StateOptions } from './state.ts';
+import { NS, embeddablePayload, itemFromElement, rawXml, type PubsubItem } from './xml.ts';
+import { IqTimeoutError, NotConnectedError, XmppIqError } from './errors.ts';
+
+export type { PubsubItem };
+import { Follower, type FollowOptions, type ItemHandler } from './follow.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+
+export { backoffDelay, type BackoffOptions };
+
+export type AgentOptions = ConnectionOptions & {
+  /** Agent name for logs, the resource and the state file (default "agent"). */
+  name?: string;
+  log?: Logger;
+  /** Persist follow() state in `<stateDir>/<stateName>.json` (locked against a second process). */
+  stateDir?: string;
+  /** Default `<name>-<bare JID>`. */
+  stateName?: string;
+  /** Or give the state directly (in-memory when neither this nor stateDir is given). */
+  state?: AgentState;
+  stateOptions?: StateOptions;
+  backoff?: BackoffOptions;
+  /** Retry the first connection with backoff instead of failing (a wrong password still fails). */
+  waitForServer?: boolean;
+  /** IQ reply timeout (default 15 s). */
+  iqTimeoutMs?: number;
+  /** Ping the service this often to notice a broker restart (default 15 s; 0 = never). */
+  servicePingMs?: number;
+  /** Followers re-fetch after their cursor this often, as a safety net (default 30 s; 0 = never). */
+  resyncMs?: number;
+  /** Give up a connection attempt that is not online after this long (default 20 s). */
+  connectTimeoutMs?: number;
+};
+
+export type ItemsPage = {
+  items: PubsubItem[];
+  /** RSM: number of items in the node. */
+  count?: number;
+  /** RSM: index of the first returned item. */
+  firstIndex?: number;
+};
+
+export type ItemsQuery = { max?: number; after?: string; before?: string; index?: number; ids?: string[] };
+
+function bareOf(jid: string): string {
+  const i = jid.indexOf('/');
+  return (i === -1 ? jid : jid.slice(0, i)).toLowerCase();
+}
+
+function slug(s: string): string {
+  return s.replace(/[^A-Za-z0-9._@-]+/g, '_');
+}
+
+type Pending = { resolve: (e: Element) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+export class Agent extends EventEmitter {
+  readonly name: string;
+  readonly bare: string;
+  readonly domain: string;
+  readonly service: string;
+  readonly server: string;
+  readonly log: Logger;
+  readonly state: AgentState;
+  /** Full JID once online. */
+  jid: string;
+  private readonly xmpp: ReturnType<typeof client>;
+  private readonly pending = new Map<string, Pending>();
+  private readonly followers = new Set<Follower>();
+  private readonly iqTimeoutMs: number;
+  private readonly resyncMsDefault: number;
+  private releaseLock?: () => void;
+  private attempts = 0;
+  private reconnectTimer?: NodeJS.Timeout;
+  private connectDeadline?: NodeJS.Timeout;
+  private pingTimer?: NodeJS.Timeout;
+  private reconnecting = false;
+  private started = false;
+  private stopping = false;
+  private online = false;
+  private serviceUp = true;
+  private iqSeq = 0;
+
+  constructor(private readonly opts: AgentOptions) {
+    super();
+    this.name = opts.name ?? 'agent';
+    this.log = opts.log ?? silentLogger();
+    this.bare = bareOf(opts.jid);
+    this.domain = this.bare.slice(this.bare.indexOf('@') + 1);
+    this.service = opts.service ?? `pubsub.${this.domain}`;
+    this.server = opts.server ?? `xmpp://${this.domain}:5222`;
+    this.iqTimeoutMs = opts.iqTimeoutMs ?? 15_000;
+    this.resyncMsDefault = opts.resyncMs ?? 30_000;
+    this.jid = this.bare;
+    if (opts.state) this.state = opts.state;
+    else if (opts.stateDir) {
+      const file = join(opts.stateDir, `${slug(opts.stateName ?? `${this.name}-${this.bare}`)}.json`);
+      this.releaseLock = lockStateFile(file);
+      try {
+        this.state = new AgentState(file, opts.stateOptions);
+      } catch (e) {
+        this.releaseLock();
+        throw e;
+      }
+    } else this.state = new AgentState(undefined, opts.stateOptions);
+    if (opts.trust?.length) trustCertificates(opts.trust);
+    fixXmppUtf8Decoding();
+    const username = this.bare.slice(0, this.bare.indexOf('@'));
+    const password = opts.password;
+    const resourceFromJid = opts.jid.includes('/') ? opts.jid.slice(opts.jid.indexOf('/') + 1) : undefined;
+    this.xmpp = client({
+      service: this.server,
+      domain: this.domain,
+      resource: opts.resource ?? resourceFromJid ?? `${this.name}-${randomBytes(4).toString('hex')}`,
+      // PLAIN inside TLS costs nothing; xmpp.js's SCRAM-SHA-1 takes seconds of CPU.
+      credentials: (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) =>
+        authenticate({ username, password }, mechanisms.includes('PLAIN') ? 'PLAIN' : mechanisms[0]!),
+    });
+    // Reconnection is ours (backoff with jitter), not xmpp.js's fixed delay.
+    this.xmpp.reconnect.stop();
+    this.xmpp.on('error', (err: Error) => this.log.warn({ err: err.message }, 'xmpp error'));
+    this.xmpp.on('online', (address: { toString(): string }) => this.onOnline(address.toString()));
+    this.xmpp.streamManagement?.on?.('resumed', () => this.onOnline(this.jid));
+    this.xmpp.on('disconnect', () => this.onDisconnect());
+    this.xmpp.on('stanza', (st: Element) => this.onStanza(st));
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  /** Connect (called by connectAgent). */
+  async start(): Promise<void> {
+    this.started = !!this.opts.waitForServer;
+    try {
+      await this.xmpp.start();
+    } catch (e) {
+      const err = e as Error & { condition?: string };
+      const auth = err.name === 'SASLError';
+      if (!this.opts.waitForServer || auth) {
+        this.stopping = true;
+        clearTimeout(this.reconnectTimer);
+        await this.xmpp.stop().catch(() => {});
+        this.releaseLock?.();
+        throw new Error(`cannot connect to ${this.server} as ${this.bare}: ${auth ? `authentication failed (${err.condition ?? err.message})` : err.message || err.name}`);
+      }
+      this.log.warn({ err: err.message, server: this.server }, 'server not reachable yet; retrying');
+      this.scheduleReconnect();
+      await this.whenOnline(Infinity);
+    }
+    this.started = true;
+    const pingMs = this.opts.servicePingMs ?? 15_000;
+    if (pingMs > 0) {
+      this.pingTimer = setInterval(() => void this.checkService(Math.min(pingMs, this.iqTimeoutMs)), pingMs);
+      this.pingTimer.unref();
+    }
+  }
+
+  isOnline(): boolean {
+    return this.online;
+  }
+
+  /** Resolves when online (at once if online); rejects after timeoutMs or when the agent stops. */
+  whenOnline(timeoutMs = this.iqTimeoutMs): Promise<void> {
+    if (this.online) return Promise.resolve();
+    if (this.stopping) return Promise.reject(new NotConnectedError('agent stopped'));
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('online', onOnline);
+        this.off('stopping', onStop);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onOnline = () => done();
+      const onStop = () => done(new NotConnectedError('agent stopped'));
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => done(new NotConnectedError(`not connected to ${this.server} within ${timeoutMs} ms`)), timeoutMs) : undefined;
+      this.on('online', onOnline);
+      this.on('stopping', onStop);
+    });
+  }
+
+  private onOnline(address: string): void {
+    clearTimeout(this.connectDeadline);
+    this.jid = address;
+    this.attempts = 0;
+    this.online = true;
+    this.serviceUp = true;
+    this.log.info({ jid: address, server: this.server }, 'online');
+    this.xmpp.send(xml('presence')).catch(() => {});
+    this.emit('online', address);
+  }
+
+  private onDisconnect(): void {
+    const was = this.online;
+    this.online = false;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(new NotConnectedError('disconnected before the reply came'));
+    }
+    if (was) {
+      this.log.warn('disconnected');
+      this.emit('offline');
+    }
+    if (this.started && !this.stopping) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopping || this.reconnectTimer || this.reconnecting) return;
+    const delay = backoffDelay(this.attempts++, this.opts.backoff);
+    this.log.info({ delay, attempt: this.attempts }, 'reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.reconnect();
+    }, delay);
+  }
+
+  private async reconnect(): Promise<void> {
+    if (this.stopping || this.online) return;
+    this.reconnecting = true;
+    // A connection attempt that neither fails nor comes online (e.g. refused authentication) is cut.
+    clearTimeout(this.connectDeadline);
+    this.connectDeadline = setTimeout(() => {
+      if (!this.online && !this.stopping) {
+        this.log.warn('connection attempt timed out');
+        this.xmpp.disconnect().catch(() => {});
+      }
+    }, this.opts.connectTimeoutMs ?? 20_000);
+    try {
+      await this.xmpp.reconnect.reconnect();
+    } catch (e) {
+      this.log.debug({ err: (e as Error).message }, 'reconnection attempt failed');
+    } finally {
+      this.reconnecting = false;
+    }
+    // Failed without a socket close (so no 'disconnect' event): try again.
+    const status = this.xmpp.status as string;
+    if (!this.online && (status === 'disconnect' || status === 'offline')) this.scheduleReconnect();
+  }
+
+  private async checkService(timeoutMs: number): Promise<void> {
+    if (!this.online || this.stopping) return;
+    let up: boolean;
+    try {
+      await this.iq('get', xml('ping', { xmlns: NS.PING }), { timeoutMs });
+      up = true;
+    } catch (e) {
+      if (e instanceof NotConnectedError) return;
+      // An error reply from the service itself (it is up, just does not ping) counts as up.
+      up = e instanceof XmppIqError && !e.transient;
+    }
+    if (up === this.serviceUp) return;
+    this.serviceUp = up;
+    if (up) {
+      this.log.info({ service: this.service }, 'service is back');
+      this.emit('service-up');
+    } else {
+      this.log.warn({ service: this.service }, 'service is not answering');
+      this.emit('service-down');
+    }
+  }
+
+  // ------------------------------------------------------------------ stanzas
+
+  private onStanza(st: Element): void {
+    if (st.is('iq') && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
+      const p = this.pending.get(st.attrs.id ?? '');
+      if (!p) return;
+      this.pending.delete(st.attrs.id!);
+      clearTimeout(p.timer);
+      if (st.attrs.type === 'result') p.resolve(st);
+      else p.reject(XmppIqError.fromReply(st));
+      return;
+    }
+    if (st.is('message') && st.attrs.type !== 'error' && bareOf(st.attrs.from ?? '') === this.service.toLowerCase()) {
+      const event = st.getChild('event', NS.EVENT);
+      if (!event) return;
+      for (const child of event.getChildElements()) {
+        const node = child.attrs.node;
+        if (!node) continue;
+        for (const f of this.followers) if (f.node === node) f.onEvent(child);
+      }
+    }
+  }
+
+  /** Send an IQ to the service (or `to`); resolves with the result stanza, rejects with XmppIqError, NotConnectedError or IqTimeoutError. */
+  iq(type: 'get' | 'set', child: Element, opts: { to?: string; timeoutMs?: number } = {}): Promise<Element> {
+    if (!this.online) return Promise.reject(new NotConnectedError(`not connected to ${this.server}`));
+    const id = `${this.name}-${(++this.iqSeq).toString(36)}-${randomBytes(3).toString('hex')}`;
+    const to = opts.to ?? this.service;
+    const timeoutMs = opts.timeoutMs ?? this.iqTimeoutMs;
+    return new Promise<Element>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new IqTimeoutError(`no reply from ${to} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.xmpp.send(xml('iq', { type, to, id }, child)).catch((e: Error) => {
+        if (!this.pending.delete(id)) return;
+        clearTimeout(timer);
+        reject(new NotConnectedError(`could not send: ${e.message}`));
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ XEP-0060
+
+  /**
+   * Publish one item; resolves with its id once the service stored it. `payload`
+   * is an element or serialized XML of one element (no XML declaration). Waits up
+   * to the IQ timeout for the connection when offline.
+   */
+  async publish(node: string, payload: Element | string, opts: { id?: string; publishOptions?: Record<string, string> } = {}): Promise<string> {
+    await this.whenOnline();
+    const item = xml('item', { id: opts.id }, typeof payload === 'string' ? rawXml(embeddablePayload(payload)) : payload);
+    const children: Element[] = [xml('publish', { node }, item)];
+    if (opts.publishOptions) {
+      children.push(xml('publish-options', {}, xml('x', { xmlns: NS.DATA, type: 'submit' },
+        xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#publish-options')),
+        ...Object.entries(opts.publishOptions).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v))))));
+    }
+    const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, ...children));
+    return reply.getChild('pubsub', NS.PUBSUB)?.getChild('publish')?.getChild('item')?.attrs.id ?? opts.id ?? '';
+  }
+
+  /** Retrieve items (oldest first) with XEP-0059 paging. */
+  async getItems(node: string, q: ItemsQuery = {}): Promise<ItemsPage> {
+    const itemsEl = xml('items', { node }, ...(q.ids ?? []).map((id) => xml('item', { id })));
+    const children: Element[] = [itemsEl];
+    if (!q.ids) {
+      const set = xml('set', { xmlns: NS.RSM });
+      if (q.max !== undefined) set.append(xml('max', {}, String(q.max)));
+      if (q.after !== undefined) set.append(xml('after', {}, q.after));
+      else if (q.before !== undefined) set.append(xml('before', {}, q.before));
+      else if (q.index !== undefined) set.append(xml('index', {}, String(q.index)));
+      children.push(set);
+    }
+    const reply = await this.iq('get', xml('pubsub', { xmlns: NS.PUBSUB }, ...children));
+    const ps = reply.getChild('pubsub', NS.PUBSUB);
+    const items = (ps?.getChild('items')?.getChildren('item') ?? []).map((it) => itemFromElement(node, it));
+    const rsm = ps?.getChild('set', NS.RSM);
+    const count = rsm?.getChildText('count');
+    const first = rsm?.getChild('first');
+    return {
+      items,
+      count: count != null ? Number(count) : undefined,
+      firstIndex: first?.attrs.index !== undefined ? Number(first.attrs.index) : undefined,
+    };
+  }
+
+  /** One item by id, or undefined when the node has no such item. */
+  async getItem(node: string, id: string): Promise<PubsubItem | undefined> {
+    try {
+      return (await this.getItems(node, { ids: [id] })).items[0];
+    } catch (e) {
+      // No such item (or no such node yet: then there is no such item either).
+      if (e instanceof XmppIqError && e.condition === 'item-not-found') return undefined;
+      throw e;
+    }
+  }
+
+  /** Subscribe the agent's bare JID (idempotent: the service returns the existing subscription). */
+  async subscribe(node: string): Promise<{ subscription: string; subid?: string }> {
+    const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscribe', { node, jid: this.bare })));
+    const sub = reply.getChild('pubsub', NS.PUBSUB)?.getChild('subscription');
+    return { subscription: sub?.attrs.subscription ?? 'subscribed', subid: sub?.attrs.subid };
+  }
+
+  async unsubscribe(node: string): Promise<void> {
+    await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('unsubscribe', { node, jid: this.bare })));
+  }
+
+  /**
+   * Follow a node: subscribe, then hand every item to `handler` exactly once, in
+   * publication order, whether it arrives live or is fetched after a disconnection
+   * (catch-up by XEP-0059 paging after the last confirmed item; dedupe by item id
+   * and IVORN). Resolves once the first catch-up is done.
+   */
+  async follow(node: string, handler: ItemHandler, opts: FollowOptions = {}): Promise<Follower> {
+    const f = new Follower(this, node, handler, { resyncMs: this.resyncMsDefault, ...opts });
+    this.followers.add(f);
+    f.once('stopped', () => this.followers.delete(f));
+    try {
+      await f.start();
+    } catch (e) {
+      await f.stop();
+      throw e;
+    }
+    return f;
+  }
+
+  /** Graceful shutdown: followers finish the item in hand, state is saved, the stream is closed. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.emit('stopping');
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.connectDeadline);
+    clearInterval(this.pingTimer);
+    await Promise.all([...this.followers].map((f) => f.stop()));
+    try {
+      this.state.save();
+    } finally {
+      this.releaseLock?.();
+    }
+    if (this.online) await this.xmpp.send(xml('presence', { type: 'unavailable' })).catch(() => {});
+    await this.xmpp.stop().catch(() => {});
+    this.online = false;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(new NotConnectedError('agent stopped'));
+    }
+    this.log.info('stopped');
+  }
+
+  /** For tests and tools: drop the connection as if the network failed (the agent reconnects). */
+  async dropConnection(): Promise<void> {
+    (this.xmpp.socket as { destroy?: () => void } | null)?.destroy?.();
+  }
+}
+
+/** Connect an agent; resolves once it is online. */
+export async function connectAgent(opts: AgentOptions): Promise<Agent> {
+  const agent = new Agent(opts);
+  await agent.start();
+  return agent;
+}

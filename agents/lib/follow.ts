@@ -1,0 +1,374 @@
+/**
+ * Following a node: live notifications plus catch-up, so that nothing is missed
+ * and nothing is handled twice.
+ *
+ * The cursor (kept in the agent state) is the newest item *fetched* from the
+ * service with every item before it handled: it only moves through fetches
+ * (XEP-0059 `after` paging), never on a live notification, because a
+ * notification can be lost (the agent or the broker restarted) while a later
+ * one arrives. Live items are handled at once for latency; the next fetch
+ * (after a reconnection, when the service comes back, and every `resyncMs` as a
+ * safety net) picks up whatever was not delivered, and the ids and IVORNs
+ * remembered in the state keep anything from being handled twice.
+ *
+ * If the cursor item is gone (trimmed by max_items, retracted), the follower
+ * walks back from the newest page to the newest item it remembers and handles
+ * what lies after it.
+ */
+import { EventEmitter } from 'node:events';
+import type { Element } from '@xmpp/xml';
+import type { Agent } from './connect.ts';
+import { XmppIqError, isTransient } from './errors.ts';
+import { backoffDelay } from './backoff.ts';
+import { itemFromElement, type PubsubItem } from './xml.ts';
+
+export type FollowedItem = PubsubItem & {
+  /** True when the item came in a notification, false when a catch-up fetched it. */
+  live: boolean;
+};
+
+/** Called once per item, in order; the next item waits for the returned promise. */
+export type ItemHandler = (item: FollowedItem) => void | Promise<void>;
+
+export type FollowOptions = {
+  /**
+   * Where to start when the state holds no cursor for the node: 'latest' (default,
+   * only items published from now on), 'beginning' (everything the node holds),
+   * or an item id (the items published after it; this one overrides a stored cursor).
+   */
+  since?: string;
+  /** Subscribe the agent's bare JID (default true; false = poll by fetches only). */
+  subscribe?: boolean;
+  /** Unsubscribe on stop() (default false: the subscription outlives the process). */
+  unsubscribeOnStop?: boolean;
+  /** Items per fetch (default 100). */
+  pageSize?: number;
+  /** Re-fetch after the cursor this often (default: the agent's resyncMs). */
+  resyncMs?: number;
+  /** Emit 'alarm' when no live item arrived for this long (e.g. a heartbeat node). */
+  silenceMs?: number;
+  /** Most items handled when recovering from a vanished cursor (default 10000). */
+  maxRecover?: number;
+};
+
+export type SilenceAlarm = {
+  node: string;
+  /** How long nothing has arrived. */
+  silentForMs: number;
+  /** When the last live item arrived (undefined: none since following began). */
+  lastItemAt?: Date;
+};
+
+class Stopped extends Error {}
+
+/**
+ * Events: 'alarm' (SilenceAlarm), 'recovered' (SilenceAlarm), 'retract' (ids: string[]),
+ * 'purge', 'delete', 'handler-error' (err, item), 'caught-up', 'stopped'.
+ */
+export class Follower extends EventEmitter {
+  private chain: Promise<void> = Promise.resolve();
+  private syncing = false;
+  private syncAgain = false;
+  private needSubscribe = true;
+  private buffered: FollowedItem[] = [];
+  private firstSyncDone = false;
+  private firstSync?: { resolve: () => void; reject: (e: Error) => void };
+  private stopped = false;
+  private failures = 0;
+  private resyncTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private silenceTimer?: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
+  private lastLiveAt?: number;
+  private alarmed = false;
+  private readonly pageSize: number;
+
+  private readonly onOnline = () => {
+    this.needSubscribe = true;
+    this.requestSync('reconnected');
+  };
+  private readonly onServiceUp = () => {
+    this.needSubscribe = true;
+    this.requestSync('service back');
+  };
+
+  constructor(
+    readonly agent: Agent,
+    readonly node: string,
+    private readonly handler: ItemHandler,
+    private readonly opts: FollowOptions = {},
+  ) {
+    super();
+    this.pageSize = Math.max(1, opts.pageSize ?? 100);
+  }
+
+  private get log() {
+    return this.agent.log;
+  }
+
+  /** Subscribe and catch up once; resolves when done (rejects on a permanent error such as a missing node). */
+  async start(): Promise<void> {
+    this.agent.on('online', this.onOnline);
+    this.agent.on('service-up', this.onServiceUp);
+    this.armSilence();
+    await new Promise<void>((resolve, reject) => {
+      this.firstSync = { resolve, reject };
+      this.requestSync('start');
+    });
+    const every = this.opts.resyncMs ?? 0;
+    if (every > 0) {
+      this.resyncTimer = setInterval(() => this.agent.isOnline() && this.requestSync('periodic'), every);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /** Fetch what the service holds after the cursor now (e.g. after the caller noticed something). */
+  resync(): void {
+    this.requestSync('requested');
+  }
+
+  /** Stop: the item in hand finishes, nothing more is handled. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.silenceTimer);
+    this.agent.off('online', this.onOnline);
+    this.agent.off('service-up', this.onServiceUp);
+    this.firstSync?.reject(new Error('stopped before the first catch-up'));
+    await this.chain.catch(() => {});
+    if (this.opts.unsubscribeOnStop && this.agent.isOnline()) await this.agent.unsubscribe(this.node).catch(() => {});
+    this.emit('stopped');
+  }
+
+  // ------------------------------------------------------------------ live events (called by the agent)
+
+  onEvent(ev: Element): void {
+    if (this.stopped) return;
+    if (ev.name === 'items') {
+      const retracted = ev.getChildren('retract').map((r) => r.attrs.id ?? '');
+      if (retracted.length) this.emit('retract', retracted);
+      const items = ev.getChildren('item');
+      if (items.length === 0) return;
+      this.kickSilence();
+      for (const it of items) {
+        const item: FollowedItem = { ...itemFromElement(this.node, it), live: true };
+        if (this.syncing) this.buffered.push(item);
+        else this.enqueue(() => this.process(item, false));
+      }
+    } else if (ev.name === 'purge') {
+      this.log.warn({ node: this.node }, 'node purged');
+      this.emit('purge');
+    } else if (ev.name === 'delete') {
+      this.log.warn({ node: this.node }, 'node deleted');
+      this.emit('delete');
+    }
+  }
+
+  // ------------------------------------------------------------------ sync
+
+  private enqueue(task: () => Promise<void>): void {
+    this.chain = this.chain.then(task).catch((e) => {
+      if (!(e instanceof Stopped)) this.log.error({ err: (e as Error).stack, node: this.node }, 'follower task failed');
+    });
+  }
+
+  private requestSync(reason: string): void {
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    clearTimeout(this.retryTimer);
+    this.enqueue(async () => {
+      let ok = true;
+      do {
+        this.syncAgain = false;
+        try {
+          this.log.debug({ node: this.node, reason }, 'catching up');
+          await this.syncOnce();
+          ok = true;
+          this.failures = 0;
+          if (!this.firstSyncDone) {
+            this.firstSyncDone = true;
+            this.firstSync?.resolve();
+            this.firstSync = undefined;
+          }
+          this.emit('caught-up');
+        } catch (e) {
+          ok = false;
+          if (e instanceof Stopped || this.stopped) break;
+          this.syncFailed(e as Error);
+        }
+      } while (ok && this.syncAgain && !this.stopped);
+      this.syncing = false;
+      // Live items that came during the fetch, in arrival order (those it fetched are skipped as seen).
+      const live = this.buffered;
+      this.buffered = [];
+      for (const it of live) await this.process(it, false);
+    });
+  }
+
+  private syncFailed(err: Error): void {
+    const permanent = !isTransient(err);
+    if (!this.firstSyncDone && permanent) {
+      this.firstSync?.reject(err);
+      this.firstSync = undefined;
+      return;
+    }
+    const delay = backoffDelay(this.failures++, { initialMs: 1000, maxMs: 30_000 });
+    this.log.warn({ node: this.node, err: err.message, retryInMs: delay }, 'catch-up failed');
+    // Offline: the reconnection triggers the next attempt. Online: retry after a while.
+    if (this.agent.isOnline()) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.requestSync('retry'), delay);
+      this.retryTimer.unref();
+    }
+  }
+
+  private check(): void {
+    if (this.stopped) throw new Stopped();
+  }
+
+  private async syncOnce(): Promise<void> {
+    const { agent, node } = this;
+    const state = agent.state;
+    if (this.needSubscribe && this.opts.subscribe !== false) {
+      const sub = await agent.subscribe(node);
+      if (sub.subscription !== 'subscribed') this.log.warn({ node, subscription: sub.subscription }, 'subscription is not active yet');
+      this.needSubscribe = false;
+    }
+    this.check();
+    const since = this.opts.since ?? 'latest';
+    const explicit = !this.firstSyncDone && since !== 'latest' && since !== 'beginning';
+    let cursor = explicit ? since : state.cursor(node);
+    if (cursor === undefined) {
+      if (since === 'latest') {
+        // First time on this node: start after its newest item ('' = the node is empty, all to come is new).
+        const page = await agent.getItems(node, { before: '', max: 1 });
+        state.setCursor(node, page.items.at(-1)?.id ?? '');
+        state.save();
+        return;
+      }
+      cursor = '';
+    }
+    if (explicit) state.setCursor(node, since);
+    if (cursor === '') {
+      const first = await agent.getItems(node, { index: 0, max: this.pageSize });
+      for (const it of first.items) await this.process({ ...it, live: false }, true);
+      if (first.items.length < this.pageSize) return;
+      cursor = first.items.at(-1)!.id;
+    }
+    for (;;) {
+      this.check();
+      let page;
+      try {
+        page = await agent.getItems(node, { after: cursor, max: this.pageSize });
+      } catch (e) {
+        if (!(e instanceof XmppIqError && e.condition === 'item-not-found')) throw e;
+        if (explicit && cursor === since) throw new Error(`no item '${since}' in node ${node}`);
+        await this.recover(cursor);
+        return;
+      }
+      for (const it of page.items) await this.process({ ...it, live: false }, true);
+      if (page.items.length < this.pageSize) return;
+      cursor = page.items.at(-1)!.id;
+    }
+  }
+
+  /** The cursor item is gone: walk back from the newest page to the newest item already handled. */
+  private async recover(lost: string): Promise<void> {
+    const { agent, node } = this;
+    const state = agent.state;
+    const max = this.opts.maxRecover ?? 10_000;
+    this.log.warn({ node, cursor: lost }, 'cursor item is gone from the node; looking for the newest item already handled');
+    const collected: PubsubItem[] = [];
+    let anchor: string | undefined;
+    let before = '';
+    for (;;) {
+      this.check();
+      const page = await agent.getItems(node, { before, max: this.pageSize });
+      const items = page.items;
+      let k = items.length - 1;
+      while (k >= 0 && !state.hasId(node, items[k]!.id)) k--;
+      if (k >= 0) {
+        anchor = items[k]!.id;
+        collected.unshift(...items.slice(k + 1));
+        break;
+      }
+      collected.unshift(...items);
+      if (items.length < this.pageSize || page.firstIndex === 0) break;
+      if (collected.length >= max) {
+        this.log.error({ node, handled: collected.length }, 'no handled item found within maxRecover items; older items are skipped');
+        break;
+      }
+      before = items[0]!.id;
+    }
+    state.setCursor(node, anchor ?? '');
+    for (const it of collected) await this.process({ ...it, live: false }, true);
+    state.save();
+  }
+
+  /** Hand one item to the handler unless seen (by id or IVORN); remember it; move the cursor for fetched items. */
+  private async process(item: FollowedItem, fetched: boolean): Promise<void> {
+    this.check();
+    const state = this.agent.state;
+    const seen = state.hasId(this.node, item.id) || (item.ivorn !== undefined && state.hasIvorn(item.ivorn));
+    if (!seen) {
+      if (!item.payload && item.live) {
+        // Notification without payload (deliver_payloads off): fetch the item itself.
+        const full = await this.agent.getItem(this.node, item.id).catch(() => undefined);
+        if (full) item = { ...full, live: true };
+      }
+      try {
+        await this.handler(item);
+      } catch (e) {
+        // The item counts as handled: a handler that always fails must not block the stream.
+        this.log.error({ node: this.node, id: item.id, err: (e as Error).stack ?? String(e) }, 'item handler failed');
+        this.emit('handler-error', e, item);
+      }
+    } else {
+      this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
+    }
+    state.remember(this.node, item.id, item.ivorn);
+    if (fetched) state.setCursor(this.node, item.id);
+    state.save();
+  }
+
+  // ------------------------------------------------------------------ silence watchdog
+
+  private armSilence(): void {
+    const ms = this.opts.silenceMs;
+    if (!ms || this.stopped) return;
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => {
+      if (this.stopped || this.alarmed) return;
+      this.alarmed = true;
+      const alarm = this.silence();
+      this.log.error(alarm, 'silence alarm: no item arrived');
+      this.emit('alarm', alarm);
+    }, ms);
+    this.silenceTimer.unref();
+  }
+
+  private silence(): SilenceAlarm {
+    return {
+      node: this.node,
+      silentForMs: Date.now() - (this.lastLiveAt ?? this.startedAt),
+      lastItemAt: this.lastLiveAt !== undefined ? new Date(this.lastLiveAt) : undefined,
+    };
+  }
+
+  private kickSilence(): void {
+    if (this.alarmed) {
+      const info = this.silence();
+      this.alarmed = false;
+      this.log.info(info, 'items arrive again');
+      this.emit('recovered', info);
+    }
+    this.lastLiveAt = Date.now();
+    this.armSilence();
+  }
+}

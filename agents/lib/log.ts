@@ -1,0 +1,21 @@
+/**
+ * Structured logs for agents: pino, JSON lines on stderr (stdout stays free for
+ * the data a command prints). Written synchronously so that the last lines before
+ * a crash are not lost.
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export function createLogger(name: string, level?: string, bindings: Record<string, unknown> = {}): Logger {
+  const lvl = (level ?? process.env.VOXNET_LOG_LEVEL ?? 'info') as LevelWithSilent;
+  if (!(LOG_LEVELS as readonly string[]).includes(lvl)) throw new Error(`unknown log level '${lvl}' (one of ${LOG_LEVELS.join(', ')})`);
+  return pino({ level: lvl, base: { agent: name, pid: process.pid, ...bindings } }, pino.destination({ fd: 2, sync: true }));
+}
+
+/** A logger that drops everything (library users who pass none). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,93 @@
+/**
+ * Command-line and environment options shared by every agent command:
+ * --jid, --password, --server, --service, --trust and their VOXNET_* variables,
+ * plus durations ("500ms", "1s", "5m").
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** A command-line mistake: the command prints the message and its usage, exit status 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Where and as whom an agent connects. */
+export type ConnectionOptions = {
+  /** Bare (or full) JID of the agent's account. */
+  jid: string;
+  password: string;
+  /** xmpp://host:port (STARTTLS) or xmpps://host:port; default xmpp://<JID domain>:5222. */
+  server?: string;
+  /** JID of the publish-subscribe service; default pubsub.<JID domain>. */
+  service?: string;
+  /** Extra CA certificates (PEM files) to trust. */
+  trust?: string[];
+  /** Resource to bind; a random one when absent. */
+  resource?: string;
+};
+
+/** parseArgs options for the connection; spread them into a command's own. */
+export const CONNECTION_ARGS = {
+  jid: { type: 'string' },
+  password: { type: 'string' },
+  server: { type: 'string' },
+  service: { type: 'string' },
+  trust: { type: 'string', multiple: true },
+  'log-level': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const CONNECTION_HELP = `connection (each falls back to an environment variable):
+  --jid JID             agent account                        VOXNET_AGENT_JID
+  --password PW         its password                         VOXNET_AGENT_PASSWORD
+  --server URL          xmpp://host:port (default: JID domain, port 5222)   VOXNET_AGENT_SERVER
+  --service JID         publish-subscribe service (default pubsub.<domain>) VOXNET_PUBSUB
+  --trust CAFILE        extra CA certificate to trust (repeatable; ':'-separated in VOXNET_TRUST)
+  --log-level LEVEL     trace|debug|info|warn|error|silent   VOXNET_LOG_LEVEL`;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Merge the connection options: command line over environment over `base`
+ * (e.g. the `xmpp` block of an agent's configuration file).
+ */
+export function connectionFrom(values: Record<string, unknown>, env: Env = process.env, base: Partial<ConnectionOptions> = {}): ConnectionOptions {
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const jid = str('jid') ?? env.VOXNET_AGENT_JID ?? base.jid;
+  const password = str('password') ?? env.VOXNET_AGENT_PASSWORD ?? base.password;
+  if (!jid) throw new UsageError('no agent JID: give --jid or set VOXNET_AGENT_JID');
+  if (!/^[^@/\s]+@[^@/\s]+(\/.*)?$/.test(jid)) throw new UsageError(`--jid '${jid}' is not a JID of the form user@domain`);
+  if (password === undefined) throw new UsageError('no password: give --password or set VOXNET_AGENT_PASSWORD');
+  const server = str('server') ?? env.VOXNET_AGENT_SERVER ?? base.server;
+  if (server !== undefined && !/^xmpps?:\/\/[^/:\s]+(:\d+)?\/?$/.test(server))
+    throw new UsageError(`--server '${server}' is not of the form xmpp://host:port`);
+  const service = str('service') ?? env.VOXNET_PUBSUB ?? base.service;
+  const cliTrust = Array.isArray(values.trust) ? (values.trust as string[]) : [];
+  const envTrust = env.VOXNET_TRUST ? env.VOXNET_TRUST.split(':').filter(Boolean) : [];
+  const trust = [...(base.trust ?? []), ...envTrust, ...cliTrust];
+  return { jid, password, server, service, trust, resource: base.resource };
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "250ms", "1s", "1.5s", "5m", "2h"; a bare number is seconds. */
+export function parseDuration(text: string, what = 'duration'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) throw new UsageError(`${what} '${text}' is not a duration like 500ms, 1s, 5m`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+}
+
+/** Where agents keep their state: VOXNET_STATE_DIR, else $XDG_STATE_HOME/voxnet, else ~/.local/state/voxnet. */
+export function defaultStateDir(env: Env = process.env): string {
+  if (env.VOXNET_STATE_DIR) return env.VOXNET_STATE_DIR;
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'voxnet');
+}
+
+/** parseArgs that turns its errors into UsageErrors. */
+export function parseCommandLine<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
