@@ -15,12 +15,15 @@ import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-co
 import type { NodeConfig } from './core/types.ts';
 import { domainOf } from './core/jid.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
+import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
 
 export type Broker = {
   service: PubsubService;
   link: ComponentLink;
   notifier: Notifier;
   log: Logger;
+  /** The access policy in force (when the configuration names a policy_file). */
+  policy?: PolicyRuntime;
   stop(): Promise<void>;
 };
 
@@ -47,14 +50,29 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
   });
   const creators = new Set(cfg.create_nodes);
+  const audit = (rec: PolicyAudit) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`);
+  let policy: PolicyRuntime | undefined;
   const service = new PubsubService(store, {
-    admins: cfg.admins,
+    // The component itself owns every node: the access policy acts through it.
+    admins: [...cfg.admins, cfg.domain],
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
-    onEvent: (ev) => notifier.handle(ev),
+    onEvent: (ev) => {
+      notifier.handle(ev);
+      policy?.onServiceEvent(ev);
+    },
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
-    onAudit: (rec) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`),
+    onAudit: audit,
   });
+  // Loaded before going online (a broken file with no policy in force stops here); applied once online.
+  if (cfg.policy_file) {
+    try {
+      policy = PolicyRuntime.open({ file: cfg.policy_file, service, store, serviceJid: cfg.domain, log, audit });
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+  }
   const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });
 
   link.on('stanza', (st: Element) => {
@@ -86,6 +104,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   });
   await link.start();
   await discovery;
+  policy?.start();
   log.info({ nodes: service.nodeIds().length }, 'broker ready');
 
   return {
@@ -93,7 +112,9 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     link,
     notifier,
     log,
+    policy,
     async stop() {
+      policy?.stop();
       await notifier.drain();
       await link.stop();
       store.close();
