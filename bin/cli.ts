@@ -16,6 +16,10 @@ const commands: Record<string, Command> = {
     summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
   },
+  agent: {
+    summary: 'run an agent program: telescope (voxnet agent --help for the list)',
+    run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
+  },
   validate: {
     summary: 'validate VOEvent 2.0 packets (FILE...; errors as file:line:col)',
     run: async (argv) => (await import('../voevent/cli.ts')).validateCommand(argv),

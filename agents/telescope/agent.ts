@@ -31,6 +31,18 @@ export interface HandleResult {
   error?: string;
   /** The status VOEvent published (or that would have been, without a status node). */
   statusXml?: string;
+  /** performance.now() when the packet arrived (as given to handle()). */
+  receivedAt?: number;
+  /** performance.now() when the action completed. */
+  actedAt?: number;
+}
+
+export interface Arrival {
+  /** performance.now() when the notification arrived. */
+  receivedAt?: number;
+  node?: string;
+  /** Came in a live notification (false: fetched by catch-up). */
+  live?: boolean;
 }
 
 export interface TelescopeAgentOptions {
@@ -67,8 +79,8 @@ export class TelescopeAgent {
   }
 
   /** Handle one packet (queued behind those still in progress). */
-  handle(ev: VOEvent): Promise<HandleResult> {
-    const run = this.queue.then(() => this.handleNow(ev));
+  handle(ev: VOEvent, arrival: Arrival = {}): Promise<HandleResult> {
+    const run = this.queue.then(() => this.handleNow(ev, arrival));
     this.queue = run.catch(() => {});
     return run;
   }
@@ -83,13 +95,13 @@ export class TelescopeAgent {
     this.abort.abort(new Error('telescope agent stopping'));
   }
 
-  private async handleNow(ev: VOEvent): Promise<HandleResult> {
+  private async handleNow(ev: VOEvent, arrival: Arrival): Promise<HandleResult> {
     const at = this.now();
     const duplicate = this.tracker.isHandled(ev.ivorn);
     const prior = duplicate ? undefined : this.tracker.lookup(ev);
     const decision = decide(ev, this.rules, at, prior, { duplicate });
-    const out: HandleResult = { decision };
-    const logCtx = { ivorn: ev.ivorn, action: decision.action, reason: decision.reason };
+    const out: HandleResult = { decision, ...(arrival.receivedAt !== undefined ? { receivedAt: arrival.receivedAt } : {}) };
+    const logCtx = { ivorn: ev.ivorn, action: decision.action, reason: decision.reason, ...(arrival.node ? { node: arrival.node } : {}), ...(arrival.live === false ? { catchUp: true } : {}) };
     if (decision.action === 'ignore') {
       this.log.debug?.(logCtx, 'alert ignored');
       if (!duplicate) this.tracker.record(ev, decision, { at });
@@ -111,6 +123,7 @@ export class TelescopeAgent {
         requestId = prior?.requestId;
         out.result = await this.action.perform({ kind: 'cancel', event: ev, decision, ...(requestId !== undefined ? { previousId: requestId } : {}) }, this.abort.signal);
       }
+      out.actedAt = performance.now();
       this.tracker.record(ev, decision, { at, ...(decision.action !== 'cancel' && requestId !== undefined ? { requestId } : {}) });
       this.log.info({ ...logCtx, requestId, attempts: out.result?.attempts }, `alert ${status}`);
     } catch (e) {

@@ -12,6 +12,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML, { LineCounter, isNode } from 'yaml';
+import { XMPP_CONFIG_SCHEMA } from '../lib/config.ts';
+import type { ConnectionOptions } from '../lib/options.ts';
 
 // ---------------------------------------------------------------------------
 // Normalised rules (what the rest of agents/telescope reads)
@@ -105,6 +107,8 @@ export interface Rules {
   request: RequestTemplate;
   action: ActionRules;
   stateFile?: string;
+  /** Connection defaults (the command line and VOXNET_AGENT_* variables override them). */
+  xmpp?: Partial<ConnectionOptions>;
   /** Where the rules came from (for messages). */
   source: string;
 }
@@ -289,6 +293,7 @@ export const rulesSchema = {
       ],
     },
     state_file: { type: 'string', minLength: 1, description: 'where requests are remembered across restarts' },
+    xmpp: XMPP_CONFIG_SCHEMA,
   },
 } as const;
 
@@ -436,6 +441,7 @@ export function rulesFromObject(data: unknown, source = 'rules', baseDir = proce
     }),
     action,
     stateFile: raw.state_file === undefined ? undefined : isAbsolute(raw.state_file) ? raw.state_file : resolve(baseDir, raw.state_file),
+    xmpp: raw.xmpp === undefined ? undefined : { ...raw.xmpp, ...(raw.xmpp.trust ? { trust: raw.xmpp.trust.map((f: string) => (isAbsolute(f) ? f : resolve(baseDir, f))) } : {}) },
     source,
   }) as Rules;
 }

@@ -1,0 +1,47 @@
+/**
+ * `voxnet agent <name> ...`: one subcommand per agent program in agents/<name>/,
+ * each imported only when asked for. Add an agent by adding a line to `agents`.
+ */
+import { UsageError } from './lib/options.ts';
+
+type AgentEntry = { summary: string; run: (argv: string[]) => Promise<number> };
+
+const agents: Record<string, AgentEntry> = {
+  telescope: {
+    summary: 'robotic telescope: decide per alert, request/schedule/update/cancel observations (--config FILE [--explain PACKET])',
+    run: async (argv) => (await import('./telescope/cli.ts')).telescopeCommand(argv),
+  },
+};
+
+/** Register another agent program (e.g. from a test or a plug-in). */
+export function registerAgent(name: string, entry: AgentEntry): void {
+  agents[name] = entry;
+}
+
+function usage(): string {
+  const lines = ['usage: voxnet agent <name> [options]   (voxnet agent <name> --help for its options)', '', 'agents:'];
+  for (const [name, a] of Object.entries(agents)) lines.push(`  ${name.padEnd(12)} ${a.summary}`);
+  return lines.join('\n');
+}
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const entry = agents[name];
+  if (!entry) {
+    console.error(`voxnet agent: unknown agent '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await entry.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`voxnet agent ${name}: ${e.message}\n(voxnet agent ${name} --help for usage)`);
+      return 2;
+    }
+    throw e;
+  }
+}
