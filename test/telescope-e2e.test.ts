@@ -5,8 +5,9 @@
  * and a watcher following the telescopes' status nodes. The agents' clocks are set to the
  * packets' times so that the geometry is that of the real events.
  */
+import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +17,8 @@ import { runTelescope, type RunningTelescope } from '../agents/telescope/run.ts'
 import { Tracker } from '../agents/telescope/tracker.ts';
 import { getParam, parse, paramValue } from '../voevent/index.ts';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
-import { PACKETS, SITES, packetXml, rules } from './telescope-helpers.ts';
+import YAML from 'yaml';
+import { PACKETS, REPO_ROOT, SITES, packetXml, rules, rulesDoc } from './telescope-helpers.ts';
 
 async function until(pred: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -171,4 +173,40 @@ describe('telescope agents through Prosody and the broker', () => {
     // The wake-up (before the cursor) was not handled a second time.
     expect(hits.filter((h) => h.url === '/xl/api/requestgroups/')).toHaveLength(1);
   }, 60_000);
+
+  it('the voxnet command itself: SVOM wake-up at La Silla with --at → a RAPID_RESPONSE POST and a status; SIGTERM stops it cleanly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxnet-tel-cli-'));
+    dirs.push(dir);
+    const cfg = join(dir, 'ls.yaml');
+    writeFileSync(cfg, YAML.stringify(rulesDoc({
+      telescope: { name: 'LS', author_ivorn: 'ivo://voxnet.test/telescope/ls' },
+      site: SITES.laSilla,
+      subscribe: { nodes: ['svom'], status_node: 'telescope/ls/status' },
+      accept: { streams: [{ stream: 'ivo://org.svom/fsc', packet_types: [202, 204] }] },
+      action: { type: 'http', url: `${portalUrl}ls/api/requestgroups/` },
+      state_file: 'requests.json',
+    })));
+    const conn = connection('tel-ls');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'voxnet.js'), 'agent', 'telescope', '--config', cfg, '--at', '2026-05-11T06:14:19Z',
+      '--jid', conn.jid, '--password', conn.password, '--server', conn.server, '--service', conn.service, '--trust', conn.trust[0]!, '--log-level', 'info'],
+    { cwd: REPO_ROOT, env: { ...process.env, VOXNET_STATE_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await until(() => stderr.includes('telescope agent running'), 30_000, 'the agent to start');
+      await watcher.follow('telescope/ls/status', (it) => void statuses.push(it));
+      await publishVOEvent(fsc, 'svom', packetXml(PACKETS.svomWakeup));
+      await until(() => hits.some((h) => h.telescope === 'ls'), 15_000, 'the La Silla request');
+      const post = hits.find((h) => h.telescope === 'ls')!;
+      expect(post.body.observation_type).toBe('RAPID_RESPONSE');
+      expect(post.body.requests[0].configurations[0].target).toMatchObject({ name: 'SVOM sb26051101', ra: 197.9295, dec: -33.8525 });
+      await until(() => statuses.some((s) => statusOf(s).author === 'ivo://voxnet.test/telescope/ls'), 15_000, 'the La Silla status');
+      expect(statuses.map(statusOf).find((s) => s.author === 'ivo://voxnet.test/telescope/ls')).toMatchObject({ status: 'triggered' });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/"msg":"alert triggered"/);
+  }, 90_000);
 });
