@@ -101,7 +101,7 @@ export function compile(policy: Policy, opts: CompileOptions = {}): DesiredState
       common(affs);
       if (!level.public) {
         for (const higher of levels.slice(0, level.rank + 1))
-          for (const m of higher.members) grant(affs, m.entity, 'member', `level ${higher.id} (${m.via === 'jid' ? 'JID' : m.via})`);
+          for (const m of higher.members) grant(affs, m.entity, 'member', `level ${higher.id}, ${m.via === 'jid' ? 'by JID' : m.via === 'domain' ? 'by domain' : m.via}`);
       }
       for (const p of publishers) grant(affs, p, 'member', `publisher of ${prod.id}`);
       nodes.push({

@@ -230,7 +230,7 @@ describe('access policy in the broker', () => {
 
     expect(P2).not.toBe(P1);
     expect(await affiliations('mxt/advocates')).toHaveProperty('newbie@svom.cn', 'member');
-    expect(audits).toContainEqual({ actor: 'newbie@svom.cn', op: 'affiliation', node: 'mxt/advocates', decision: 'grant', reason: 'policy: member as level advocates (JID)' });
+    expect(audits).toContainEqual({ actor: 'newbie@svom.cn', op: 'affiliation', node: 'mxt/advocates', decision: 'grant', reason: 'policy: member (level advocates, by JID)' });
     expect(audits).toContainEqual({ actor: 'wei@svom.cn', op: 'affiliation', node: 'mxt/collaboration', decision: 'revoke', reason: 'policy: member no longer granted' });
     expect(audits).toContainEqual(expect.objectContaining({ actor: 'wei@svom.cn', op: 'revoke', node: 'mxt/collaboration', decision: 'revoke' }));
     expect(audits).toContainEqual(expect.objectContaining({ actor: 'comm@svom.cn', op: 'revoke', node: 'mxt/community', decision: 'revoke' }));

@@ -128,7 +128,7 @@ describe('compile', () => {
 
   it('keeps the reason of every affiliation for audit lines', () => {
     const c = node(state, 'eclairs/collaboration');
-    expect(c.reasons).toMatchObject({ 'ba@svom.fr': 'level burst-advocates (group advocates)', 'svom.fr': 'level collaboration (domain)', 'wei@svom.cn': 'level collaboration (JID)', 'fsc@svom.fr': 'publisher of eclairs' });
+    expect(c.reasons).toMatchObject({ 'ba@svom.fr': 'level burst-advocates, group advocates', 'svom.fr': 'level collaboration, by domain', 'wei@svom.cn': 'level collaboration, by JID', 'fsc@svom.fr': 'publisher of eclairs' });
   });
 });
 

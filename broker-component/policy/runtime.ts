@@ -157,7 +157,7 @@ export class PolicyRuntime extends EventEmitter {
       const why = reasons.get(c.node)?.[c.jid];
       if (c.to === 'none') this.opts.audit({ actor: c.jid, op: 'affiliation', node: c.node, decision: 'revoke', reason: `policy: ${c.from} no longer granted` });
       else if (c.to === 'outcast') this.opts.audit({ actor: c.jid, op: 'affiliation', node: c.node, decision: 'revoke', reason: 'policy: outcast' });
-      else this.opts.audit({ actor: c.jid, op: 'affiliation', node: c.node, decision: 'grant', reason: `policy: ${c.to}${why ? ` as ${why}` : ''}` });
+      else this.opts.audit({ actor: c.jid, op: 'affiliation', node: c.node, decision: 'grant', reason: `policy: ${c.to}${why ? ` (${why})` : ''}` });
     }
     for (const id of report.retired) this.log.warn({ node: id }, 'node no longer in the policy: closed (whitelist, no members), items kept; delete it by hand if unwanted');
     // Embargoes count from publication: a changed embargo moves pending releases; dropped deliveries are cancelled.
