@@ -658,11 +658,37 @@ export function nest2ringTable(order: number): Uint32Array {
   if (order > 13) throw new RangeError(`nest2ringTable: order ${order} too large for an in-memory table`);
   const nside = 2 ** order;
   const npface = nside * nside;
-  const out = new Uint32Array(12 * npface);
+  const nl4 = 4 * nside;
+  const ncap = 2 * nside * (nside - 1);
+  const npix = 12 * npface;
+  const out = new Uint32Array(npix);
   for (let face = 0; face < 12; face++) {
     const base = face * npface;
+    const jrll = JRLL[face]! * nside;
+    const jpll = JPLL[face]!;
     for (let r = 0; r < npface; r++) {
-      out[base + r] = xyf2ringAny(order, face, compact(r), compact(r >>> 1)) as number;
+      const ix = compact(r);
+      const iy = compact(r >>> 1);
+      const jr = jrll - ix - iy - 1;
+      let nr: number;
+      let kshift: number;
+      let start: number;
+      if (jr < nside) {
+        nr = jr;
+        kshift = 0;
+        start = 2 * jr * (jr - 1);
+      } else if (jr < 3 * nside) {
+        nr = nside;
+        kshift = (jr - nside) & 1;
+        start = ncap + (jr - nside) * nl4;
+      } else {
+        nr = nl4 - jr;
+        kshift = 0;
+        start = npix - 2 * nr * (nr + 1);
+      }
+      let jp = Math.trunc((jpll * nr + ix - iy + 1 + kshift) / 2);
+      if (jp < 1) jp += nl4;
+      out[base + r] = start + jp - 1;
     }
   }
   return out;
@@ -881,10 +907,80 @@ export type QueryOptions = {
   fact?: number;
 };
 
-type StackEntry = { face: number; ix: number; iy: number; o: number };
+// max_pixrad for every order, computed once
+let MAX_PIXRAD: Float64Array | undefined;
+function maxPixradTable(): Float64Array {
+  if (!MAX_PIXRAD) {
+    MAX_PIXRAD = new Float64Array(MAX_ORDER + 1);
+    for (let o = 0; o <= MAX_ORDER; o++) MAX_PIXRAD[o] = maxPixrad(o);
+  }
+  return MAX_PIXRAD;
+}
 
-/** Shared traversal; `zoneOf` returns 0 (outside) .. 3 (fully inside) for a pixel at order o. */
-function hierarchicalQuery(order: number, opts: QueryOptions, zoneOf: (v: Loc, o: number) => number): PixelRanges {
+/** Range output: numbers while indices are exact (order ≤ 24), bigints above. */
+class RangeAcc {
+  readonly num: number[] = [];
+  readonly big: bigint[] = [];
+  constructor(readonly order: number) {}
+  private appendNum(a: number, b: number): void {
+    const r = this.num;
+    const n = r.length;
+    if (n > 0 && r[n - 1]! >= a) {
+      if (r[n - 1]! < b) r[n - 1] = b;
+    } else r.push(a, b);
+  }
+  private appendBig(a: bigint, b: bigint): void {
+    const r = this.big;
+    const n = r.length;
+    if (n > 0 && r[n - 1]! >= a) {
+      if (r[n - 1]! < b) r[n - 1] = b;
+    } else r.push(a, b);
+  }
+  /** All pixels at `order` below (face, ix, iy) at order o ≤ order. */
+  cell(o: number, face: number, ix: number, iy: number): void {
+    const d = this.order - o;
+    const s = 2 ** d;
+    if (this.order <= MAX_NUMBER_ORDER) {
+      const a = xyf2nestNumber(this.order, face, ix * s, iy * s);
+      this.appendNum(a, a + 4 ** d);
+    } else {
+      const a = xyf2nest(this.order, face, ix * s, iy * s);
+      this.appendBig(a, a + (1n << BigInt(2 * d)));
+    }
+  }
+  /** The pixel at `order` containing (face, ix, iy) at order o ≥ order. */
+  parent(o: number, face: number, ix: number, iy: number): void {
+    const s = 2 ** (o - this.order);
+    const x = Math.floor(ix / s);
+    const y = Math.floor(iy / s);
+    if (this.order <= MAX_NUMBER_ORDER) {
+      const a = xyf2nestNumber(this.order, face, x, y);
+      this.appendNum(a, a + 1);
+    } else {
+      const a = xyf2nest(this.order, face, x, y);
+      this.appendBig(a, a + 1n);
+    }
+  }
+  bigRanges(): bigint[] {
+    return this.order <= MAX_NUMBER_ORDER ? this.num.map((v) => BigInt(v)) : this.big;
+  }
+}
+
+/** Shape tested by the traversal: a disc (cap) or an intersection of caps (convex polygon). */
+type Shape =
+  | { kind: 'disc'; z0: number; sz0: number; phi0: number; cosrad: number; crpdr: Float64Array; crmdr: Float64Array }
+  | { kind: 'caps'; nv: number; nx: Float64Array; ny: Float64Array; nz: Float64Array; lim: Float64Array };
+
+const JRLL_I = Int32Array.from(JRLL);
+const JPLL_I = Int32Array.from(JPLL);
+
+/**
+ * Shared traversal (Healpix_Base::query_disc / query_multidisc with check_pixel).
+ * Zones: 0 outside, 1 centre outside but may overlap, 2 centre inside, 3 fully inside.
+ * The pixel-centre computation (pix2loc) and the zone tests are inlined: this loop
+ * is what rasterising thousands of telescope footprints spends its time in.
+ */
+function hierarchicalQuery(order: number, opts: QueryOptions, shape: Shape): RangeAcc {
   checkOrder(order);
   const inclusive = opts.inclusive ?? false;
   let oplus = 0;
@@ -897,90 +993,167 @@ function hierarchicalQuery(order: number, opts: QueryOptions, zoneOf: (v: Loc, o
     oplus = 31 - Math.clz32(fact);
   }
   const omax = order + oplus;
-  const out = new RangeBuilder();
-  const stk: StackEntry[] = [];
-  for (let i = 0; i < 12; i++) stk.push({ face: 11 - i, ix: 0, iy: 0, o: 0 });
+  const out = new RangeAcc(order);
+  // shape parameters as locals
+  const isDisc = shape.kind === 'disc';
+  const z0 = isDisc ? shape.z0 : 0;
+  const sz0 = isDisc ? shape.sz0 : 0;
+  const phi0 = isDisc ? shape.phi0 : 0;
+  const cosrad = isDisc ? shape.cosrad : 0;
+  const crpdr = isDisc ? shape.crpdr : EMPTY_F64;
+  const crmdr = isDisc ? shape.crmdr : EMPTY_F64;
+  const nv = isDisc ? 0 : shape.nv;
+  const nx = isDisc ? EMPTY_F64 : shape.nx;
+  const ny = isDisc ? EMPTY_F64 : shape.ny;
+  const nz = isDisc ? EMPTY_F64 : shape.nz;
+  const lim = isDisc ? EMPTY_F64 : shape.lim;
+  // stack of (face, ix, iy, o) quadruples; depth-first, so it stays small
+  let stk = new Int32Array(4 * 512);
+  let sp = 0;
+  for (let i = 0; i < 12; i++) {
+    stk[sp] = 11 - i;
+    sp += 4;
+  }
   let stacktop = 0;
-
-  const pushChildren = (e: StackEntry): void => {
-    for (let i = 0; i < 4; i++) {
-      const k = 3 - i;
-      stk.push({ face: e.face, ix: 2 * e.ix + (k & 1), iy: 2 * e.iy + (k >> 1), o: e.o + 1 });
-    }
-  };
-  const emit = (e: StackEntry, o: number): void => {
-    // e at order o <= order: output all its subpixels at `order`
-    const d = order - o;
-    const s = 2 ** d;
-    const start = xyf2nest(order, e.face, e.ix * s, e.iy * s);
-    out.append(start, start + (1n << BigInt(2 * d)));
-  };
-  const emitParent = (e: StackEntry): void => {
-    const s = 2 ** (e.o - order);
-    const p = xyf2nest(order, e.face, Math.floor(e.ix / s), Math.floor(e.iy / s));
-    out.append(p, p + 1n);
-  };
-
-  while (stk.length > 0) {
-    const e = stk.pop()!;
-    const o = e.o;
-    const zone = zoneOf(xyf2loc(o, e.face, e.ix, e.iy), o);
-    if (zone === 0) continue;
-    if (o < order) {
-      if (zone >= 3) emit(e, o);
-      else pushChildren(e);
-    } else if (o > order) {
-      if (zone >= 2) {
-        emitParent(e);
-        stk.length = stacktop;
-      } else if (o < omax) {
-        pushChildren(e);
-      } else {
-        emitParent(e);
-        stk.length = stacktop;
+  while (sp > 0) {
+    sp -= 4;
+    const f = stk[sp]!;
+    const x = stk[sp + 1]!;
+    const y = stk[sp + 2]!;
+    const o = stk[sp + 3]!;
+    // --- pixel centre (Healpix_Base::pix2loc, NEST) ---
+    const nside = NSIDE_F[o]!;
+    const fact2 = FACT2[o]!;
+    const jr = JRLL_I[f]! * nside - x - y - 1;
+    let nr: number;
+    let z: number;
+    let sth = 0;
+    let haveSth = false;
+    if (jr < nside) {
+      nr = jr;
+      const tmp = nr * nr * fact2;
+      z = 1 - tmp;
+      if (z > 0.99) {
+        sth = Math.sqrt(tmp * (2.0 - tmp));
+        haveSth = true;
+      }
+    } else if (jr > 3 * nside) {
+      nr = nside * 4 - jr;
+      const tmp = nr * nr * fact2;
+      z = tmp - 1;
+      if (z < -0.99) {
+        sth = Math.sqrt(tmp * (2.0 - tmp));
+        haveSth = true;
       }
     } else {
-      if (zone >= 2) emit(e, o);
+      nr = nside;
+      z = (2 * nside - jr) * FACT1[o]!;
+    }
+    let tp = JPLL_I[f]! * nr + x - y;
+    if (tp < 0) tp += 8 * nr;
+    const phi = nr === nside ? 0.75 * HALFPI * tp * FACT1[o]! : (0.5 * HALFPI * tp) / nr;
+    // --- zone ---
+    let zone: number;
+    if (isDisc) {
+      const cangdist = z0 * z + Math.cos(phi0 - phi) * Math.sqrt(sz0 * (1.0 - z * z));
+      if (!(cangdist > crpdr[o]!)) continue;
+      zone = cangdist < cosrad ? 1 : cangdist <= crmdr[o]! ? 2 : 3;
+    } else {
+      const st = haveSth ? sth : Math.sqrt((1 - z) * (1 + z));
+      const px = st * Math.cos(phi);
+      const py = st * Math.sin(phi);
+      zone = 3;
+      let k = o * nv * 3;
+      for (let i = 0; i < nv; i++, k += 3) {
+        const crad = px * nx[i]! + py * ny[i]! + z * nz[i]!;
+        if (crad < lim[k]!) {
+          zone = 0;
+          break;
+        }
+        if (zone > 1 && crad < lim[k + 1]!) zone = 1;
+        else if (zone > 2 && crad < lim[k + 2]!) zone = 2;
+      }
+      if (zone === 0) continue;
+    }
+    // --- check_pixel ---
+    let children = false;
+    if (o < order) {
+      if (zone >= 3) out.cell(o, f, x, y);
+      else children = true;
+    } else if (o > order) {
+      if (zone >= 2 || o >= omax) {
+        out.parent(o, f, x, y);
+        sp = stacktop;
+      } else children = true;
+    } else {
+      if (zone >= 2) out.cell(o, f, x, y);
       else if (inclusive) {
         if (order < omax) {
-          stacktop = stk.length;
-          pushChildren(e);
-        } else emit(e, o);
+          stacktop = sp;
+          children = true;
+        } else out.cell(o, f, x, y);
       }
     }
+    if (children) {
+      if (sp + 16 > stk.length) {
+        const n = new Int32Array(stk.length * 2);
+        n.set(stk);
+        stk = n;
+      }
+      const x2 = 2 * x;
+      const y2 = 2 * y;
+      const o1 = o + 1;
+      // children in reverse nested order so that they pop in increasing order
+      stk[sp] = f; stk[sp + 1] = x2 + 1; stk[sp + 2] = y2 + 1; stk[sp + 3] = o1;
+      stk[sp + 4] = f; stk[sp + 5] = x2; stk[sp + 6] = y2 + 1; stk[sp + 7] = o1;
+      stk[sp + 8] = f; stk[sp + 9] = x2 + 1; stk[sp + 10] = y2; stk[sp + 11] = o1;
+      stk[sp + 12] = f; stk[sp + 13] = x2; stk[sp + 14] = y2; stk[sp + 15] = o1;
+      sp += 16;
+    }
   }
-  return { order, ranges: out.ranges };
+  return out;
 }
 
-/** cos of the angle between (z1, phi1) and (z2, phi2). */
-function cosdistZPhi(z1: number, phi1: number, z2: number, phi2: number): number {
-  return z1 * z2 + Math.cos(phi1 - phi2) * Math.sqrt((1.0 - z1 * z1) * (1.0 - z2 * z2));
-}
+const EMPTY_F64 = new Float64Array(0);
+// per-order constants of pix2loc: nside, fact2 = 4/npix, fact1 = 2·nside·fact2
+const NSIDE_F = Float64Array.from({ length: MAX_ORDER + 1 }, (_, o) => 2 ** o);
+const FACT2 = Float64Array.from({ length: MAX_ORDER + 1 }, (_, o) => 4 / (12 * 2 ** o * 2 ** o));
+const FACT1 = Float64Array.from({ length: MAX_ORDER + 1 }, (_, o) => 2 * 2 ** o * (4 / (12 * 2 ** o * 2 ** o)));
 
 /**
  * NESTED pixels within `radius` radians of (theta, phi), as ranges at `order`.
  * Matches healpy.query_disc(nest=True) (default: centres inside; inclusive: overlapping).
  */
 export function queryDisc(order: number, theta: number, phi: number, radius: number, opts: QueryOptions = {}): PixelRanges {
+  return { order, ranges: discQuery(order, theta, phi, radius, opts).bigRanges() };
+}
+
+function discQuery(order: number, theta: number, phi: number, radius: number, opts: QueryOptions): RangeAcc {
   checkOrder(order);
   checkTheta(theta);
   if (!(radius >= 0)) throw new RangeError(`radius must be ≥ 0, got ${radius}`);
-  if (radius >= PI) return { order, ranges: [0n, BigInt(order2npix(order))] };
-  const ptheta = theta;
-  const pphi = fmodulo(phi, TWOPI);
-  const z0 = Math.cos(ptheta);
-  const cosrad = Math.cos(radius);
-  const crpdr: number[] = [];
-  const crmdr: number[] = [];
+  if (radius >= PI) {
+    const acc = new RangeAcc(order);
+    for (let f = 0; f < 12; f++) acc.cell(0, f, 0, 0);
+    return acc;
+  }
+  const z0 = Math.cos(theta);
+  const mpr = maxPixradTable();
+  const crpdr = new Float64Array(MAX_ORDER + 1);
+  const crmdr = new Float64Array(MAX_ORDER + 1);
   for (let o = 0; o <= MAX_ORDER; o++) {
-    const dr = maxPixrad(o);
+    const dr = mpr[o]!;
     crpdr[o] = radius + dr > PI ? -1 : Math.cos(radius + dr);
     crmdr[o] = radius - dr < 0 ? 1 : Math.cos(radius - dr);
   }
-  return hierarchicalQuery(order, opts, (l, o) => {
-    const cangdist = cosdistZPhi(z0, pphi, l.z, l.phi);
-    if (!(cangdist > crpdr[o]!)) return 0;
-    return cangdist < cosrad ? 1 : cangdist <= crmdr[o]! ? 2 : 3;
+  return hierarchicalQuery(order, opts, {
+    kind: 'disc',
+    z0,
+    sz0: 1.0 - z0 * z0,
+    phi0: fmodulo(phi, TWOPI),
+    cosrad: Math.cos(radius),
+    crpdr,
+    crmdr,
   });
 }
 
@@ -1000,34 +1173,24 @@ export function queryDiscRadec(order: number, ra: number, dec: number, radiusDeg
 }
 
 /** Multi-disc query (intersection of caps given by unit normals and radii), Healpix_Base::query_multidisc. */
-function queryMultidisc(order: number, normals: Vec3[], rad: number[], opts: QueryOptions): PixelRanges {
+function queryMultidisc(order: number, normals: Vec3[], rad: number[], opts: QueryOptions): RangeAcc {
   const nv = normals.length;
-  const crlimit: number[][] = []; // [o][i*3 + zone]
+  const mpr = maxPixradTable();
+  const lim = new Float64Array((MAX_ORDER + 1) * nv * 3); // [o][i][zone]
   for (let o = 0; o <= MAX_ORDER; o++) {
-    const dr = maxPixrad(o);
-    const row: number[] = [];
+    const dr = mpr[o]!;
     for (let i = 0; i < nv; i++) {
-      row.push(rad[i]! + dr > PI ? -1 : Math.cos(rad[i]! + dr));
-      row.push(Math.cos(rad[i]!));
-      row.push(rad[i]! - dr < 0 ? 1 : Math.cos(rad[i]! - dr));
+      const k = (o * nv + i) * 3;
+      lim[k] = rad[i]! + dr > PI ? -1 : Math.cos(rad[i]! + dr);
+      lim[k + 1] = Math.cos(rad[i]!);
+      lim[k + 2] = rad[i]! - dr < 0 ? 1 : Math.cos(rad[i]! - dr);
     }
-    crlimit.push(row);
   }
-  return hierarchicalQuery(order, opts, (l, o) => {
-    const pv: Vec3 = l.haveSth ? [l.sth * Math.cos(l.phi), l.sth * Math.sin(l.phi), l.z] : setZPhi(l.z, l.phi);
-    const lim = crlimit[o]!;
-    let zone = 3;
-    for (let i = 0; i < nv; i++) {
-      const crad = dot(pv, normals[i]!);
-      for (let iz = 0; iz < zone; iz++) {
-        if (crad < lim[i * 3 + iz]!) {
-          zone = iz;
-          if (zone === 0) return 0;
-        }
-      }
-    }
-    return zone;
-  });
+  const nx = new Float64Array(nv);
+  const ny = new Float64Array(nv);
+  const nz = new Float64Array(nv);
+  for (let i = 0; i < nv; i++) [nx[i], ny[i], nz[i]] = normals[i]!;
+  return hierarchicalQuery(order, opts, { kind: 'caps', nv, nx, ny, nz, lim });
 }
 
 function getCircle3(p: Vec3[], q1: number, q2: number): { center: Vec3; cosrad: number } {
@@ -1071,6 +1234,10 @@ export function enclosingCircle(p: Vec3[]): { center: Vec3; cosrad: number } {
  * queryPolygonAny for arbitrary simple polygons.
  */
 export function queryPolygon(order: number, vertices: Vec3[], opts: QueryOptions = {}): PixelRanges {
+  return { order, ranges: convexPolygonQuery(order, vertices, opts).bigRanges() };
+}
+
+function convexPolygonQuery(order: number, vertices: Vec3[], opts: QueryOptions): RangeAcc {
   checkOrder(order);
   const nv = vertices.length;
   if (nv < 3) throw new RangeError('query_polygon: not enough vertices in polygon');
@@ -1137,6 +1304,47 @@ export function unionRanges(a: bigint[], b: bigint[]): bigint[] {
  * the triangles' pixel sets are merged.
  */
 export function queryPolygonAny(order: number, vertices: Vec3[], opts: QueryOptions = {}): PixelRanges {
+  if (order <= MAX_NUMBER_ORDER) return { order, ranges: queryPolygonAnyNumber(order, vertices, opts).map((v) => BigInt(v)) };
+  const parts = polygonParts(vertices);
+  let ranges: bigint[] = [];
+  for (const t of parts) ranges = unionRanges(ranges, convexPolygonQuery(order, t, opts).bigRanges());
+  return { order, ranges };
+}
+
+/** queryPolygonAny for order ≤ 24 with ranges as (exact) numbers, for bulk use. */
+export function queryPolygonAnyNumber(order: number, vertices: Vec3[], opts: QueryOptions = {}): number[] {
+  if (order > MAX_NUMBER_ORDER) throw new RangeError(`order ${order} > ${MAX_NUMBER_ORDER}`);
+  const parts = polygonParts(vertices);
+  if (parts.length === 1) return convexPolygonQuery(order, parts[0]!, opts).num;
+  const all: number[] = [];
+  for (const t of parts) all.push(...convexPolygonQuery(order, t, opts).num);
+  return mergeNumberRanges(all);
+}
+
+/** query_disc for order ≤ 24 with ranges as (exact) numbers. */
+export function queryDiscNumber(order: number, theta: number, phi: number, radius: number, opts: QueryOptions = {}): number[] {
+  if (order > MAX_NUMBER_ORDER) throw new RangeError(`order ${order} > ${MAX_NUMBER_ORDER}`);
+  return discQuery(order, theta, phi, radius, opts).num;
+}
+
+/** Sorts and merges flattened [start, end) number ranges. */
+export function mergeNumberRanges(r: number[]): number[] {
+  const n = r.length / 2;
+  const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => r[2 * a]! - r[2 * b]!);
+  const out: number[] = [];
+  for (const i of idx) {
+    const a = r[2 * i]!;
+    const b = r[2 * i + 1]!;
+    const m = out.length;
+    if (m > 0 && out[m - 1]! >= a) {
+      if (out[m - 1]! < b) out[m - 1] = b;
+    } else if (a < b) out.push(a, b);
+  }
+  return out;
+}
+
+/** A polygon as convex pieces: itself if convex, else triangles by ear clipping. */
+function polygonParts(vertices: Vec3[]): Vec3[][] {
   const vv = vertices.map((v) => norm(v));
   // drop a closing vertex equal to the first
   if (vv.length > 3) {
@@ -1144,11 +1352,7 @@ export function queryPolygonAny(order: number, vertices: Vec3[], opts: QueryOpti
     const l = vv[vv.length - 1]!;
     if (f[0] === l[0] && f[1] === l[1] && f[2] === l[2]) vv.pop();
   }
-  if (isConvexPolygon(vv)) return queryPolygon(order, vv, opts);
-  const tris = triangulate(vv);
-  let ranges: bigint[] = [];
-  for (const t of tris) ranges = unionRanges(ranges, queryPolygon(order, t, opts).ranges);
-  return { order, ranges };
+  return isConvexPolygon(vv) ? [vv] : triangulate(vv);
 }
 
 function triangulate(vv: Vec3[]): Vec3[][] {
