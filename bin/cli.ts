@@ -32,6 +32,14 @@ const commands: Record<string, Command> = {
     summary: 'access policy: check FILE (compiled nodes, affiliations), who JID (what it may see and do)',
     run: async (argv) => (await import('../access-policy/cli.ts')).policyCommand(argv),
   },
+  skymap: {
+    summary: 'summarise a HEALPix sky map FILE: 50%/90% areas, densest position, distance (--json)',
+    run: async (argv) => (await import('../sky/cli.ts')).skymapCommand(argv),
+  },
+  crossmatch: {
+    summary: 'rank galaxies/fields/watch-list in a sky map: FILE --catalog CSV (ligo-skymap-stats columns)',
+    run: async (argv) => (await import('../sky/cli.ts')).crossmatchCommand(argv),
+  },
 };
 
 export function registerCommand(name: string, cmd: Command): void {
