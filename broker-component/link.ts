@@ -50,6 +50,7 @@ export class ComponentLink extends EventEmitter {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     const entity = new Component({ service: this.opts.service, domain: this.opts.domain });
+    entity.timeout = 15_000; // xmpp.js's 2 s per stream step is short for a busy server
     this.entity = entity;
     entity.on('error', (err: Error) => this.opts.log?.warn({ err: err.message }, 'component link error'));
     entity.on('open', async (el: Element) => {

@@ -41,6 +41,8 @@ export async function connectClient(opts: {
     credentials: (authenticate: any, mechanisms: string[]) =>
       authenticate({ username: opts.username, password: opts.password }, mechanisms.includes('PLAIN') ? 'PLAIN' : mechanisms[0]),
     resource: opts.resource ?? `test${++counter}`,
+    // xmpp.js waits 2 s for each stream step; a loaded CI machine can be slower.
+    timeout: 15_000,
   });
   xmpp.on('error', () => {});
   const messages: Element[] = [];
