@@ -3,6 +3,7 @@
 plugin_paths = { "/opt/voxnet/config/prosody-modules" }
 modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component" }
 c2s_require_encryption = true
+network_settings = { nagle = false } -- alerts are latency-sensitive
 component_ports = { 5347 }
 component_interfaces = { "127.0.0.1" }
 

@@ -92,6 +92,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     `s2s_require_encryption = false`,
     `allow_registration = false`,
     `limits = { }`,
+    // Alerts are latency-sensitive: no Nagle delay on any connection.
+    `network_settings = { nagle = false }`,
     `log = { { levels = { min = ${luaString(opts.logLevel ?? 'info')} }, to = "file", filename = ${luaString(logFile)} } }`,
     `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version" }`,
     `modules_disabled = { "s2s", "offline", "posix", "http", "bosh", "websocket", "limits", "admin_shell", "admin_socket" }`,
