@@ -20,6 +20,22 @@ const commands: Record<string, Command> = {
     summary: 'run an agent program: telescope (voxnet agent --help for the list)',
     run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
   },
+  publish: {
+    summary: 'validate a VOEvent and publish it: --node NODE [FILE|-]; prints the item id',
+    run: async (argv) => (await import('../agents/publish/cli.ts')).publishCommand(argv),
+  },
+  subscribe: {
+    summary: 'print a node\'s items live with catch-up: NODE [--since ID] [--format summary|xml|json] [--alarm-silence 5s]',
+    run: async (argv) => (await import('../agents/subscribe/cli.ts')).subscribeCommand(argv),
+  },
+  replay: {
+    summary: 'replay real packets in time order for drills: DIR --node NODE --speed N [--as-test]',
+    run: async (argv) => (await import('../agents/replay/cli.ts')).replayCommand(argv),
+  },
+  heartbeat: {
+    summary: 'publish a heartbeat VOEvent (role=utility) every interval: --node NODE --interval 1s',
+    run: async (argv) => (await import('../agents/heartbeat/cli.ts')).heartbeatCommand(argv),
+  },
   validate: {
     summary: 'validate VOEvent 2.0 packets (FILE...; errors as file:line:col)',
     run: async (argv) => (await import('../voevent/cli.ts')).validateCommand(argv),

@@ -79,4 +79,107 @@ describe('agent library', () => {
     await until(() => got.some((g) => g.id === marker.id), 10_000, 'the marker');
     expect(got.map((g) => g.id)).toEqual([...ids, marker.id]);
   });
+
+  it('catches up exactly the items published while the connection was down', async () => {
+    const pub = await agent('fsc2');
+    const sub = await agent('obs2', { servicePingMs: 0, resyncMs: 0 });
+    await publishVOEvent(pub, 'drop', variant(0, 'drop'));
+    const got: FollowedItem[] = [];
+    await sub.follow('drop', (it) => void got.push(it));
+    const first = await publishVOEvent(pub, 'drop', variant(1, 'drop'));
+    await until(() => got.length === 1, 10_000, 'the first live item');
+    expect(got[0]!.id).toBe(first.id);
+    const offline = new Promise((r) => sub.once('offline', r));
+    await sub.dropConnection();
+    await offline;
+    const missed: string[] = [];
+    for (let i = 2; i <= 6; i++) missed.push((await publishVOEvent(pub, 'drop', variant(i, 'drop'))).id);
+    await until(() => got.length === 6, 15_000, 'the missed items');
+    expect(got.map((g) => g.id)).toEqual([first.id, ...missed]);
+    expect(got.slice(1).every((g) => !g.live)).toBe(true);
+    // And live again afterwards.
+    const after = await publishVOEvent(pub, 'drop', variant(7, 'drop'));
+    await until(() => got.length === 7, 10_000, 'a live item after reconnecting');
+    expect(got[6]!.id).toBe(after.id);
+  });
+
+  it('a restarted agent with its state file handles exactly what it missed', async () => {
+    const pub = await agent('fsc3');
+    const stateDir = join(stateRoot, 'restart');
+    await publishVOEvent(pub, 'restart', variant(0, 'rs'));
+    const got1: string[] = [];
+    let sub = await agent('obs3', { stateDir, name: 'obs' });
+    await sub.follow('restart', (it) => void got1.push(it.id));
+    const a = await publishVOEvent(pub, 'restart', variant(1, 'rs'));
+    await until(() => got1.length === 1, 10_000, 'first item');
+    // A second process on the same state is refused.
+    await expect(agent('obs3', { stateDir, name: 'obs' })).rejects.toThrow(/in use by process/);
+    await sub.stop();
+    const missed: string[] = [];
+    for (let i = 2; i <= 4; i++) missed.push((await publishVOEvent(pub, 'restart', variant(i, 'rs'))).id);
+    const got2: string[] = [];
+    sub = await agent('obs3', { stateDir, name: 'obs' });
+    await sub.follow('restart', (it) => void got2.push(it.id));
+    // follow() resolves after the first catch-up: the missed items are already handled.
+    expect(got1).toEqual([a.id]);
+    expect(got2).toEqual(missed);
+    const state = JSON.parse(readFileSync(join(stateDir, 'obs-obs3@svom.fr.json'), 'utf8'));
+    expect(state.nodes.restart.cursor).toBe(missed.at(-1));
+  });
+
+  it('since: "beginning" and an item id; a missing id is a clear error', async () => {
+    const pub = await agent('fsc4');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await publishVOEvent(pub, 'since', variant(i, 'since'))).id);
+    const all: string[] = [];
+    const s1 = await agent('obs4');
+    await s1.follow('since', (it) => void all.push(it.id), { since: 'beginning', pageSize: 2 });
+    expect(all).toEqual(ids);
+    const after: string[] = [];
+    const s2 = await agent('obs5');
+    await s2.follow('since', (it) => void after.push(it.id), { since: ids[2] });
+    expect(after).toEqual(ids.slice(3));
+    const s3 = await agent('obs6');
+    await expect(s3.follow('since', () => {}, { since: 'no-such-item' })).rejects.toThrow(/no item 'no-such-item'/);
+    await expect(s3.follow('no-such-node', () => {})).rejects.toThrow(/item-not-found/);
+  });
+
+  it('when the cursor item was trimmed away, recovers from the newest item it remembers', async () => {
+    const pub = await agent('fsc5');
+    // A node that keeps only 4 items.
+    await pub.publish('trim', prepareVOEvent(variant(0, 'tr')).xml, { id: itemIdFor('x0'), publishOptions: { 'pubsub#max_items': '4' } });
+    const got: string[] = [];
+    const sub = await agent('obs7', { servicePingMs: 0, resyncMs: 0 });
+    await sub.follow('trim', (it) => void got.push(it.id), { pageSize: 2 });
+    const live = await publishVOEvent(pub, 'trim', variant(1, 'tr'));
+    await until(() => got.length === 1, 10_000, 'live item');
+    // The cursor is x0 (the newest item when following began): three more items push it out of the node.
+    const offline = new Promise((r) => sub.once('offline', r));
+    await sub.dropConnection();
+    await offline;
+    const later: string[] = [];
+    for (let i = 2; i <= 4; i++) later.push((await publishVOEvent(pub, 'trim', variant(i, 'tr'))).id);
+    await until(() => got.length === 4, 15_000, 'recovered items');
+    expect(got).toEqual([live.id, ...later]);
+  });
+
+  it('raises a silence alarm when a node goes quiet and clears it when items come back', async () => {
+    const pub = await agent('fsc6');
+    await publishVOEvent(pub, 'hb', variant(0, 'hb'));
+    const sub = await agent('obs8');
+    const events: string[] = [];
+    const f = await sub.follow('hb', () => {}, { silenceMs: 400 });
+    f.on('alarm', (a) => events.push(`alarm ${a.node}`));
+    f.on('recovered', () => events.push('recovered'));
+    for (let i = 1; i <= 4; i++) {
+      await publishVOEvent(pub, 'hb', variant(i, 'hb'));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(events).toEqual([]);
+    await until(() => events.length === 1, 3000, 'alarm');
+    expect(events).toEqual(['alarm hb']);
+    await publishVOEvent(pub, 'hb', variant(9, 'hb'));
+    await until(() => events.length === 2, 3000, 'recovery');
+    expect(events[1]).toBe('recovered');
+  });
 });

@@ -433,7 +433,11 @@ export class Agent extends EventEmitter {
 
   /** For tests and tools: drop the connection as if the network failed (the agent reconnects). */
   async dropConnection(): Promise<void> {
-    (this.xmpp.socket as { destroy?: () => void } | null)?.destroy?.();
+    // xmpp.js wraps the TCP/TLS socket (after STARTTLS the TLS one is inside).
+    type Sock = { destroy?: () => void; socket?: Sock | null };
+    let s = this.xmpp.socket as Sock | null;
+    while (s && !s.destroy && s.socket) s = s.socket;
+    s?.destroy?.();
   }
 }
 

@@ -49,6 +49,8 @@ export type FollowOptions = {
   silenceMs?: number;
   /** Most items handled when recovering from a vanished cursor (default 10000). */
   maxRecover?: number;
+  /** Stop after handing this many items to the handler (emits 'limit'); nothing after them counts as handled. */
+  maxItems?: number;
 };
 
 export type SilenceAlarm = {
@@ -63,7 +65,7 @@ class Stopped extends Error {}
 
 /**
  * Events: 'alarm' (SilenceAlarm), 'recovered' (SilenceAlarm), 'retract' (ids: string[]),
- * 'purge', 'delete', 'handler-error' (err, item), 'caught-up', 'stopped'.
+ * 'purge', 'delete', 'handler-error' (err, item), 'caught-up', 'limit', 'stopped'.
  */
 export class Follower extends EventEmitter {
   private chain: Promise<void> = Promise.resolve();
@@ -74,6 +76,7 @@ export class Follower extends EventEmitter {
   private firstSyncDone = false;
   private firstSync?: { resolve: () => void; reject: (e: Error) => void };
   private stopped = false;
+  private stopping?: Promise<void>;
   private failures = 0;
   private resyncTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
@@ -81,6 +84,7 @@ export class Follower extends EventEmitter {
   private readonly startedAt = Date.now();
   private lastLiveAt?: number;
   private alarmed = false;
+  private handledCount = 0;
   private readonly pageSize: number;
 
   private readonly onOnline = () => {
@@ -122,14 +126,18 @@ export class Follower extends EventEmitter {
     }
   }
 
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** Fetch what the service holds after the cursor now (e.g. after the caller noticed something). */
   resync(): void {
     this.requestSync('requested');
   }
 
   /** Stop: the item in hand finishes, nothing more is handled. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
     this.stopped = true;
     clearInterval(this.resyncTimer);
     clearTimeout(this.retryTimer);
@@ -137,9 +145,13 @@ export class Follower extends EventEmitter {
     this.agent.off('online', this.onOnline);
     this.agent.off('service-up', this.onServiceUp);
     this.firstSync?.reject(new Error('stopped before the first catch-up'));
-    await this.chain.catch(() => {});
-    if (this.opts.unsubscribeOnStop && this.agent.isOnline()) await this.agent.unsubscribe(this.node).catch(() => {});
-    this.emit('stopped');
+    this.firstSync = undefined;
+    this.stopping = (async () => {
+      await this.chain.catch(() => {});
+      if (this.opts.unsubscribeOnStop && this.agent.isOnline()) await this.agent.unsubscribe(this.node).catch(() => {});
+      this.emit('stopped');
+    })();
+    return this.stopping;
   }
 
   // ------------------------------------------------------------------ live events (called by the agent)
@@ -335,6 +347,13 @@ export class Follower extends EventEmitter {
     state.remember(this.node, item.id, item.ivorn);
     if (fetched) state.setCursor(this.node, item.id);
     state.save();
+    if (!seen && this.opts.maxItems !== undefined && ++this.handledCount >= this.opts.maxItems) {
+      this.emit('limit');
+      // A limit reached during the first catch-up is a success, not an interruption.
+      this.firstSync?.resolve();
+      this.firstSync = undefined;
+      void this.stop();
+    }
   }
 
   // ------------------------------------------------------------------ silence watchdog

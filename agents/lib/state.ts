@@ -153,8 +153,8 @@ export function lockStateFile(file: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(lock, 'utf8').trim());
-      if (pid && pid !== process.pid && processAlive(pid)) {
-        throw new Error(`agent state ${file} is in use by process ${pid} (lock ${lock})`);
+      if (pid && processAlive(pid)) {
+        throw new Error(`agent state ${file} is in use by process ${pid}${pid === process.pid ? ' (this one)' : ''} (lock ${lock})`);
       }
       unlinkSync(lock);
     }
