@@ -8,6 +8,7 @@ import { type Vec3, angularDistance, mergeNumberRanges, queryDiscNumber, queryPo
 import type { Catalog } from './catalog.ts';
 import { Moc, mocProbability } from './moc.ts';
 import type { SkyMap } from './skymap.ts';
+import { POW2 } from './u64.ts';
 
 export class FootprintError extends Error {
   override name = 'FootprintError';
@@ -224,7 +225,7 @@ function mapIndex24(map: SkyMap): MapIndex24 | null {
   for (let t = 0; t < T; t++) {
     // order-29 start / 4^5, exact: tiles at order ≤ 24 are aligned
     start[t] = map.startHi[t]! * 4194304 + map.startLo[t]! / 1024;
-    size[t] = 4 ** (24 - map.order[t]!);
+    size[t] = POW2[2 * (24 - map.order[t]!)]!;
     dens[t] = (map.probdensity[t]! / total) * cell24;
     prefix[t + 1] = prefix[t]! + dens[t]! * size[t]!;
   }

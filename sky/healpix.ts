@@ -17,6 +17,8 @@
  * RA/Dec helpers take degrees, like healpy's lonlat=True.
  */
 
+import { POW2 } from './u64.ts';
+
 export const MAX_ORDER = 29;
 /** Largest order whose NESTED/RING indices are exact as a JavaScript number. */
 export const MAX_NUMBER_ORDER = 24;
@@ -939,10 +941,10 @@ class RangeAcc {
   /** All pixels at `order` below (face, ix, iy) at order o ≤ order. */
   cell(o: number, face: number, ix: number, iy: number): void {
     const d = this.order - o;
-    const s = 2 ** d;
+    const s = POW2[d]!;
     if (this.order <= MAX_NUMBER_ORDER) {
       const a = xyf2nestNumber(this.order, face, ix * s, iy * s);
-      this.appendNum(a, a + 4 ** d);
+      this.appendNum(a, a + POW2[2 * d]!);
     } else {
       const a = xyf2nest(this.order, face, ix * s, iy * s);
       this.appendBig(a, a + (1n << BigInt(2 * d)));
@@ -950,7 +952,7 @@ class RangeAcc {
   }
   /** The pixel at `order` containing (face, ix, iy) at order o ≥ order. */
   parent(o: number, face: number, ix: number, iy: number): void {
-    const s = 2 ** (o - this.order);
+    const s = POW2[o - this.order]!;
     const x = Math.floor(ix / s);
     const y = Math.floor(iy / s);
     if (this.order <= MAX_NUMBER_ORDER) {

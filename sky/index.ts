@@ -49,9 +49,8 @@ export {
   crossmatchCatalog,
   reportRows,
   topIndices,
-  countWithin,
+  CatalogMatch,
   type PreparedCatalog,
-  type CatalogMatch,
   type TargetReport,
   type RankMode,
 } from './crossmatch.ts';

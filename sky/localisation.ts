@@ -6,7 +6,7 @@
  * crossmatchLocalisation for every alert.
  */
 import { type CircleLocalisation, circleSkyMap } from './circle.ts';
-import { type PreparedCatalog, type RankMode, type TargetReport, countWithin, crossmatchCatalog, reportRows, topIndices } from './crossmatch.ts';
+import { type PreparedCatalog, type RankMode, type TargetReport, crossmatchCatalog, reportRows, topIndices } from './crossmatch.ts';
 import { type PreparedFields, cumulativeCoverage, fieldCoverage } from './fields.ts';
 import { type GwAlert, type ReadOptions, readSkyMapAny, readSkyMapBase64, readSkyMapFromAlert } from './readers.ts';
 import { SkyMap } from './skymap.ts';
@@ -101,8 +101,8 @@ export function crossmatchSkyMap(map: SkyMap, targets: CrossmatchTargets, opts: 
       rankedBy: m.rankMode,
       weight: cat.columns.weight ? (cat.columns.weightIsMagnitude ? `10^(-0.4 ${cat.columns.weight})` : cat.columns.weight) : null,
       withDistance: m.withDistance,
-      within: levels.map((level) => ({ level, count: countWithin(m, level) })),
-      top: reportRows(m, topIndices(m.score, opts.topGalaxies ?? 20)),
+      within: levels.map((level) => ({ level, count: m.countWithin(level) })),
+      top: reportRows(m, m.top(opts.topGalaxies ?? 20)),
     };
   }
   if (targets.fields) {

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { FitsError, type BinTableColumn, type FitsHeader, type Hdu, findColumn, isGzip, maybeGunzip, parseFits, readColumn, readUInt64Column } from './fits.ts';
 import { nest2ringTable, nside2order, ring2nest } from './healpix.ts';
 import { argsortU64 } from './sort.ts';
+import { POW2 } from './u64.ts';
 import { SkyMap, SkyMapError, type SkyMapMeta, TILE_AREA, decodeUniqHiLo } from './skymap.ts';
 
 /** healpy's marker for missing pixels. */
@@ -345,7 +346,7 @@ export function mergeSiblings(order: number, ipix: Uint32Array, layers: Float64A
   }
   // sort output tiles by range start: start = ipix · 4^(order−o) < 12·4^13 < 2^32
   const start = new Uint32Array(m);
-  for (let k = 0; k < m; k++) start[k] = outPix[k]! * 4 ** (order - outOrder[k]!);
+  for (let k = 0; k < m; k++) start[k] = outPix[k]! * POW2[2 * (order - outOrder[k]!)]!;
   const idx = argsortU64(start, new Uint32Array(m));
   return {
     order: Uint8Array.from(idx, (k) => outOrder[k]!),

@@ -10,7 +10,7 @@
 import { MAX_ORDER, ang2radec, hiLoToBigInt, nestHiLo2xyf, radec2nest29Bulk, xyf2ang } from './healpix.ts';
 import { argsortDesc, argsortU64 } from './sort.ts';
 import { marginalMoments } from './distance.ts';
-import { addPow2, cmp, fromBig, shl, shr } from './u64.ts';
+import { POW2, addPow2, cmp, fromBig, shr } from './u64.ts';
 
 export class SkyMapError extends Error {
   override name = 'SkyMapError';
@@ -115,9 +115,22 @@ export class SkyMap {
     for (let i = 0; i < n; i++) {
       const o = init.order[i]!;
       if (o > MAX_ORDER) throw new SkyMapError(`tile ${i}: order ${o} > ${MAX_ORDER}`);
-      const [h, l] = shl(init.ipixHi[i]!, init.ipixLo[i]!, 2 * (MAX_ORDER - o));
-      sh[i] = h;
-      sl[i] = l;
+      // start = ipix · 4^(29 − o), as hi/lo
+      const s = 2 * (MAX_ORDER - o);
+      const ph = init.ipixHi[i]!;
+      const pl = init.ipixLo[i]!;
+      if (s >= 32) {
+        sh[i] = pl * POW2[s - 32]!;
+        sl[i] = 0;
+      } else if (s === 0) {
+        sh[i] = ph;
+        sl[i] = pl;
+      } else {
+        const unit = POW2[32 - s]!;
+        const top = Math.floor(pl / unit);
+        sh[i] = ph * POW2[s]! + top;
+        sl[i] = (pl - top * unit) * POW2[s]!;
+      }
       if (o < minO) minO = o;
       if (o > maxO) maxO = o;
       const d = init.probdensity[i]!;
@@ -126,7 +139,7 @@ export class SkyMap {
     // already sorted? (LVK NUNIQ files are sorted by UNIQ, which is not range order)
     let sorted = true;
     for (let i = 1; i < n; i++) {
-      if (cmp(sh[i - 1]!, sl[i - 1]!, sh[i]!, sl[i]!) >= 0) {
+      if (sh[i - 1]! > sh[i]! || (sh[i - 1] === sh[i] && sl[i - 1]! >= sl[i]!)) {
         sorted = false;
         break;
       }
@@ -152,9 +165,21 @@ export class SkyMap {
     this.minOrder = minO;
     this.maxOrder = maxO;
     // overlap check: each tile must end at or before the next one starts
+    const H = this.startHi;
+    const L = this.startLo;
     for (let i = 0; i + 1 < n; i++) {
-      const [eh, el] = addPow2(this.startHi[i]!, this.startLo[i]!, 2 * (MAX_ORDER - this.order[i]!));
-      if (cmp(eh, el, this.startHi[i + 1]!, this.startLo[i + 1]!) > 0) {
+      const s = 2 * (MAX_ORDER - this.order[i]!);
+      let eh = H[i]!;
+      let el = L[i]!;
+      if (s >= 32) eh += POW2[s - 32]!;
+      else {
+        el += POW2[s]!;
+        if (el >= 4294967296) {
+          eh++;
+          el -= 4294967296;
+        }
+      }
+      if (eh > H[i + 1]! || (eh === H[i + 1] && el > L[i + 1]!)) {
         throw new SkyMapError(`tiles overlap: NUNIQ ${this.uniq(i)} contains NUNIQ ${this.uniq(i + 1)}`);
       }
     }
@@ -268,10 +293,10 @@ export class SkyMap {
         if (t < T) {
           const s = 2 * (MAX_ORDER - ord[t]!);
           if (s >= 32) {
-            eh = sh[t]! + 2 ** (s - 32);
+            eh = sh[t]! + POW2[s - 32]!;
             el = sl[t]!;
           } else {
-            const x = sl[t]! + 2 ** s;
+            const x = sl[t]! + POW2[s]!;
             if (x >= 4294967296) {
               eh = sh[t]! + 1;
               el = x - 4294967296;
@@ -405,5 +430,5 @@ export function decodeUniqHiLo(h: number, l: number): [number, number, number] |
   const o = Math.floor((bitlen - 1) / 2) - 1;
   if (o < 0 || o > MAX_ORDER) return null;
   const s = 2 * o + 2;
-  return s >= 32 ? [o, h - 2 ** (s - 32), l] : [o, h, l - 2 ** s];
+  return s >= 32 ? [o, h - POW2[s - 32]!, l] : [o, h, l - POW2[s]!];
 }

@@ -6,45 +6,48 @@
 
 const SMALL = 256;
 
-/** Indices that sort the unsigned 64-bit keys (hi, lo) ascending; stable. */
-export function argsortU64(hi: Uint32Array, lo: Uint32Array): Uint32Array {
+/**
+ * Indices that sort the unsigned 64-bit keys (hi, lo) ascending; stable.
+ * Without `lo`, sorts by the 32-bit `hi` alone.
+ */
+export function argsortU64(hi: Uint32Array, lo?: Uint32Array): Uint32Array {
   const n = hi.length;
-  if (lo.length !== n) throw new RangeError('argsortU64: hi and lo differ in length');
+  if (lo && lo.length !== n) throw new RangeError('argsortU64: hi and lo differ in length');
   let idx = new Uint32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   if (n < SMALL) {
-    return idx.sort((a, b) => (hi[a]! - hi[b]!) || (lo[a]! - lo[b]!) || a - b);
+    return lo ? idx.sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b) : idx.sort((a, b) => hi[a]! - hi[b]! || a - b);
   }
+  // 8-bit digits for small inputs (cheap histograms), 16-bit for large ones (fewer passes)
+  const bits = n < 1 << 17 ? 8 : 16;
+  const R = 1 << bits;
+  const mask = R - 1;
   let tmp = new Uint32Array(n);
-  const count = new Uint32Array(65536);
-  const passes: [Uint32Array, number][] = [
-    [lo, 0],
-    [lo, 16],
-    [hi, 0],
-    [hi, 16],
-  ];
-  for (const [src, shift] of passes) {
+  const count = new Uint32Array(R);
+  for (let shift = lo ? 0 : 32; shift < 64; shift += bits) {
+    const src = shift < 32 ? lo! : hi;
+    const sh = shift & 31;
     // skip a pass whose digit is the same for every element (common for hi words)
-    const first = (src[0]! >>> shift) & 0xffff;
+    const first = (src[0]! >>> sh) & mask;
     let same = true;
     for (let i = 1; i < n; i++) {
-      if (((src[i]! >>> shift) & 0xffff) !== first) {
+      if (((src[i]! >>> sh) & mask) !== first) {
         same = false;
         break;
       }
     }
     if (same) continue;
     count.fill(0);
-    for (let i = 0; i < n; i++) count[(src[i]! >>> shift) & 0xffff]!++;
+    for (let i = 0; i < n; i++) count[(src[i]! >>> sh) & mask]!++;
     let sum = 0;
-    for (let d = 0; d < 65536; d++) {
+    for (let d = 0; d < R; d++) {
       const c = count[d]!;
       count[d] = sum;
       sum += c;
     }
     for (let i = 0; i < n; i++) {
       const j = idx[i]!;
-      tmp[count[(src[j]! >>> shift) & 0xffff]!++] = j;
+      tmp[count[(src[j]! >>> sh) & mask]!++] = j;
     }
     const t = idx;
     idx = tmp;

@@ -5,29 +5,32 @@
 
 export const TWO32 = 4294967296;
 
+/** 2^k for k = 0..64 (Math.pow is slow in per-element loops). */
+export const POW2: Float64Array = Float64Array.from({ length: 65 }, (_, k) => 2 ** k);
+
 /** value · 2^s, exact while the result is below 2^64. Returns [hi, lo]. */
 export function shl(hi: number, lo: number, s: number): [number, number] {
   if (s === 0) return [hi, lo];
-  if (s >= 32) return [lo * 2 ** (s - 32), 0];
-  const unit = 2 ** (32 - s);
+  if (s >= 32) return [lo * POW2[s - 32]!, 0];
+  const unit = POW2[32 - s]!;
   const top = Math.floor(lo / unit);
-  return [hi * 2 ** s + top, (lo - top * unit) * 2 ** s];
+  return [hi * POW2[s]! + top, (lo - top * unit) * POW2[s]!];
 }
 
 /** floor(value / 2^s). Returns [hi, lo]. */
 export function shr(hi: number, lo: number, s: number): [number, number] {
   if (s === 0) return [hi, lo];
-  if (s >= 32) return [0, Math.floor(hi / 2 ** (s - 32))];
-  const unit = 2 ** s;
+  if (s >= 32) return [0, Math.floor(hi / POW2[s - 32]!)];
+  const unit = POW2[s]!;
   const hiTop = Math.floor(hi / unit);
   const hiBot = hi - hiTop * unit;
-  return [hiTop, hiBot * 2 ** (32 - s) + Math.floor(lo / unit)];
+  return [hiTop, hiBot * POW2[32 - s]! + Math.floor(lo / unit)];
 }
 
 /** value + 2^s (s < 64). Returns [hi, lo]. */
 export function addPow2(hi: number, lo: number, s: number): [number, number] {
-  if (s >= 32) return [hi + 2 ** (s - 32), lo];
-  const l = lo + 2 ** s;
+  if (s >= 32) return [hi + POW2[s - 32]!, lo];
+  const l = lo + POW2[s]!;
   return l >= TWO32 ? [hi + 1, l - TWO32] : [hi, l];
 }
 
