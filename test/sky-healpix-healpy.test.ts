@@ -89,7 +89,7 @@ for (const order of ORDERS) {
   ringPixels.set(order, rp);
   const ra: number[] = [];
   const dec: number[] = [];
-  for (let i = 0; i < 2000; i++) {
+  for (let i = 0; i < (order === 29 ? 200_000 : 2000); i++) {
     ra.push(r() * 360);
     dec.push((Math.asin(2 * r() - 1) * 180) / Math.PI);
   }
@@ -142,6 +142,18 @@ function smallCircleVertex(theta0: number, phi0: number, rad: number, pa: number
   const sp = Math.sin(phi0);
   return [x * cp - y * sp, x * sp + y * cp, z];
 }
+function minCornerMeasure(v: hp.Vec3[]): number {
+  let m = Infinity;
+  for (let i = 0; i < v.length; i++) {
+    const a = v[i]!;
+    const b = v[(i + 1) % v.length]!;
+    const c = v[(i + 2) % v.length]!;
+    const n: hp.Vec3 = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+    const l = Math.hypot(...n);
+    m = Math.min(m, Math.abs((n[0] * c[0] + n[1] * c[1] + n[2] * c[2]) / l));
+  }
+  return m;
+}
 for (const order of ORDERS) {
   const omega = hp.pixelArea(order);
   for (let k = 0; k < 6; k++) {
@@ -158,7 +170,8 @@ for (const order of ORDERS) {
     const inclusive = k % 2 === 1;
     const fact = inclusive ? (order <= 27 ? 4 : 1) : 4;
     const c: PolyCase = { order, vertices, inclusive, fact, out: `qp${order}_${k}` };
-    if (!hp.isConvexPolygon(vertices)) continue;
+    // healpy rejects corners with |(v_i × v_i+1)·v_i+2| ≤ 1e-10 after its own rounding; keep a margin
+    if (!hp.isConvexPolygon(vertices) || minCornerMeasure(vertices) < 1e-8) continue;
     polys.push(c);
     tasks.push({ op: 'query_polygon', order, vertices, inclusive, fact, out: c.out });
   }
@@ -211,16 +224,19 @@ describe.skipIf(!healpy.ok)(`HEALPix vs healpy (${healpy.reason})`, () => {
     }
   });
 
-  it('RA/Dec (lonlat=True) scalar and order-29 bulk paths agree with healpy', () => {
+  it('RA/Dec (lonlat=True) scalar path at every order and the order-29 bulk path (200,000 positions) agree with healpy', () => {
     for (const order of ORDERS) {
       const { ra, dec } = radec.get(order)!;
       const want = readI64(`ll${order}`);
-      for (let i = 0; i < ra.length; i++) expect(hp.radec2pix(order, ra[i]!, dec[i]!)).toBe(want[i]);
+      let bad = 0;
+      for (let i = 0; i < Math.min(ra.length, 5000); i++) if (hp.radec2pix(order, ra[i]!, dec[i]!) !== want[i]) bad++;
+      expect(bad, `order ${order}`).toBe(0);
       if (order === 29) {
         const hi = new Uint32Array(ra.length);
         const lo = new Uint32Array(ra.length);
         hp.radec2nest29Bulk(ra, dec, hi, lo);
-        for (let i = 0; i < ra.length; i++) expect(hp.hiLoToBigInt(hi[i]!, lo[i]!)).toBe(want[i]);
+        for (let i = 0; i < ra.length; i++) if (hp.hiLoToBigInt(hi[i]!, lo[i]!) !== want[i]) bad++;
+        expect(bad, 'order-29 bulk path, 200,000 positions').toBe(0);
       }
     }
   });

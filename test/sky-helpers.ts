@@ -35,14 +35,17 @@ export function healpyAvailable(): { ok: boolean; reason: string } {
 
 /** mulberry32: small seeded PRNG returning floats in [0, 1). */
 export function rng(seed: number): () => number {
+  // mulberry32, two draws per number so that values use all 53 bits (32-bit
+  // values would put positions on a lattice aligned with HEALPix pixel edges)
   let a = seed >>> 0;
-  return () => {
+  const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   };
+  return () => (next() * 2 ** 21 + (next() >>> 11)) / 2 ** 53;
 }
 
 /** Uniform random bigint in [0, n). */
