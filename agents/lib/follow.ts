@@ -41,7 +41,10 @@ export type FollowOptions = {
   subscribe?: boolean;
   /** Unsubscribe on stop() (default false: the subscription outlives the process). */
   unsubscribeOnStop?: boolean;
-  /** Items per fetch (default 100). */
+  /**
+   * Items per fetch (default 20). Keep pages well under the server's stanza limit
+   * (Prosody: 512 KB from a component): 20 typical VOEvents are 50-200 KB.
+   */
   pageSize?: number;
   /** Re-fetch after the cursor this often (default: the agent's resyncMs). */
   resyncMs?: number;
@@ -103,7 +106,7 @@ export class Follower extends EventEmitter {
     private readonly opts: FollowOptions = {},
   ) {
     super();
-    this.pageSize = Math.max(1, opts.pageSize ?? 100);
+    this.pageSize = Math.max(1, opts.pageSize ?? 20);
   }
 
   private get log() {
@@ -323,17 +326,27 @@ export class Follower extends EventEmitter {
     state.save();
   }
 
-  /** Hand one item to the handler unless seen (by id or IVORN); remember it; move the cursor for fetched items. */
+  /**
+   * Hand one item to the handler unless seen (by id or IVORN); remember it; move
+   * the cursor for fetched items. The new state is written before the handler
+   * runs and renamed into place right after it returns, so that a crash repeats
+   * an item only if it strikes in between those two instants.
+   */
   private async process(item: FollowedItem, fetched: boolean): Promise<void> {
     this.check();
     const state = this.agent.state;
     const seen = state.hasId(this.node, item.id) || (item.ivorn !== undefined && state.hasIvorn(item.ivorn));
+    if (seen) this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
+    else if (!item.payload && item.live) {
+      // Notification without payload (deliver_payloads off): fetch the item itself.
+      const full = await this.agent.getItem(this.node, item.id).catch(() => undefined);
+      if (full) item = { ...full, live: true };
+      this.check();
+    }
+    state.remember(this.node, item.id, item.ivorn);
+    if (fetched) state.setCursor(this.node, item.id);
+    const commit = state.stage();
     if (!seen) {
-      if (!item.payload && item.live) {
-        // Notification without payload (deliver_payloads off): fetch the item itself.
-        const full = await this.agent.getItem(this.node, item.id).catch(() => undefined);
-        if (full) item = { ...full, live: true };
-      }
       try {
         await this.handler(item);
       } catch (e) {
@@ -341,12 +354,8 @@ export class Follower extends EventEmitter {
         this.log.error({ node: this.node, id: item.id, err: (e as Error).stack ?? String(e) }, 'item handler failed');
         this.emit('handler-error', e, item);
       }
-    } else {
-      this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
     }
-    state.remember(this.node, item.id, item.ivorn);
-    if (fetched) state.setCursor(this.node, item.id);
-    state.save();
+    commit();
     if (!seen && this.opts.maxItems !== undefined && ++this.handledCount >= this.opts.maxItems) {
       this.emit('limit');
       // A limit reached during the first catch-up is a success, not an interruption.

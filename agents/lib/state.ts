@@ -17,8 +17,14 @@ export type NodeState = {
 
 type StateFile = { version: 1; nodes: Record<string, NodeState>; ivorns: string[] };
 
-/** Write a file so that readers see either the old or the new content. */
-export function writeFileAtomic(file: string, data: string | Uint8Array, opts: { fsync?: boolean } = {}): void {
+/**
+ * Write a file so that readers see either the old or the new content, in two
+ * steps: the returned function renames the fully written (and fsynced)
+ * temporary file into place. Between the two, the caller can do the thing the
+ * new content records, leaving only the instant of the rename for a crash to
+ * fall into.
+ */
+export function stageFileAtomic(file: string, data: string | Uint8Array, opts: { fsync?: boolean } = {}): () => void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = join(dirname(file), `.${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}.tmp`);
   const fd = openSync(tmp, 'w', 0o600);
@@ -28,16 +34,26 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, opts: {
   } finally {
     closeSync(fd);
   }
-  try {
-    renameSync(tmp, file);
-  } catch (e) {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
     try {
-      unlinkSync(tmp);
-    } catch {
-      /* ignore */
+      renameSync(tmp, file);
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* ignore */
+      }
+      throw e;
     }
-    throw e;
-  }
+  };
+}
+
+/** Write a file so that readers see either the old or the new content (temporary file, fsync, rename). */
+export function writeFileAtomic(file: string, data: string | Uint8Array, opts: { fsync?: boolean } = {}): void {
+  stageFileAtomic(file, data, opts)();
 }
 
 export type StateOptions = {
@@ -124,7 +140,17 @@ export class AgentState {
 
   /** Persist now (synchronously, atomically). No-op for in-memory state. */
   save(): void {
-    if (this.file) writeFileAtomic(this.file, JSON.stringify(this.toJSON()), { fsync: this.opts.fsync });
+    this.stage()();
+  }
+
+  /**
+   * Write the current state to a temporary file now; the returned function puts
+   * it in place. Record an item, stage, handle the item, commit: a crash can then
+   * only repeat an item if it strikes between the end of handling and the rename.
+   */
+  stage(): () => void {
+    if (!this.file) return () => {};
+    return stageFileAtomic(this.file, JSON.stringify(this.toJSON()), { fsync: this.opts.fsync });
   }
 }
 
