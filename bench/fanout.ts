@@ -326,17 +326,28 @@ class Run {
     for (const w of this.waiters) if (this.total >= w.count) w.res();
   }
 
-  /** Resolves when `count` deliveries arrived, or after timeoutMs (resolves either way). */
-  waitTotal(count: number, timeoutMs: number): Promise<void> {
-    if (this.total >= count) return Promise.resolve();
+  /**
+   * Resolves when `count` deliveries arrived, or when none arrived for idleMs
+   * (the rest is lost or stuck), so that a slow target's backlog is never
+   * still draining while the next run is measured.
+   */
+  waitTotal(count: number, idleMs: number): Promise<void> {
     return new Promise((res) => {
-      const t = setTimeout(done, timeoutMs);
-      const w = { count, res: done };
-      this.waiters.push(w);
-      function done() {
-        clearTimeout(t);
+      let seen = -1;
+      const check = () => {
+        if (this.total >= count || this.total === seen) {
+          clearInterval(timer);
+          res();
+        }
+        seen = this.total;
+      };
+      const timer = setInterval(check, idleMs);
+      const w = { count, res: () => {
+        clearInterval(timer);
         res();
-      }
+      } };
+      if (this.total >= count) w.res();
+      else this.waiters.push(w);
     });
   }
 
@@ -444,7 +455,7 @@ async function throughput(env: Env, t: Target, node: string, n: number, m: numbe
     }
   };
   await Promise.all(Array.from({ length: Math.min(K, m) }, worker));
-  await run.waitTotal(n * m, Math.max(30_000, n * m * 2));
+  await run.waitTotal(n * m, 20_000);
   const end = run.total ? run.lastDeliveryUs : nowUs();
   const wallS = (end - start) / 1e6;
   const cpu: Record<string, number> = {};
@@ -550,6 +561,20 @@ async function startServerFor(kind: ServerKind, ts: Target[], workDir: string): 
   return startEjabberd({ dir: join(workDir, 'ejabberd'), components, internalPubsub, multicast, logLevel: 'warn' }) as Promise<XmppServer>;
 }
 
+/** Cleanups of what is running (broker processes, servers), newest first; run on SIGINT/SIGTERM too. */
+const cleanups: (() => Promise<void>)[] = [];
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    interrupted = true;
+    console.error(`bench: ${sig}, stopping the servers and brokers`);
+    void (async () => {
+      for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+      process.exit(130);
+    })();
+  });
+}
+
 async function main(): Promise<void> {
   const limit = openFilesLimit();
   if (limit < maxN + 200) {
@@ -569,11 +594,16 @@ async function main(): Promise<void> {
       // One server at a time: an idle Erlang VM or Prosody would still take CPU from the other.
       const ts = targets.filter((t) => t.server === kind);
       const server = await startServerFor(kind, ts, workDir);
+      cleanups.push(() => server.stop());
       const running = new Map<string, RunningTarget>();
       const subs: RawClient[] = [];
       let pub: RawClient | undefined;
       try {
-        for (const t of ts) running.set(t.name, await t.setup({ server, workDir, profileDir }));
+        for (const t of ts) {
+          const r = await t.setup({ server, workDir, profileDir });
+          cleanups.push(() => r.stop());
+          running.set(t.name, r);
+        }
         const users = Array.from({ length: maxN }, (_, i) => ({ user: `sub${i}`, host: i % 2 ? 'svom.cn' : 'svom.fr', password: `pw${i}` }));
         const t0 = Date.now();
         await server.addUser(PUBLISHER.user, PUBLISHER.host, 'benchpub');
@@ -628,8 +658,11 @@ async function main(): Promise<void> {
         for (const s of subs) s?.close();
         pub?.close();
         await sleep(300);
-        for (const r of running.values()) await r.stop();
-        await server.stop();
+        if (!interrupted) {
+          cleanups.length = 0;
+          for (const r of running.values()) await r.stop();
+          await server.stop();
+        }
       }
     }
   } finally {
