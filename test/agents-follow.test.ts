@@ -182,4 +182,46 @@ describe('agent library', () => {
     await until(() => events.length === 2, 3000, 'recovery');
     expect(events[1]).toBe('recovered');
   });
+
+  it('items whose notifications died with the broker are fetched when the service answers again', async () => {
+    const pub = await agent('fsc7', { iqTimeoutMs: 3000 });
+    const sub = await agent('obs9', { servicePingMs: 150, resyncMs: 0 });
+    const marker = await publishVOEvent(pub, 'lost', variant(0, 'lost'));
+    const got: string[] = [];
+    await sub.follow('lost', (it) => void got.push(it.id), { since: marker.id });
+    // The broker stores and acknowledges these, then stops before notifying anyone
+    // (what a crash between the store and the fan-out does).
+    const notifier = env.broker.notifier;
+    const handle = notifier.handle;
+    notifier.handle = () => {};
+    const silent: string[] = [];
+    for (let i = 1; i <= 3; i++) silent.push((await publishVOEvent(pub, 'lost', variant(i, 'lost'))).id);
+    notifier.handle = handle;
+    // The broker is down long enough for the agent's ping to notice, then comes back.
+    const down = new Promise((r) => sub.once('service-down', r));
+    await env.broker.stop();
+    await down;
+    await env.restartBroker();
+    let after: string | undefined;
+    while (!after) after = await publishVOEvent(pub, 'lost', variant(4, 'lost')).then((r) => r.id, () => new Promise<undefined>((r) => setTimeout(r, 100)));
+    await until(() => got.length === 4, 15_000, 'the silent items and the next one');
+    await new Promise((r) => setTimeout(r, 300));
+    expect([...got].sort()).toEqual([...silent, after].sort());
+  });
+
+  it('the periodic resync fetches items whose notifications never came (no disconnection at all)', async () => {
+    const pub = await agent('fsc8');
+    const sub = await agent('obs10', { servicePingMs: 0, resyncMs: 300 });
+    const marker = await publishVOEvent(pub, 'resync', variant(0, 'resync'));
+    const got: string[] = [];
+    await sub.follow('resync', (it) => void got.push(it.id), { since: marker.id });
+    const notifier = env.broker.notifier;
+    const handle = notifier.handle;
+    notifier.handle = () => {};
+    const silent = [(await publishVOEvent(pub, 'resync', variant(1, 'resync'))).id, (await publishVOEvent(pub, 'resync', variant(2, 'resync'))).id];
+    notifier.handle = handle;
+    expect(got).toEqual([]);
+    await until(() => got.length === 2, 5000, 'the resync');
+    expect(got).toEqual(silent);
+  });
 });

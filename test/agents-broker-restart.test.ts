@@ -1,0 +1,126 @@
+/**
+ * A broker killed with SIGKILL in the middle of a publication stream and started
+ * again: a following agent ends up with every stored item exactly once (the
+ * notifications lost with the broker are fetched when the service answers again).
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startProsody, type ProsodyServer } from '../broker-component/servers/prosody.ts';
+import { connectAgent, publishVOEvent, prepareVOEvent, type Agent } from '../agents/lib/index.ts';
+
+const PUBSUB = 'pubsub.svom.fr';
+const SECRET = 'restart-secret';
+const SWIFT_GRB = join(import.meta.dirname, 'fixtures/voevents/fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml');
+
+function variant(n: number): string {
+  return readFileSync(SWIFT_GRB, 'utf8').replace(/ivorn="[^"]+"/, `ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-r${n}"`);
+}
+
+function spawnBroker(prosody: ProsodyServer, dataDir: string): ChildProcess {
+  return spawn(process.execPath, ['bin/voxnet.js', 'broker'], {
+    env: {
+      ...process.env,
+      VOXNET_XMPP_URL: prosody.componentUrl,
+      VOXNET_DOMAIN: PUBSUB,
+      VOXNET_SECRET: SECRET,
+      VOXNET_DATA_DIR: dataDir,
+      VOXNET_CREATE_NODES: 'svom.fr',
+      VOXNET_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
+async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('broker restart', () => {
+  let prosody: ProsodyServer;
+  let dataDir: string;
+  let broker: ChildProcess | undefined;
+  const agents: Agent[] = [];
+
+  async function agent(user: string, extra: Record<string, unknown> = {}): Promise<Agent> {
+    prosody.addUser(user, 'svom.fr', user);
+    const a = await connectAgent({ jid: `${user}@svom.fr`, password: user, server: prosody.c2sUrl, service: PUBSUB, trust: prosody.certFiles, name: user, ...extra });
+    agents.push(a);
+    return a;
+  }
+
+  async function waitServing(a: Agent): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ok = await a.getItems('nothing-here').then(() => true, (e) => e.condition === 'item-not-found');
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error('broker did not come up');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    prosody = await startProsody({ components: [{ domain: PUBSUB, secret: SECRET }] });
+    dataDir = mkdtempSync(join(tmpdir(), 'voxnet-restart-'));
+  });
+  afterAll(async () => {
+    broker?.kill('SIGKILL');
+    await Promise.all(agents.map((a) => a.stop()));
+    await prosody?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a follower gets every stored item exactly once across a SIGKILL of the broker', async () => {
+    broker = spawnBroker(prosody, dataDir);
+    const pub = await agent('fsc', { iqTimeoutMs: 2000 });
+    await waitServing(pub);
+    const marker = await publishVOEvent(pub, 'alerts', variant(0));
+    const follower = await agent('observer', { servicePingMs: 300, resyncMs: 2000 });
+    const got: string[] = [];
+    await follower.follow('alerts', (it) => void got.push(it.id), { since: marker.id });
+
+    // Publish continuously from three workers; an unacknowledged publication is retried with the same item id.
+    const acked: string[] = [];
+    let stop = false;
+    let n = 0;
+    const worker = async () => {
+      while (!stop) {
+        const p = prepareVOEvent(variant(++n));
+        for (;;) {
+          try {
+            await publishVOEvent(pub, 'alerts', p);
+            acked.push(p.id);
+            break;
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const publisher = Promise.all([worker(), worker(), worker()]);
+    await until(() => acked.length >= 25, 20_000, '25 publications');
+    broker.kill('SIGKILL');
+    await new Promise((r) => broker!.once('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    broker = spawnBroker(prosody, dataDir);
+    const before = acked.length;
+    await until(() => acked.length >= before + 25, 30_000, '25 publications after the restart');
+    stop = true;
+    await publisher;
+
+    const stored = (await pub.getItems('alerts', { max: 500, index: 0 })).items.map((i) => i.id).filter((id) => id !== marker.id);
+    await until(() => got.length >= stored.length, 20_000, `the follower to get all ${stored.length} stored items (has ${got.length})`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(new Set(got).size, 'no item handled twice').toBe(got.length);
+    expect([...got].sort()).toEqual([...stored].sort());
+    // Every acknowledged publication is among them.
+    expect(acked.filter((id) => !got.includes(id))).toEqual([]);
+  });
+});
