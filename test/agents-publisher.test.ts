@@ -201,8 +201,8 @@ describe('science-centre publisher', () => {
     const msg = (err as Error).message;
     expect(msg).toContain(`${f}: node: is required`);
     expect(msg).toContain(`${f}: inbox: must be string`);
-    expect(msg).toContain(`${f}: poll_interval: must match pattern`);
-    expect(msg).toContain(`${f}: xmpp.jid: must match pattern`);
+    expect(msg).toContain(`${f}: poll_interval: must be a duration such as 500ms, 1s or 5m`);
+    expect(msg).toContain(`${f}: xmpp.jid: must be a JID such as fsc@svom.fr`);
     expect(msg).toContain(`${f}: extra: is not a known key`);
   });
 

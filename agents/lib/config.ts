@@ -19,9 +19,9 @@ export const XMPP_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    jid: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+(/.*)?$' },
+    jid: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+(/.*)?$', description: 'a JID such as fsc@svom.fr' },
     password: { type: 'string' },
-    server: { type: 'string', pattern: '^xmpps?://[^/:\\s]+(:[0-9]+)?/?$' },
+    server: { type: 'string', pattern: '^xmpps?://[^/:\\s]+(:[0-9]+)?/?$', description: 'a server address such as xmpp://xmpp.svom.fr:5222' },
     service: { type: 'string', minLength: 1 },
     trust: { type: 'array', items: { type: 'string', minLength: 1 } },
     resource: { type: 'string', minLength: 1 },
@@ -30,31 +30,40 @@ export const XMPP_CONFIG_SCHEMA = {
 
 /** A duration in a config file: "1s", "500ms", "5m", or a number of seconds. */
 export const DURATION_SCHEMA = {
+  description: 'a duration such as 500ms, 1s or 5m (or a number of seconds)',
   anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h)?\\s*$' }],
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false, verbose: true });
 
 function keyOf(e: ErrorObject): string {
   const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (e.keyword === 'required') path.push(String(e.params.missingProperty));
   if (e.keyword === 'additionalProperties') path.push(String(e.params.additionalProperty));
+  if (e.keyword === 'dependencies') path.push(String(e.params.property));
   return path.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') || '(top level)';
+}
+
+function descriptionOf(e: ErrorObject): string | undefined {
+  return (e.parentSchema as { description?: string } | undefined)?.description;
 }
 
 /** One readable line per ajv error, naming the key. */
 export function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
   const out: string[] = [];
-  for (const e of errors ?? []) {
-    // anyOf explains itself badly: say what the key must be once.
-    if (e.keyword === 'anyOf') continue;
+  const all = errors ?? [];
+  // An anyOf with a description explains itself in one line instead of one per alternative.
+  const explained = new Set(all.filter((e) => e.keyword === 'anyOf' && descriptionOf(e)).map((e) => e.instancePath));
+  for (const e of all) {
+    if (e.keyword !== 'anyOf' && explained.has(e.instancePath)) continue;
+    if (e.keyword === 'anyOf' && !explained.has(e.instancePath)) continue;
     const key = keyOf(e);
     let msg: string;
-    if (e.keyword === 'required') msg = 'is required';
+    if (e.keyword === 'anyOf' || (e.keyword === 'pattern' && descriptionOf(e))) msg = `must be ${descriptionOf(e)}`;
+    else if (e.keyword === 'required') msg = 'is required';
+    else if (e.keyword === 'dependencies') msg = `needs ${String(e.params.deps).split(', ').join(' and ')} as well`;
     else if (e.keyword === 'additionalProperties') msg = 'is not a known key';
     else if (e.keyword === 'enum') msg = `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    else if (e.keyword === 'pattern' && e.parentSchema && (e.parentSchema as { description?: string }).description)
-      msg = `must be ${(e.parentSchema as { description: string }).description}`;
     else msg = e.message ?? e.keyword;
     const line = `${key}: ${msg}`;
     if (!out.includes(line)) out.push(line);

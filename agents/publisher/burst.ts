@@ -85,7 +85,7 @@ export const BURST_SCHEMA = {
       },
     },
   },
-  dependentRequired: { ra: ['dec', 'error_radius'], dec: ['ra', 'error_radius'], error_radius: ['ra', 'dec'] },
+  dependencies: { ra: ['dec', 'error_radius'], dec: ['ra', 'error_radius'], error_radius: ['ra', 'dec'] },
 } as const;
 
 function param(name: string, value: string | number | boolean, extra: Partial<Param> = {}): Param {
