@@ -123,4 +123,43 @@ describe('broker restart', () => {
     // Every acknowledged publication is among them.
     expect(acked.filter((id) => !got.includes(id))).toEqual([]);
   });
+
+  it('agents reconnect with backoff after the XMPP server restarts; the follower catches up what it missed', async () => {
+    if (!broker || broker.exitCode !== null || broker.signalCode !== null) broker = spawnBroker(prosody, dataDir);
+    const pub = await agent('fsc2', { backoff: { initialMs: 100, maxMs: 1000 }, iqTimeoutMs: 3000 });
+    await waitServing(pub);
+    const marker = await publishVOEvent(pub, 'after-restart', variant(1000));
+    // The follower waits longer before reconnecting: items are published while it is away.
+    const follower = await agent('observer2', { backoff: { initialMs: 5000, maxMs: 8000 }, servicePingMs: 300 });
+    const got: { id: string; live: boolean }[] = [];
+    await follower.follow('after-restart', (it) => void got.push({ id: it.id, live: it.live }), { since: marker.id });
+    const events: string[] = [];
+    follower.on('offline', () => events.push('offline'));
+    follower.on('online', () => events.push('online'));
+    await prosody.restart();
+    await pub.whenOnline(30_000);
+    await waitServing(pub);
+    const ids: string[] = [];
+    let followerWasAway = true;
+    for (let i = 1; i <= 5; i++) {
+      const p = prepareVOEvent(variant(1000 + i));
+      for (;;) {
+        try {
+          await publishVOEvent(pub, 'after-restart', p);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      ids.push(p.id);
+      followerWasAway &&= !follower.isOnline();
+    }
+    await until(() => got.length >= 5, 30_000, 'the follower to catch up');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got.map((g) => g.id)).toEqual(ids);
+    expect(events).toEqual(['offline', 'online']);
+    // All of them came through catch-up: the follower was still away when they were published.
+    expect(followerWasAway).toBe(true);
+    expect(got.every((g) => !g.live)).toBe(true);
+  });
 });
