@@ -17,7 +17,7 @@ const commands: Record<string, Command> = {
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
   },
   agent: {
-    summary: 'run an agent program: telescope (voxnet agent --help for the list)',
+    summary: 'run an agent program: telescope, publisher (voxnet agent --help for the list)',
     run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
   },
   publish: {

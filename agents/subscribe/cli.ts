@@ -104,6 +104,13 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
       resyncMs: env.VOXNET_RESYNC ? parseDuration(env.VOXNET_RESYNC) : undefined,
     });
     const signal = untilSignal();
+    // Output closed (e.g. `voxnet subscribe NODE | head`): stop cleanly, state saved.
+    const closed = new Promise<void>((resolve) => {
+      if (io !== stdio) return;
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') resolve();
+      });
+    });
     try {
       const follower = await agent.follow(node, (item) => io.out(formatItem(item, format)), {
         since: values.since,
@@ -118,7 +125,7 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
           if (format === 'json') io.out(JSON.stringify({ type: kind, node: a.node, silentForMs: a.silentForMs, lastItemAt: a.lastItemAt?.toISOString() }));
         });
       }
-      await Promise.race([signal.promise, enough]);
+      await Promise.race([signal.promise, enough, closed]);
       return 0;
     } finally {
       signal.cancel();
