@@ -73,7 +73,9 @@ export function circleSkyMap(c: CircleLocalisation): SkyMap {
   };
   // resolve the profile with pixels a few times smaller than its scale
   const scale = profile === 'fisher' ? Math.min(r, 1 / Math.sqrt(fisherKappa(r, containment))) : r;
-  const order = Math.max(3, Math.min(MAX_ORDER - 2, Math.ceil(Math.log2((4 * 1.0233) / scale))));
+  // (pixel size ≈ 1.0233 rad / 2^order; a top-hat needs a finer edge than a smooth profile)
+  const perScale = profile === 'fisher' ? 4 : 16;
+  const order = Math.max(3, Math.min(MAX_ORDER - 2, Math.ceil(Math.log2((perScale * 1.0233) / scale))));
   if (profile === 'tophat') {
     let core = Moc.fromCircle(ra, dec, radius, order, { inclusive: false });
     if (core.isEmpty) core = Moc.fromCircle(ra, dec, radius, order, { inclusive: true });

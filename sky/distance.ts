@@ -50,6 +50,7 @@ export function erfcx(x: number): number {
 }
 
 export function erfc(x: number): number {
+  if (x < 0) return 2 - erfc(-x);
   if (x > 27) return 0;
   return Math.exp(-x * x) * erfcx(x);
 }

@@ -208,7 +208,8 @@ function readFlat(bytes: Uint8Array, hdu: Hdu, primary: FitsHeader | undefined, 
   if (order > 13) fail(source, `flat maps above NSIDE 8192 are not supported (NSIDE ${nside})`);
   const npix = 12 * nside * nside;
   if (!explicit) {
-    const last = h.int('LASTPIX') ?? first + raw.length - 1;
+    // an implicit map is full-sky unless FIRSTPIX/LASTPIX say otherwise
+    const last = h.int('LASTPIX') ?? (h.has('FIRSTPIX') ? first + raw.length - 1 : npix - 1);
     if (first < 0 || last >= npix || last - first + 1 !== raw.length) {
       fail(source, `map has ${raw.length} pixels but NSIDE ${nside} with FIRSTPIX ${first}..LASTPIX ${last} needs ${last - first + 1} (of ${npix})`);
     }
