@@ -404,6 +404,8 @@ describe.skipIf(!healpy.ok)(`HEALPix vs healpy (${healpy.reason})`, () => {
   });
 });
 
-describe.skipIf(healpy.ok)('HEALPix vs healpy', () => {
-  it.skip(`healpy comparison ${healpy.reason}`, () => {});
-});
+if (!healpy.ok) {
+  describe('HEALPix vs healpy', () => {
+    it.skip(`healpy comparison ${healpy.reason}`, () => {});
+  });
+}
