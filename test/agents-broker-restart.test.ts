@@ -115,7 +115,11 @@ describe('broker restart', () => {
     stop = true;
     await publisher;
 
-    const stored = (await pub.getItems('alerts', { max: 500, index: 0 })).items.map((i) => i.id).filter((id) => id !== marker.id);
+    // All stored ids, 20 at a time (a page of ~100 of these 7.7 KB packets would pass Prosody's 512 KB component limit).
+    const stored: string[] = [];
+    for (let page = await pub.getItems('alerts', { max: 20, index: 0 }); page.items.length; page = await pub.getItems('alerts', { max: 20, after: page.items.at(-1)!.id })) {
+      stored.push(...page.items.map((i) => i.id).filter((id) => id !== marker.id));
+    }
     await until(() => got.length >= stored.length, 20_000, `the follower to get all ${stored.length} stored items (has ${got.length})`);
     await new Promise((r) => setTimeout(r, 500));
     expect(new Set(got).size, 'no item handled twice').toBe(got.length);

@@ -178,11 +178,11 @@ describe('voxnet agent commands', () => {
     expect(prepareVOEvent(text).ivorn).toBe('ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-f3');
   });
 
-  it('heartbeat every 200ms; subscribe --alarm-silence raises an alarm when it stops and clears it when it resumes', async () => {
+  it('heartbeat every 200ms; subscribe --alarm-silence 2s raises an alarm when it stops and clears it when it resumes', async () => {
     const hbEnv = agentEnv(env, 'hb');
     const hb = run(['heartbeat', '--node', 'heartbeat', '--interval', '200ms'], hbEnv);
     await hb.waitLines(1);
-    const sub = run(['subscribe', 'heartbeat', '--alarm-silence', '1s', '--format', 'json', '--no-state'], agentEnv(env, 'monitor'));
+    const sub = run(['subscribe', 'heartbeat', '--alarm-silence', '2s', '--format', 'json', '--no-state'], agentEnv(env, 'monitor'));
     await sub.waitLines(3);
     const items = sub.lines.map((l) => JSON.parse(l));
     expect(items.every((o) => o.type === 'item' && o.voevent.role === 'utility')).toBe(true);
@@ -191,15 +191,16 @@ describe('voxnet agent commands', () => {
     hb.child.kill('SIGTERM');
     expect(await hb.exited).toBe(0);
     const stoppedAt = Date.now();
-    const alarm = JSON.parse(await sub.waitLine((l) => JSON.parse(l).type === 'alarm', 5000));
+    const alarm = JSON.parse(await sub.waitLine((l) => JSON.parse(l).type === 'alarm', 10_000));
     const delay = Date.now() - stoppedAt;
-    expect(delay).toBeGreaterThan(500);
-    expect(delay).toBeLessThan(2500);
+    // The last beat came at most one interval before the stop; the alarm comes 2 s after it.
+    expect(delay).toBeGreaterThan(1500);
+    expect(delay).toBeLessThan(6000);
     expect(alarm).toMatchObject({ type: 'alarm', node: 'heartbeat' });
-    expect(alarm.silentForMs).toBeGreaterThanOrEqual(1000);
+    expect(alarm.silentForMs).toBeGreaterThanOrEqual(2000);
     expect(sub.stderr()).toContain('ALARM: no item on heartbeat');
     const hb2 = run(['heartbeat', '--node', 'heartbeat', '--interval', '200ms', '--count', '3'], hbEnv);
-    await sub.waitLine((l) => JSON.parse(l).type === 'recovered', 5000);
+    await sub.waitLine((l) => JSON.parse(l).type === 'recovered', 10_000);
     expect(await hb2.exited).toBe(0);
     expect(hb2.lines).toHaveLength(3);
     sub.child.kill('SIGTERM');
