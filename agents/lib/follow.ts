@@ -269,7 +269,6 @@ export class Follower extends EventEmitter {
       }
       cursor = '';
     }
-    if (explicit) state.setCursor(node, since);
     if (cursor === '') {
       const first = await agent.getItems(node, { index: 0, max: this.pageSize });
       for (const it of first.items) await this.process({ ...it, live: false }, true);
@@ -286,6 +285,11 @@ export class Follower extends EventEmitter {
         if (explicit && cursor === since) throw new Error(`no item '${since}' in node ${node}`);
         await this.recover(cursor);
         return;
+      }
+      if (explicit && cursor === since && page.items.length === 0) {
+        // Nothing after the requested item yet: it is where we stand.
+        state.setCursor(node, since);
+        state.save();
       }
       for (const it of page.items) await this.process({ ...it, live: false }, true);
       if (page.items.length < this.pageSize) return;
