@@ -11,6 +11,10 @@ const agents: Record<string, AgentEntry> = {
     summary: 'robotic telescope: decide per alert, request/schedule/update/cancel observations (--config FILE [--explain PACKET])',
     run: async (argv) => (await import('./telescope/cli.ts')).telescopeCommand(argv),
   },
+  crossmatch: {
+    summary: 'localisation × galaxy catalogue / fields / watch-list per alert; JSON + VOEvent result on a derived node, withdrawn on retraction (--config FILE [--dry-run ALERT])',
+    run: async (argv) => (await import('./crossmatch/cli.ts')).crossmatchCommand(argv),
+  },
   publisher: {
     summary: 'science-centre publisher: inbox (VOEvent XML or JSON burst) → validate → product node; done/ or failed/ (--config FILE [--once])',
     run: async (argv) => (await import('./publisher/cli.ts')).publisherCommand(argv),
