@@ -14,12 +14,11 @@
  *   cold               everything from RA/Dec arrays
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { catalogFromArrays, readCatalogFile, type Catalog } from '../sky/catalog.ts';
 import { crossmatchCatalog, prepareCatalog, type PreparedCatalog } from '../sky/crossmatch.ts';
 import { radec2nest29Bulk } from '../sky/healpix.ts';

@@ -63,8 +63,8 @@ export {
   cumulativeCoverage,
   footprintAt,
   fieldMoc,
+  PreparedFields,
   type Footprint,
-  type PreparedFields,
 } from './fields.ts';
 export {
   crossmatchLocalisation,
