@@ -82,7 +82,8 @@ describe('agent library', () => {
 
   it('catches up exactly the items published while the connection was down', async () => {
     const pub = await agent('fsc2');
-    const sub = await agent('obs2', { servicePingMs: 0, resyncMs: 0 });
+    // Reconnects only after a second or two: everything below is published while it is away.
+    const sub = await agent('obs2', { servicePingMs: 0, resyncMs: 0, backoff: { initialMs: 2000, maxMs: 2000 } });
     await publishVOEvent(pub, 'drop', variant(0, 'drop'));
     const got: FollowedItem[] = [];
     await sub.follow('drop', (it) => void got.push(it));
@@ -94,6 +95,7 @@ describe('agent library', () => {
     await offline;
     const missed: string[] = [];
     for (let i = 2; i <= 6; i++) missed.push((await publishVOEvent(pub, 'drop', variant(i, 'drop'))).id);
+    expect(sub.isOnline()).toBe(false);
     await until(() => got.length === 6, 15_000, 'the missed items');
     expect(got.map((g) => g.id)).toEqual([first.id, ...missed]);
     expect(got.slice(1).every((g) => !g.live)).toBe(true);
@@ -149,7 +151,7 @@ describe('agent library', () => {
     // A node that keeps only 4 items.
     await pub.publish('trim', prepareVOEvent(variant(0, 'tr')).xml, { id: itemIdFor('x0'), publishOptions: { 'pubsub#max_items': '4' } });
     const got: string[] = [];
-    const sub = await agent('obs7', { servicePingMs: 0, resyncMs: 0 });
+    const sub = await agent('obs7', { servicePingMs: 0, resyncMs: 0, backoff: { initialMs: 2000, maxMs: 2000 } });
     await sub.follow('trim', (it) => void got.push(it.id), { pageSize: 2 });
     const live = await publishVOEvent(pub, 'trim', variant(1, 'tr'));
     await until(() => got.length === 1, 10_000, 'live item');
@@ -159,6 +161,7 @@ describe('agent library', () => {
     await offline;
     const later: string[] = [];
     for (let i = 2; i <= 4; i++) later.push((await publishVOEvent(pub, 'trim', variant(i, 'tr'))).id);
+    expect(sub.isOnline()).toBe(false);
     await until(() => got.length === 4, 15_000, 'recovered items');
     expect(got).toEqual([live.id, ...later]);
   });
