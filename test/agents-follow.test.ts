@@ -2,12 +2,12 @@
  * The agent library against a real Prosody + broker: publish, follow with
  * catch-up and dedupe across disconnections and restarts, silence alarms.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
-import { connectAgent, publishVOEvent, prepareVOEvent, itemIdFor, type Agent, type FollowedItem, type AgentOptions } from '../agents/lib/index.ts';
+import { connectAgent, publishVOEvent, prepareVOEvent, itemIdFor, Follower, type Agent, type FollowedItem, type AgentOptions } from '../agents/lib/index.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures/voevents');
 const packet = (f: string) => readFileSync(join(FIX, f));
@@ -162,8 +162,11 @@ describe('agent library', () => {
     const later: string[] = [];
     for (let i = 2; i <= 4; i++) later.push((await publishVOEvent(pub, 'trim', variant(i, 'tr'))).id);
     expect(sub.isOnline()).toBe(false);
+    const recover = vi.spyOn(Follower.prototype as unknown as { recover(lost: string): Promise<void> }, 'recover');
     await until(() => got.length === 4, 15_000, 'recovered items');
     expect(got).toEqual([live.id, ...later]);
+    expect(recover).toHaveBeenCalledTimes(1);
+    recover.mockRestore();
   });
 
   it('raises a silence alarm when a node goes quiet and clears it when items come back', async () => {
