@@ -12,6 +12,8 @@ import { startBroker } from '../broker-component/broker.ts';
 import { loadBrokerConfig } from '../broker-component/config.ts';
 import { freePort } from '../broker-component/servers/net.ts';
 import { createConnection } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 
 export const DEMO_USERS = [
   { user: 'alice', host: 'svom.fr', role: 'science centre (publisher, admin)' },
@@ -72,18 +74,48 @@ export async function devnetCommand(argv: string[]): Promise<number> {
   });
   const broker = await startBroker(cfg, { log });
 
+  // Demo agents, each its own `voxnet` process as a real deployment runs them.
+  const agents: ChildProcess[] = [];
+  const logs = join(dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const runAgent = (name: string, user: string, args: string[]) => {
+    const env = {
+      ...process.env,
+      VOXNET_AGENT_JID: user,
+      VOXNET_AGENT_PASSWORD: user.split('@')[0],
+      VOXNET_AGENT_SERVER: prosody.c2sUrl,
+      VOXNET_PUBSUB: domain,
+      VOXNET_TRUST: prosody.certFiles.join(':'),
+      VOXNET_LOG_LEVEL: 'info',
+    };
+    const out = createWriteStream(join(logs, `${name}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, [resolve('bin/voxnet.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.pipe(out);
+    child.stderr!.pipe(out);
+    agents.push(child);
+  };
+  if (!values['no-agents']) {
+    runAgent('heartbeat', 'alice@svom.fr', ['heartbeat', '--node', 'svom/heartbeat', '--interval', '10s']);
+    runAgent('alerts-for-bob', 'bob@svom.cn', ['subscribe', 'svom/eclairs/collaboration', '--format', 'summary']);
+    runAgent('replay', 'alice@svom.fr', ['replay', resolve('test/fixtures/voevents'), '--node', 'svom/eclairs/source', '--speed', 'max', '--as-test', '--tag', 'devnet']);
+  }
+
   console.log(`
 VOXnet devnet is up.
   XMPP server     127.0.0.1:${c2sPort} (client), :${componentPort} (components); certificates in ${join(dir, 'prosody', 'certs')}
   pubsub service  ${domain}    (multicast via multicast.svom.fr)
   accounts        ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
   try             node bin/voxnet.js subscribe --server xmpp://127.0.0.1:${c2sPort} --jid bob@svom.cn --password bob --trust ${join(dir, 'prosody', 'certs', 'svom.fr.crt')} NODE
+  demo agents     heartbeat on svom/heartbeat; a replay of real packets (role=test) to svom/eclairs/source,
+                  derived per access level; bob@svom.cn follows svom/eclairs/collaboration — logs in ${logs}
 Ctrl-C stops everything.`);
 
   await new Promise<void>((r) => {
     process.once('SIGINT', () => r());
     process.once('SIGTERM', () => r());
   });
+  for (const a of agents) a.kill('SIGTERM');
+  await Promise.all(agents.map((a) => (a.exitCode === null ? new Promise((r) => a.once('exit', r)) : undefined)));
   await broker.stop();
   await prosody.stop();
   return 0;
