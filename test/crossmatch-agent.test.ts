@@ -22,6 +22,7 @@ import { loadCrossmatchConfig, normaliseConfig, type CrossmatchConfig } from '..
 import { CrossmatchAgent, loadTargets, type ResultSink } from '../agents/crossmatch/agent.ts';
 import { Ledger } from '../agents/crossmatch/ledger.ts';
 import { resultItemId } from '../agents/crossmatch/result.ts';
+import { testCatalogCsv } from './crossmatch-helpers.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const MAP_FILE = join(FIX, 'skymaps/userguide-bayestar.multiorder.fits');
@@ -264,23 +265,6 @@ describe('configuration', () => {
 });
 
 // ---------------------------------------------------------------------------
-
-/** A test catalogue: GLADE+ rows far from MS181101ab plus a host at the map's peak and decoys. */
-export function testCatalogCsv(): string {
-  return [
-    'name,ra,dec,distmpc,mass',
-    // at the densest tile, at the map's distance (39.8 ± 8.3 Mpc)
-    'HOST-A,194.3042,-17.8569,40,1',
-    // same place, far beyond the distance posterior
-    'DECOY-FAR,194.3042,-17.8569,400,1',
-    // same place, 2.4 sigma beyond the distance posterior's mean
-    'OFF-DIST,194.3042,-17.8569,60,1',
-    // right distance, other side of the sky
-    'DECOY-SKY,14.30,17.86,40,1',
-    // GLADE+ NGC4736 (nearby, far from the localisation)
-    'NGC4736,192.721451,41.120152,4.39,1',
-  ].join('\n');
-}
 
 class MemorySink implements ResultSink {
   readonly nodes = new Map<string, Map<string, string>>();
