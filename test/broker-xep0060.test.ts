@@ -361,6 +361,33 @@ describe('subscriber: subscribe, unsubscribe, retrieve', () => {
     expect(errorOf(gone)).toMatchObject({ condition: 'item-not-found' });
   });
 
+  it('cuts an items reply that would exceed the server stanza limit, paging on with RSM', async () => {
+    const node = fresh();
+    await create(alice, node, { 'pubsub#max_payload_size': '200000' });
+    // 8 items of ~100 KB: 800 KB would exceed Prosody's 512 KiB limit for component stanzas.
+    for (let i = 1; i <= 8; i++) expect((await publish(alice, node, `big${i}`, 'x'.repeat(100_000))).attrs.type).toBe('result');
+    const rsm = (...kids: Element[]) => xml('set', { xmlns: NS.RSM }, ...kids);
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let round = 0; round < 8 && seen.length < 8; round++) {
+      const r = await bob.iq('get', PUBSUB, ps(xml('items', { node }), rsm(xml('max', {}, '100'), ...(after ? [xml('after', {}, after)] : [xml('index', {}, '0')]))));
+      expect(errorOf(r)).toBeUndefined();
+      const ids = itemIds(r);
+      expect(ids.length).toBeGreaterThan(0);
+      expect(ids.length).toBeLessThan(8);
+      const set = r.getChild('pubsub')!.getChild('set', NS.RSM)!;
+      expect(set.getChildText('count')).toBe('8');
+      expect(set.getChildText('last')).toBe(ids[ids.length - 1]);
+      seen.push(...ids);
+      after = set.getChildText('last')!;
+    }
+    expect(seen).toEqual(['big1', 'big2', 'big3', 'big4', 'big5', 'big6', 'big7', 'big8']);
+    // The newest page keeps the newest items; the link survives all of it.
+    const newest = await bob.iq('get', PUBSUB, ps(xml('items', { node })));
+    expect(itemIds(newest).at(-1)).toBe('big8');
+    expect((await bob.iq('get', PUBSUB, xml('ping', { xmlns: 'urn:xmpp:ping' }))).attrs.type).toBe('result');
+  });
+
   it('sends the last published item on subscribe when configured', async () => {
     const node = fresh();
     await create(alice, node, { 'pubsub#send_last_published_item': 'on_sub' });

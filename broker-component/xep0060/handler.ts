@@ -70,6 +70,8 @@ export type HandlerOptions = {
   send: (el: Element) => void;
   /** Largest page of items returned without RSM. */
   maxPage?: number;
+  /** Payload bytes in one items reply (below the server's stanza limit for components). */
+  maxReplyBytes?: number;
 };
 
 function actorOf(stanza: Element): Actor {
@@ -85,14 +87,33 @@ export function errorReply(stanza: Element, err: PubsubError): Element {
   return xml(stanza.name, { type: 'error', id: stanza.attrs.id, to: stanza.attrs.from, from: stanza.attrs.to }, errorElement(err));
 }
 
+/** Keep as many items as fit in `maxBytes` of payload (at least one), from the oldest or the newest end. */
+function fitPage<P extends { items: Item[]; firstIndex: number }>(page: P, maxBytes: number, keepNewest: boolean): P {
+  let bytes = 0;
+  let n = 0;
+  const order = keepNewest ? [...page.items].reverse() : page.items;
+  for (const it of order) {
+    const size = it.payload.length * 3 + 200; // UTF-16 length × 3 bounds the UTF-8 size
+    if (n > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    n++;
+  }
+  if (n === page.items.length) return page;
+  return keepNewest
+    ? { ...page, items: page.items.slice(page.items.length - n), firstIndex: page.firstIndex + page.items.length - n }
+    : { ...page, items: page.items.slice(0, n) };
+}
+
 export class Xep0060Handler {
   private readonly maxPage: number;
+  private readonly maxReplyBytes: number;
 
   constructor(
     private readonly service: PubsubService,
     private readonly opts: HandlerOptions,
   ) {
     this.maxPage = opts.maxPage ?? 500;
+    this.maxReplyBytes = opts.maxReplyBytes ?? 400 * 1024;
   }
 
   /** Reply to an IQ get/set (undefined for result/error IQs, which need none). */
@@ -242,10 +263,16 @@ export class Xep0060Handler {
     }
     if (q.max === undefined && !q.ids) q.max = this.maxPage;
     if (q.max !== undefined) q.max = Math.min(q.max, this.maxPage);
-    const page = this.service.getItems(actor, node, q);
+    const full = this.service.getItems(actor, node, q);
+    // A reply must fit the server's stanza limit for components (Prosody: 512 KiB),
+    // or the server drops the link: cut the page by bytes and let RSM say where it ends.
+    // Pages anchored at the newest items (<before/>, max_items) keep the newest.
+    const keepNewest = q.after === undefined && q.index === undefined && !q.ids;
+    const page = fitPage(full, this.maxReplyBytes, keepNewest);
+    const truncated = page.items.length < full.items.length;
     const children: Element[] = [xml('items', { node }, ...page.items.map((it) => itemElement(it, true)))];
     // With RSM, or when the answer is truncated (XEP-0060 §6.5.7), say where the page lies.
-    if (set || (!q.ids && page.count > page.items.length)) {
+    if (set || truncated || (!q.ids && page.count > page.items.length)) {
       const rsm = xml('set', { xmlns: NS.RSM });
       if (page.items.length) {
         rsm.append(xml('first', { index: String(page.firstIndex) }, page.items[0]!.id));
