@@ -32,6 +32,8 @@ import { runCrossmatch, type RunningCrossmatch } from '../agents/crossmatch/run.
 import type { ResultDocument } from '../agents/crossmatch/result.ts';
 import type { CrossmatchTargets } from '../sky/index.ts';
 import { testCatalogCsv } from './crossmatch-helpers.ts';
+import { agentEnv, voxnet } from './helpers/agents.ts';
+import type { BrokerEnv } from './helpers/broker-env.ts';
 
 const PUBSUB = 'pubsub.svom.fr';
 const SECRET = 'test-secret';
@@ -290,5 +292,35 @@ describe('crossmatch agent through Prosody and the broker', () => {
     await until(() => retracted.length >= n + 2, 30_000, 'the MS181101xy retract notifications');
     expect(retracted.slice(n).every((r) => r.node === 'igwn.gwalert/crossmatch' && r.id.includes('MS181101xy'))).toBe(true);
     expect((await watcher.getItems('igwn.gwalert/crossmatch')).items).toEqual([]);
+  });
+  it('the voxnet agent crossmatch process itself: --config, result on the derived node, SIGTERM', async () => {
+    const dir = join(workDir, 'cli');
+    const config = join(workDir, 'cli.yaml');
+    writeFileSync(config, [
+      'name: cli',
+      'author_ivorn: ivo://voxnet.test/crossmatch-cli',
+      'subscribe: { nodes: [swift-cli] }',
+      'results: { node: "{node}/galaxies", formats: [voevent, json] }',
+      'catalog: { path: galaxies.csv }',
+    ].join('\n'));
+    await gcn.iq('set', xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('create', { node: 'swift-cli' })));
+    const env = agentEnv({ prosody } as BrokerEnv, 'crossmatch-cli', { VOXNET_STATE_DIR: dir, VOXNET_LOG_LEVEL: 'info' });
+    const p = voxnet(['agent', 'crossmatch', '--config', config], env);
+    try {
+      await until(() => p.stderr().includes('crossmatch agent running'), 60_000, 'the agent to start');
+      const items: FollowedItem[] = [];
+      const f = await watcher.follow('swift-cli/galaxies', (it) => void items.push(it), { since: 'beginning' });
+      await publishVOEvent(gcn, 'swift-cli', voe('fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml'));
+      await until(() => items.length >= 2, 30_000, 'the results of the CLI agent');
+      const ev = parse(items.find((i) => i.ivorn)!.xml);
+      expect(ev.ivorn.startsWith('ivo://voxnet.test/crossmatch-cli#crossmatch_Swift:1118357_')).toBe(true);
+      expect(jsonOf(items.find((i) => !i.ivorn)!).alert.node).toBe('swift-cli');
+      await f.stop();
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      expect(readFileSync(join(dir, 'crossmatch-cli-results.json'), 'utf8')).toContain('Swift:1118357');
+    } finally {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    }
   });
 });

@@ -22,6 +22,7 @@ import { loadCrossmatchConfig, normaliseConfig, type CrossmatchConfig } from '..
 import { CrossmatchAgent, loadTargets, type ResultSink } from '../agents/crossmatch/agent.ts';
 import { Ledger } from '../agents/crossmatch/ledger.ts';
 import { resultItemId } from '../agents/crossmatch/result.ts';
+import { crossmatchCommand } from '../agents/crossmatch/cli.ts';
 import { testCatalogCsv } from './crossmatch-helpers.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
@@ -434,5 +435,65 @@ describe('crossmatch agent core (in-memory sink)', () => {
     expect(o).toMatchObject({ action: 'skipped' });
     expect(o.action === 'skipped' && o.reason).toMatch(/HTTP 404/);
     expect(sink.nodes.size).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('voxnet agent crossmatch (command, without a server)', () => {
+  let dir: string;
+  let config: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'voxnet-xm-cli-'));
+    writeFileSync(join(dir, 'galaxies.csv'), testCatalogCsv());
+    config = join(dir, 'xm.yaml');
+    writeFileSync(config, [
+      'name: cli',
+      'author_ivorn: ivo://voxnet.test/crossmatch',
+      'subscribe: { nodes: [lvk] }',
+      'catalog: { path: galaxies.csv }',
+      'top_n: 2',
+    ].join('\n'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const run = async (argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await crossmatchCommand(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  it('--dry-run prints the JSON result, or the VOEvent with --voevent', async () => {
+    const gw = join(FIX, 'gcn-json/MS181101ab-preliminary.json');
+    const j = await run(['--config', config, '--dry-run', gw, '--log-level', 'silent']);
+    expect(j.code).toBe(0);
+    const doc = JSON.parse(j.out);
+    expect(doc.alert).toMatchObject({ node: 'lvk', item: 'MS181101ab-preliminary.json', key: 'LVK:MS181101ab' });
+    expect(doc.result.map.area90).toBeCloseTo(A90, 1);
+    expect(doc.result.galaxies.top.map((g: { id: string }) => g.id)).toEqual(['HOST-A', 'OFF-DIST']);
+    const v = await run(['--config', config, '--dry-run', join(FIX, 'voevents', SWIFT_BAT), '--voevent', '--log-level', 'silent']);
+    expect(v.code).toBe(0);
+    expect(validate(v.out).valid).toBe(true);
+    expect(parse(v.out).citations?.eventIVORNs[0]).toEqual({ ivorn: 'ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-182', cite: 'followup' });
+    const none = await run(['--config', config, '--dry-run', join(FIX, 'voevents', 'fink-mm__swift_voevent_number_405__BAT_Lightcurve_1118357.xml'), '--log-level', 'silent']);
+    expect(none).toMatchObject({ code: 1 });
+    expect(none.err).toMatch(/carries no localisation/);
+  });
+
+  it('a bad configuration exits 2 with every problem; usage mistakes throw UsageError', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'author_ivorn: ivo://x.org/xm\nsubscribe: { nodes: [a] }\ncatalog: { path: nope.csv }\ntop: 3\n');
+    const r = await run(['--config', bad]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${bad}: top: is not a known key`);
+    // Schema problems first; once the shape is right, the files are checked.
+    writeFileSync(bad, 'author_ivorn: ivo://x.org/xm\nsubscribe: { nodes: [a] }\ncatalog: { path: nope.csv }\ntop_n: 3\n');
+    const r2 = await run(['--config', bad]);
+    expect(r2.code).toBe(2);
+    expect(r2.err).toBe(`${bad}: catalog.path: no such file: ${join(dir, 'nope.csv')}`);
+    await expect(run([])).rejects.toThrow(/--config FILE is required/);
+    await expect(run(['--config', config, '--voevent'])).rejects.toThrow(/go with --dry-run/);
+    expect((await run(['--help'])).out).toContain('usage: voxnet agent crossmatch');
   });
 });
