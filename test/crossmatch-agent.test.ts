@@ -161,6 +161,18 @@ describe('localisation extraction', () => {
     expect(alertOfItem(itemOf(escaped)).info).toMatchObject({ key: 'LVK:MS181101ab', alertType: 'RETRACTION' });
   });
 
+  it('igwn.gwalert with external_coinc.combined_skymap: the combined map unless prefer_combined is off', async () => {
+    const combined = readFileSync(join(FIX, 'skymaps/userguide-combined-ext.multiorder.fits')).toString('base64');
+    const notice = { ...JSON.parse(GW_JSON), alert_type: 'UPDATE', external_coinc: { combined_skymap: combined } };
+    const alert = alertOfItem({ payload: xml('json', { xmlns: JSON_NS }, JSON.stringify(notice)), xml: '' });
+    const found = await findLocalisation(alert);
+    expect(found?.source).toEqual({ kind: 'gwalert', combined: true });
+    expect(localisationToSkyMap(found!.input).credibleArea(0.9)).toBeCloseTo(27.71, 1);
+    const gwOnly = await findLocalisation(alert, { preferCombined: false });
+    expect(gwOnly?.source).toEqual({ kind: 'gwalert', combined: false });
+    expect(localisationToSkyMap(gwOnly!.input).credibleArea(0.9)).toBeCloseTo(A90, 1);
+  });
+
   it('only Params named for a sky map are sky-map URLs (not light-curve FITS links, not images)', () => {
     const lc = alertOfItem(itemOf(voe('fink-mm__swift_voevent_number_405__BAT_Lightcurve_1118357.xml'))) as Extract<Alert, { format: 'voevent' }>;
     expect(skymapUrlOf(lc.voevent)).toBeUndefined();

@@ -55,7 +55,7 @@ export const CROSSMATCH_CONFIG_SCHEMA = {
           },
         },
         since: { type: 'string', minLength: 1, default: 'latest' },
-        page_size: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+        page_size: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
       },
     },
     results: {
