@@ -4,12 +4,13 @@
  * notifications lost with the broker are fetched when the service answers again).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProsody, type ProsodyServer } from '../broker-component/servers/prosody.ts';
 import { connectAgent, publishVOEvent, prepareVOEvent, type Agent } from '../agents/lib/index.ts';
+import { spawnBroker, waitServing } from './helpers/broker-process.ts';
 
 const PUBSUB = 'pubsub.svom.fr';
 const SECRET = 'restart-secret';
@@ -17,21 +18,6 @@ const SWIFT_GRB = join(import.meta.dirname, 'fixtures/voevents/fink-mm__swift_vo
 
 function variant(n: number): string {
   return readFileSync(SWIFT_GRB, 'utf8').replace(/ivorn="[^"]+"/, `ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-r${n}"`);
-}
-
-function spawnBroker(prosody: ProsodyServer, dataDir: string): ChildProcess {
-  return spawn(process.execPath, ['bin/voxnet.js', 'broker'], {
-    env: {
-      ...process.env,
-      VOXNET_XMPP_URL: prosody.componentUrl,
-      VOXNET_DOMAIN: PUBSUB,
-      VOXNET_SECRET: SECRET,
-      VOXNET_DATA_DIR: dataDir,
-      VOXNET_CREATE_NODES: 'svom.fr',
-      VOXNET_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
 }
 
 async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -55,15 +41,9 @@ describe('broker restart', () => {
     return a;
   }
 
-  async function waitServing(a: Agent): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const ok = await a.getItems('nothing-here').then(() => true, (e) => e.condition === 'item-not-found');
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error('broker did not come up');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const startBroker = () => spawnBroker({ componentUrl: prosody.componentUrl, domain: PUBSUB, secret: SECRET, dataDir });
+  /** Serving: an items request for a node that does not exist gets item-not-found. */
+  const brokerServing = (a: Agent) => waitServing(() => a.getItems('nothing-here').then(() => true, (e) => e.condition === 'item-not-found'));
 
   beforeAll(async () => {
     prosody = await startProsody({ components: [{ domain: PUBSUB, secret: SECRET }] });
@@ -77,9 +57,9 @@ describe('broker restart', () => {
   });
 
   it('a follower gets every stored item exactly once across a SIGKILL of the broker', async () => {
-    broker = spawnBroker(prosody, dataDir);
+    broker = startBroker();
     const pub = await agent('fsc', { iqTimeoutMs: 2000 });
-    await waitServing(pub);
+    await brokerServing(pub);
     const marker = await publishVOEvent(pub, 'alerts', variant(0));
     const follower = await agent('observer', { servicePingMs: 300, resyncMs: 2000 });
     const got: string[] = [];
@@ -109,7 +89,7 @@ describe('broker restart', () => {
     broker.kill('SIGKILL');
     await new Promise((r) => broker!.once('exit', r));
     await new Promise((r) => setTimeout(r, 500));
-    broker = spawnBroker(prosody, dataDir);
+    broker = startBroker();
     const before = acked.length;
     await until(() => acked.length >= before + 25, 30_000, '25 publications after the restart');
     stop = true;
@@ -129,9 +109,9 @@ describe('broker restart', () => {
   });
 
   it('agents reconnect with backoff after the XMPP server restarts; the follower catches up what it missed', async () => {
-    if (!broker || broker.exitCode !== null || broker.signalCode !== null) broker = spawnBroker(prosody, dataDir);
+    if (!broker || broker.exitCode !== null || broker.signalCode !== null) broker = startBroker();
     const pub = await agent('fsc2', { backoff: { initialMs: 100, maxMs: 1000 }, iqTimeoutMs: 3000 });
-    await waitServing(pub);
+    await brokerServing(pub);
     const marker = await publishVOEvent(pub, 'after-restart', variant(1000));
     // The follower waits longer before reconnecting: items are published while it is away.
     const follower = await agent('observer2', { backoff: { initialMs: 5000, maxMs: 8000 }, servicePingMs: 300 });
@@ -142,7 +122,7 @@ describe('broker restart', () => {
     follower.on('online', () => events.push('online'));
     await prosody.restart();
     await pub.whenOnline(30_000);
-    await waitServing(pub);
+    await brokerServing(pub);
     const ids: string[] = [];
     let followerWasAway = true;
     for (let i = 1; i <= 5; i++) {

@@ -4,7 +4,7 @@
  * Prosody restarts by reconnecting.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,41 +12,20 @@ import { xml } from '@xmpp/xml';
 import { startProsody, type ProsodyServer } from '../broker-component/servers/prosody.ts';
 import { connectClient, type TestClient } from './helpers/xmpp.ts';
 import { NS, ps, entry, errorOf } from './helpers/pubsub.ts';
+import { spawnBroker, waitServing } from './helpers/broker-process.ts';
 
 const PUBSUB = 'pubsub.svom.fr';
 const SECRET = 'durable-secret';
-
-function spawnBroker(prosody: ProsodyServer, dataDir: string): ChildProcess {
-  return spawn(process.execPath, ['bin/voxnet.js', 'broker'], {
-    env: {
-      ...process.env,
-      VOXNET_XMPP_URL: prosody.componentUrl,
-      VOXNET_DOMAIN: PUBSUB,
-      VOXNET_SECRET: SECRET,
-      VOXNET_DATA_DIR: dataDir,
-      VOXNET_CREATE_NODES: 'svom.fr',
-      VOXNET_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-/** Wait until the component answers a ping (it is connected and serving). */
-async function waitServing(c: TestClient, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await c.iq('get', PUBSUB, xml('ping', { xmlns: 'urn:xmpp:ping' })).catch(() => undefined);
-    if (r?.attrs.type === 'result') return;
-    if (Date.now() > deadline) throw new Error('broker did not come up');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('durability', () => {
   let prosody: ProsodyServer;
   let dataDir: string;
   let alice: TestClient;
   let broker: ChildProcess | undefined;
+  const startBroker = () => spawnBroker({ componentUrl: prosody.componentUrl, domain: PUBSUB, secret: SECRET, dataDir });
+  /** Serving: the component answers a ping. */
+  const brokerServing = (c: TestClient, timeoutMs?: number) =>
+    waitServing(() => c.iq('get', PUBSUB, xml('ping', { xmlns: 'urn:xmpp:ping' })).then((r) => r.attrs.type === 'result', () => false), timeoutMs);
 
   beforeAll(async () => {
     prosody = await startProsody({ components: [{ domain: PUBSUB, secret: SECRET }] });
@@ -62,8 +41,8 @@ describe('durability', () => {
   });
 
   it('SIGKILL during a publish stream loses no acknowledged item', async () => {
-    broker = spawnBroker(prosody, dataDir);
-    await waitServing(alice);
+    broker = startBroker();
+    await brokerServing(alice);
     const create = await alice.iq('set', PUBSUB, ps(xml('create', { node: 'alerts' }), xml('configure', {},
       xml('x', { xmlns: NS.DATA, type: 'submit' },
         xml('field', { var: 'FORM_TYPE' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#node_config')),
@@ -90,8 +69,8 @@ describe('durability', () => {
       stop = true;
       // Requests in flight now go unanswered (Prosody bounces them with an error or they time out).
       await Promise.all(workers);
-      broker = spawnBroker(prosody, dataDir);
-      await waitServing(alice);
+      broker = startBroker();
+      await brokerServing(alice);
     }
     expect(acked.length).toBeGreaterThan(30);
     const r = await alice.iq('get', PUBSUB, ps(xml('items', { node: 'alerts' }), xml('set', { xmlns: NS.RSM }, xml('max', {}, '500'), xml('index', {}, '0'))));
@@ -112,13 +91,13 @@ describe('durability', () => {
 
   it('reconnects after Prosody restarts and carries on serving', async () => {
     if (!broker || broker.exitCode !== null) {
-      broker = spawnBroker(prosody, dataDir);
-      await waitServing(alice);
+      broker = startBroker();
+      await brokerServing(alice);
     }
     await alice.stop();
     await prosody.restart();
     alice = await connectClient({ service: prosody.c2sUrl, domain: 'svom.fr', username: 'alice', password: 'alice', trust: prosody.certFiles });
-    await waitServing(alice, 40_000);
+    await brokerServing(alice, 40_000);
     const r = await alice.iq('set', PUBSUB, ps(xml('publish', { node: 'alerts' }, xml('item', { id: 'after-restart' }, entry('x')))));
     expect(r.attrs.type).toBe('result');
   });
