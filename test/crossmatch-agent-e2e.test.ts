@@ -18,11 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import { xml } from '@xmpp/xml';
-import { startProsody, componentUrlFor, type XmppServer } from '../broker-component/servers/index.ts';
-import { startBroker, type Broker } from '../broker-component/broker.ts';
-import { loadBrokerConfig } from '../broker-component/config.ts';
 import { connectAgent, createLogger, publishVOEvent, type Agent, type FollowedItem } from '../agents/lib/index.ts';
 import { build, parse, paramValue, validate, type VOEvent } from '../voevent/index.ts';
 import { JSON_NS } from '../agents/crossmatch/alert.ts';
@@ -33,10 +29,8 @@ import type { ResultDocument } from '../agents/crossmatch/result.ts';
 import type { CrossmatchTargets } from '../sky/index.ts';
 import { testCatalogCsv } from './crossmatch-helpers.ts';
 import { agentEnv, voxnet } from './helpers/agents.ts';
-import type { BrokerEnv } from './helpers/broker-env.ts';
+import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 
-const PUBSUB = 'pubsub.svom.fr';
-const SECRET = 'test-secret';
 const FIX = join(import.meta.dirname, 'fixtures');
 const MAP_BYTES = readFileSync(join(FIX, 'skymaps/userguide-bayestar.multiorder.fits'));
 const GW_JSON = readFileSync(join(FIX, 'gcn-json/MS181101ab-preliminary.json'), 'utf8');
@@ -56,9 +50,7 @@ async function until(pred: () => boolean, timeoutMs = 30_000, what = 'condition'
 type Seen = { node: string; item: FollowedItem };
 
 describe('crossmatch agent through Prosody and the broker', () => {
-  let prosody: XmppServer;
-  let broker: Broker;
-  let dataDir: string;
+  let env: BrokerEnv;
   let stateDir: string;
   let workDir: string;
   let http404 = 0;
@@ -76,8 +68,8 @@ describe('crossmatch agent through Prosody and the broker', () => {
   const RESULT_NODES = ['igwn.gwalert/crossmatch', 'lvk/crossmatch', 'swift/crossmatch'];
 
   function connection(user: string) {
-    prosody.addUser(user, 'svom.fr', user);
-    return { jid: `${user}@svom.fr`, password: user, server: prosody.c2sUrl, service: PUBSUB, trust: prosody.certFiles };
+    env.prosody.addUser(user, 'svom.fr', user);
+    return { jid: `${user}@svom.fr`, password: user, server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles };
   }
 
   async function startAgent(): Promise<RunningCrossmatch> {
@@ -100,23 +92,10 @@ describe('crossmatch agent through Prosody and the broker', () => {
   };
 
   beforeAll(async () => {
-    prosody = await startProsody({
-      components: [{ domain: PUBSUB, secret: SECRET }],
+    env = await startBrokerEnv({ default_node_config: { max_payload_size: 4 * MB } }, 'prosody', {
       // Room for ~1 MB igwn.gwalert notices (base64 sky maps) in stanzas from clients and from the broker.
-      extra: [`c2s_stanza_size_limit = ${8 * MB}`, `component_stanza_size_limit = ${8 * MB}`].join('\n'),
+      prosodyExtra: [`c2s_stanza_size_limit = ${8 * MB}`, `component_stanza_size_limit = ${8 * MB}`].join('\n'),
     });
-    dataDir = mkdtempSync(join(tmpdir(), 'voxnet-xm-broker-'));
-    const config = loadBrokerConfig(undefined, {
-      VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
-      VOXNET_DOMAIN: PUBSUB,
-      VOXNET_SECRET: SECRET,
-      VOXNET_DATA_DIR: dataDir,
-      VOXNET_CREATE_NODES: 'svom.fr',
-      VOXNET_LOG_LEVEL: process.env.VOXNET_TEST_LOG ?? 'silent',
-      VOXNET_STORAGE_SYNCHRONOUS: 'normal',
-    });
-    config.default_node_config = { ...config.default_node_config, max_payload_size: 4 * MB };
-    broker = await startBroker(config, { log: pino({ level: config.log_level }) });
 
     mapServer = http.createServer((req, res) => {
       mapHits.push(req.url!);
@@ -170,10 +149,8 @@ describe('crossmatch agent through Prosody and the broker', () => {
     await running?.stop();
     await gcn?.stop();
     await watcher?.stop();
-    await broker?.stop();
-    await prosody?.stop();
+    await env?.stop();
     await new Promise<void>((r) => (mapServer ? mapServer.close(() => r()) : r()));
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -304,8 +281,8 @@ describe('crossmatch agent through Prosody and the broker', () => {
       'catalog: { path: galaxies.csv }',
     ].join('\n'));
     await gcn.iq('set', xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('create', { node: 'swift-cli' })));
-    const env = agentEnv({ prosody } as BrokerEnv, 'crossmatch-cli', { VOXNET_STATE_DIR: dir, VOXNET_LOG_LEVEL: 'info' });
-    const p = voxnet(['agent', 'crossmatch', '--config', config], env);
+    const cliEnv = agentEnv(env, 'crossmatch-cli', { VOXNET_STATE_DIR: dir, VOXNET_LOG_LEVEL: 'info' });
+    const p = voxnet(['agent', 'crossmatch', '--config', config], cliEnv);
     try {
       await until(() => p.stderr().includes('crossmatch agent running'), 60_000, 'the agent to start');
       const items: FollowedItem[] = [];

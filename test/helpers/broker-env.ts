@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startServer, componentUrlFor, type ServerKind, type XmppServer } from '../../broker-component/servers/index.ts';
+import { startServer, startProsody, componentUrlFor, type ServerKind, type XmppServer } from '../../broker-component/servers/index.ts';
 import { startBroker, type Broker } from '../../broker-component/broker.ts';
 import { loadBrokerConfig, type BrokerConfig } from '../../broker-component/config.ts';
 import { connectClient, type TestClient } from './xmpp.ts';
@@ -32,8 +32,20 @@ export function testServerKind(): ServerKind {
   return ((globalThis as { VOXNET_TEST_SERVER?: ServerKind }).VOXNET_TEST_SERVER ?? process.env.VOXNET_TEST_SERVER ?? 'prosody') as ServerKind;
 }
 
-export async function startBrokerEnv(overrides: Partial<Record<string, unknown>> = {}, kind: ServerKind = testServerKind()): Promise<BrokerEnv> {
-  const prosody = await startServer(kind, { components: [{ domain: PUBSUB, secret: SECRET }] });
+export type BrokerEnvOptions = {
+  /** Extra global lines for prosody.cfg.lua (e.g. raised stanza size limits); Prosody only. */
+  prosodyExtra?: string;
+};
+
+/** `overrides` replace top-level keys of the broker configuration. */
+export async function startBrokerEnv(
+  overrides: Partial<Record<string, unknown>> = {},
+  kind: ServerKind = testServerKind(),
+  opts: BrokerEnvOptions = {},
+): Promise<BrokerEnv> {
+  const components = [{ domain: PUBSUB, secret: SECRET }];
+  if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
+  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, extra: opts.prosodyExtra }) : await startServer(kind, { components });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
     VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
