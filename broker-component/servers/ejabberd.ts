@@ -21,11 +21,12 @@
  * HTTP port that only accepts 127.0.0.0/8, a few milliseconds each and
  * concurrently for bulk creation (ejabberdctl takes about a second per call).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { makeCert } from './certs.ts';
 import { freePort, waitForPort } from './net.ts';
 import type { XmppServer, XmppServerOptions } from './types.ts';
 
@@ -113,19 +114,6 @@ export function findEjabberd(): Installation | null {
 
 export function ejabberdAvailable(): boolean {
   return findEjabberd() !== null;
-}
-
-function makeCert(dir: string, host: string): { cert: string; key: string } {
-  const cert = join(dir, `${host}.crt`);
-  const key = join(dir, `${host}.key`);
-  if (!existsSync(cert)) {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
-      '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host},DNS:*.${host}`,
-      '-keyout', key, '-out', cert,
-    ], { stdio: 'ignore' });
-  }
-  return { cert, key };
 }
 
 /** The virtual host a service domain belongs to: the one it is a subdomain of, else the main host. */

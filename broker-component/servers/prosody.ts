@@ -3,11 +3,12 @@
  * generated configuration, self-signed certificates, a private data directory,
  * free ports, several virtual hosts and our components registered with secrets.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeCert } from './certs.ts';
 import { freePort, waitForPort } from './net.ts';
 import type { XmppServer } from './types.ts';
 
@@ -43,19 +44,6 @@ function luaString(s: string): string {
 /** Prosody's datamanager encodes host and user names in file paths. */
 function encodePathPart(s: string): string {
   return s.replace(/[^a-zA-Z0-9]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-}
-
-function makeCert(dir: string, host: string): { cert: string; key: string } {
-  const cert = join(dir, `${host}.crt`);
-  const key = join(dir, `${host}.key`);
-  if (!existsSync(cert)) {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
-      '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host},DNS:*.${host}`,
-      '-keyout', key, '-out', cert,
-    ], { stdio: 'ignore' });
-  }
-  return { cert, key };
 }
 
 export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServer> {
