@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { xml, type Element } from '@xmpp/xml';
 import type { CrossmatchTargets } from '../../sky/index.ts';
 import {
-  backoffDelay, connectAgent, isTransient, publishVOEvent, XmppIqError, type Agent, type ConnectionOptions, type FollowOptions, type Logger,
+  backoffDelay, connectAgent, ensureNode, isTransient, publishVOEvent, XmppIqError, type Agent, type ConnectionOptions, type FollowOptions, type Logger,
 } from '../lib/index.ts';
 import { CrossmatchAgent, loadTargets, type Outcome, type ResultSink } from './agent.ts';
 import type { FetchLike } from './alert.ts';
@@ -34,17 +34,6 @@ export interface RunningCrossmatch {
   sdk: Agent;
   agent: CrossmatchAgent;
   stop(): Promise<void>;
-}
-
-/** Create a node if it does not exist (an existing node is fine). */
-async function ensureNode(sdk: Agent, node: string, log?: Logger): Promise<void> {
-  try {
-    await sdk.iq('set', xml('pubsub', { xmlns: PUBSUB }, xml('create', { node })));
-    log?.info({ node }, 'created the result node');
-  } catch (e) {
-    if (e instanceof XmppIqError && e.condition === 'conflict') return;
-    log?.warn({ node, err: (e as Error).message }, 'could not create the result node (publishing will tell whether it exists)');
-  }
 }
 
 /** Retry an operation on transient failures (connection down, timeout, service busy). */
@@ -108,7 +97,7 @@ export async function runCrossmatch(o: RunCrossmatchOptions): Promise<RunningCro
     ...(o.onOutcome ? { onOutcome: o.onOutcome } : {}),
   });
   try {
-    for (const node of new Set(cfg.routes.map((r) => r.resultNode))) await ensureNode(sdk, node, log);
+    for (const node of new Set(cfg.routes.map((r) => r.resultNode))) await ensureNode(sdk, node, 'the result node', log);
     await agent.retryWithdrawals();
     for (const route of cfg.routes) {
       await sdk.follow(

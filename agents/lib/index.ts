@@ -15,6 +15,7 @@ export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export { prepareVOEvent, publishVOEvent, InvalidVOEventError, type PreparedVOEvent, type PublishResult } from './publish.ts';
 export { AgentState, writeFileAtomic, lockStateFile, type StateOptions } from './state.ts';
 export { itemIdFor, ivornOf, rawXml, standaloneXml } from './xml.ts';
+export { ensureNode } from './nodes.ts';
 export { createLogger, silentLogger, type Logger } from './log.ts';
 export {
   CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration, type ConnectionOptions,

@@ -3,8 +3,7 @@
  * with catch-up and dedupe, publish) wired to TelescopeAgent. Used by the CLI, the
  * end-to-end tests and the benchmark.
  */
-import { xml } from '@xmpp/xml';
-import { connectAgent, publishVOEvent, XmppIqError, type Agent, type ConnectionOptions, type FollowOptions, type Logger } from '../lib/index.ts';
+import { connectAgent, ensureNode, publishVOEvent, type Agent, type ConnectionOptions, type FollowOptions, type Logger } from '../lib/index.ts';
 import type { Action } from './actions.ts';
 import { TelescopeAgent, type HandleResult } from './agent.ts';
 import { eventOfItem } from './items.ts';
@@ -31,19 +30,6 @@ export interface RunningTelescope {
   stop(): Promise<void>;
 }
 
-const PUBSUB = 'http://jabber.org/protocol/pubsub';
-
-/** Create the status node if it does not exist (an existing node is fine). */
-async function ensureNode(sdk: Agent, node: string, log?: Logger): Promise<void> {
-  try {
-    await sdk.iq('set', xml('pubsub', { xmlns: PUBSUB }, xml('create', { node })));
-    log?.info({ node }, 'created the status node');
-  } catch (e) {
-    if (e instanceof XmppIqError && e.condition === 'conflict') return;
-    log?.warn({ node, err: (e as Error).message }, 'could not create the status node (publishing will tell whether it exists)');
-  }
-}
-
 export async function runTelescope(o: RunTelescopeOptions): Promise<RunningTelescope> {
   const { rules, log } = o;
   const sdk = await connectAgent({
@@ -63,7 +49,7 @@ export async function runTelescope(o: RunTelescopeOptions): Promise<RunningTeles
     publish: (node, text) => publishVOEvent(sdk, node, text, { source: 'status' }),
   });
   try {
-    if (rules.statusNode) await ensureNode(sdk, rules.statusNode, log);
+    if (rules.statusNode) await ensureNode(sdk, rules.statusNode, 'the status node', log);
     for (const node of rules.nodes) {
       await sdk.follow(
         node,
