@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CONNECTION_ARGS, CONNECTION_HELP, ConfigError, UsageError, connectionFrom, createLogger, defaultStateDir, parseCommandLine } from '../lib/index.ts';
+import type { CliIO } from '../lib/command.ts';
 import { CrossmatchAgent, loadTargets } from './agent.ts';
 import { AlertError, alertOfItem } from './alert.ts';
 import { loadCrossmatchConfig, type CrossmatchConfig } from './config.ts';
@@ -33,14 +34,9 @@ options:
 
 ${CONNECTION_HELP}`;
 
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+const defaultIo: CliIO = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
-const defaultIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
-
-async function dryRun(cfg: CrossmatchConfig, file: string, node: string, voevent: boolean, io: Io, logLevel?: string): Promise<number> {
+async function dryRun(cfg: CrossmatchConfig, file: string, node: string, voevent: boolean, io: CliIO, logLevel?: string): Promise<number> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -76,7 +72,7 @@ async function dryRun(cfg: CrossmatchConfig, file: string, node: string, voevent
   return 0;
 }
 
-export async function crossmatchCommand(argv: string[], io: Io = defaultIo): Promise<number> {
+export async function crossmatchCommand(argv: string[], io: CliIO = defaultIo): Promise<number> {
   const { values } = parseCommandLine(argv, {
     ...CONNECTION_ARGS,
     config: { type: 'string' },

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, type VOEvent } from '../../voevent/index.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, createLogger, defaultStateDir, parseCommandLine } from '../lib/index.ts';
+import type { CliIO } from '../lib/command.ts';
 import { decide, formatDecision, parseIsoUtc, type Decision } from './decide.ts';
 import { buildRequestGroup, type RequestGroup } from './requests.ts';
 import { loadRules, type Rules } from './rules.ts';
@@ -32,12 +33,7 @@ options:
 
 ${CONNECTION_HELP}`;
 
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-const defaultIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
+const defaultIo: CliIO = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
 export interface Explanation {
   decision: Decision;
@@ -75,7 +71,7 @@ function parseAt(s: string): Date {
   return d;
 }
 
-export async function telescopeCommand(argv: string[], io: Io = defaultIo): Promise<number> {
+export async function telescopeCommand(argv: string[], io: CliIO = defaultIo): Promise<number> {
   const { values } = parseCommandLine(argv, {
     ...CONNECTION_ARGS,
     config: { type: 'string' },
