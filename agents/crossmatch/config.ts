@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, loadConfigFile } from '../lib/config.ts';
 import { parseDuration, type ConnectionOptions } from '../lib/options.ts';
 import { isValidIvorn } from '../../voevent/index.ts';
+import type { CatalogOptions } from '../../sky/index.ts';
 
 const CATALOG_COLUMNS = {
   format: { enum: ['auto', 'csv', 'glade+'] },
@@ -135,19 +136,8 @@ export const CROSSMATCH_CONFIG_SCHEMA = {
   },
 } as const;
 
-/** Column options of a catalogue section, as sky's CatalogOptions. */
-export type CatalogSection = {
-  path: string;
-  format?: 'auto' | 'csv' | 'glade+';
-  raColumn?: string;
-  decColumn?: string;
-  distColumn?: string;
-  idColumns?: string[];
-  weightColumn?: string;
-  weightIsMagnitude?: boolean;
-  limit?: number;
-  name?: string;
-};
+/** A catalogue section: the file and sky's column options for it. */
+export type CatalogSection = CatalogOptions & { path: string };
 
 export type Footprint = { region: string } | { radius: number } | { rectangle: [number, number] };
 
