@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { startProsody, type ProsodyServer } from '../broker-component/servers/prosody.ts';
 import { connectAgent, publishVOEvent, prepareVOEvent, type Agent } from '../agents/lib/index.ts';
 import { spawnBroker, waitServing } from './helpers/broker-process.ts';
+import { until } from './helpers/until.ts';
 
 const PUBSUB = 'pubsub.svom.fr';
 const SECRET = 'restart-secret';
@@ -18,14 +19,6 @@ const SWIFT_GRB = join(import.meta.dirname, 'fixtures/voevents/fink-mm__swift_vo
 
 function variant(n: number): string {
   return readFileSync(SWIFT_GRB, 'utf8').replace(/ivorn="[^"]+"/, `ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-r${n}"`);
-}
-
-async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('broker restart', () => {

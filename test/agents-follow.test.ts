@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { connectAgent, publishVOEvent, prepareVOEvent, itemIdFor, Follower, type Agent, type FollowedItem, type AgentOptions } from '../agents/lib/index.ts';
+import { until } from './helpers/until.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures/voevents');
 const packet = (f: string) => readFileSync(join(FIX, f));
@@ -22,14 +23,6 @@ const SWIFT = [
 function variant(n: number, tag = 'v'): string {
   const xml = packet(SWIFT[1]!).toString('utf8');
   return xml.replace(/ivorn="[^"]+"/, `ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-${tag}${n}"`);
-}
-
-async function until(pred: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('agent library', () => {

@@ -17,6 +17,7 @@ import { agentEnv, voxnet, type Proc } from './helpers/agents.ts';
 import { connectAgent, publishVOEvent, itemIdFor, prepareVOEvent, ConfigError, loadConfigFile, type Agent } from '../agents/lib/index.ts';
 import { Publisher, PUBLISHER_CONFIG_SCHEMA, type PublisherConfig } from '../agents/publisher/publisher.ts';
 import { parse } from '../voevent/index.ts';
+import { until } from './helpers/until.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures/voevents');
 const SWIFT_GRB = join(FIX, 'fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml');
@@ -25,14 +26,6 @@ const INVALID = join(FIX, 'voevent-parse__no_namespace_packet__EDGE-invalid-no-n
 
 function variant(n: number, tag: string): string {
   return readFileSync(SWIFT_GRB, 'utf8').replace(/ivorn="[^"]+"/, `ivorn="ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-${tag}${n}"`);
-}
-
-async function until(pred: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Notifications of `node` received by a plain client, per item id. */

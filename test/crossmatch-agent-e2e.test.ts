@@ -30,6 +30,7 @@ import type { CrossmatchTargets } from '../sky/index.ts';
 import { testCatalogCsv } from './crossmatch-helpers.ts';
 import { agentEnv, voxnet } from './helpers/agents.ts';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
+import { until } from './helpers/until.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const MAP_BYTES = readFileSync(join(FIX, 'skymaps/userguide-bayestar.multiorder.fits'));
@@ -38,14 +39,6 @@ const GW_RETRACTION = readFileSync(join(FIX, 'gcn-json/MS181101ab-retraction.jso
 const voe = (name: string) => readFileSync(join(FIX, 'voevents', name), 'utf8');
 const A90 = 30.98;
 const MB = 1024 * 1024;
-
-async function until(pred: () => boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 type Seen = { node: string; item: FollowedItem };
 
