@@ -43,5 +43,9 @@ up: deps
 test: deps
 	npx vitest run
 
+# Benchmarks (not tests): each runs ours side by side with the reference and prints ratios.
 bench: deps
-	node bin/voxnet.js bench
+	npx tsx bench/voevent.ts
+	npx tsx bench/sky-crossmatch.ts
+	npx tsx bench/telescope.ts
+	npx tsx bench/fanout.ts --subscribers 100,1000 --targets ours,ours-mc,prosody
