@@ -93,7 +93,7 @@ function fitPage<P extends { items: Item[]; firstIndex: number }>(page: P, maxBy
   let n = 0;
   const order = keepNewest ? [...page.items].reverse() : page.items;
   for (const it of order) {
-    const size = it.payload.length * 3 + 200; // UTF-16 length × 3 bounds the UTF-8 size
+    const size = Buffer.byteLength(it.payload) + 200 + it.id.length + it.publisher.length;
     if (n > 0 && bytes + size > maxBytes) break;
     bytes += size;
     n++;
