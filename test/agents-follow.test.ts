@@ -73,6 +73,22 @@ describe('agent library', () => {
     expect(got.map((g) => g.id)).toEqual([...ids, marker.id]);
   });
 
+  it('catches up across pages the service cuts short at its stanza size limit', async () => {
+    const pub = await agent('fscbig');
+    const sub = await agent('obsbig');
+    // Big items (a long Description): the broker fits only a few in one reply of 400 KB.
+    const big = (i: number) => variant(i, 'big').replace('<Description>', `<Description>${'x'.repeat(120_000)} `);
+    await pub.publish('bigitems', prepareVOEvent(variant(0, 'big')).xml, { id: 'big-first' });
+    const ids: string[] = [];
+    for (let i = 1; i <= 9; i++) ids.push((await pub.publish('bigitems', prepareVOEvent(big(i)).xml, { id: `big${i}` })));
+    const page = await sub.getItems('bigitems', { index: 0, max: 20 });
+    expect(page.items.length).toBeLessThan(10); // the reply was cut...
+    expect(page.count).toBe(10); // ...and RSM says so
+    const got: FollowedItem[] = [];
+    await sub.follow('bigitems', (it) => void got.push(it), { since: 'beginning', pageSize: 20 });
+    expect(got.map((g) => g.id)).toEqual(['big-first', ...ids]);
+  });
+
   it('catches up exactly the items published while the connection was down', async () => {
     const pub = await agent('fsc2');
     // Reconnects only after a second or two: everything below is published while it is away.

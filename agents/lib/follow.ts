@@ -272,7 +272,7 @@ export class Follower extends EventEmitter {
     if (cursor === '') {
       const first = await agent.getItems(node, { index: 0, max: this.pageSize });
       for (const it of first.items) await this.process({ ...it, live: false }, true);
-      if (first.items.length < this.pageSize) return;
+      if (isLastPage(first, this.pageSize)) return;
       cursor = first.items.at(-1)!.id;
     }
     for (;;) {
@@ -292,7 +292,7 @@ export class Follower extends EventEmitter {
         state.save();
       }
       for (const it of page.items) await this.process({ ...it, live: false }, true);
-      if (page.items.length < this.pageSize) return;
+      if (isLastPage(page, this.pageSize)) return;
       cursor = page.items.at(-1)!.id;
     }
   }
@@ -318,7 +318,8 @@ export class Follower extends EventEmitter {
         break;
       }
       collected.unshift(...items);
-      if (items.length < this.pageSize || page.firstIndex === 0) break;
+      // The service may cut a page short (stanza size limit): only RSM's index says we reached the start.
+      if (items.length === 0 || page.firstIndex === 0 || (page.firstIndex === undefined && items.length < this.pageSize)) break;
       if (collected.length >= max) {
         this.log.error({ node, handled: collected.length }, 'no handled item found within maxRecover items; older items are skipped');
         break;
@@ -403,4 +404,15 @@ export class Follower extends EventEmitter {
     this.lastLiveAt = Date.now();
     this.armSilence();
   }
+}
+
+/**
+ * Whether a forward page is the last one. The service may return fewer items than
+ * asked (it cuts replies at its stanza size limit), so RSM's index and count decide;
+ * a short page means the end only when the service gave no RSM information.
+ */
+function isLastPage(page: { items: unknown[]; count?: number; firstIndex?: number }, pageSize: number): boolean {
+  if (page.items.length === 0) return true;
+  if (page.count !== undefined && page.firstIndex !== undefined) return page.firstIndex + page.items.length >= page.count;
+  return page.items.length < pageSize;
 }
