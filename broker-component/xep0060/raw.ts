@@ -25,6 +25,7 @@ export function serializeStandalone(el: Element): string {
   const needed = new Set<string>();
   needed.add(prefix ? `xmlns:${prefix}` : 'xmlns');
   collectPrefixes(el, needed);
+  for (const k of Object.keys(el.attrs)) if (k.startsWith('xmlns')) needed.delete(k);
   for (let p: Element | null = el.parent; p && needed.size; p = p.parent) {
     for (const k of [...needed]) {
       if (copy[k] !== undefined) needed.delete(k);
@@ -47,18 +48,31 @@ export function serializeStandalone(el: Element): string {
   }
 }
 
-/** Prefixes used by descendants' element and attribute names that are not declared inside. */
-function collectPrefixes(el: Element, out: Set<string>): void {
+/**
+ * Namespace declarations (`xmlns:p`) that names in this subtree use but that the
+ * subtree does not declare itself; `declared` holds those declared above.
+ */
+function collectPrefixes(el: Element, out: Set<string>, declared: ReadonlySet<string> = new Set()): void {
+  let here = declared;
+  for (const k of Object.keys(el.attrs)) {
+    if (k.startsWith('xmlns:')) {
+      if (here === declared) here = new Set(declared);
+      (here as Set<string>).add(k);
+    }
+  }
+  const use = (prefix: string) => {
+    const k = `xmlns:${prefix}`;
+    if (prefix !== 'xml' && prefix !== 'xmlns' && !here.has(k)) out.add(k);
+  };
   for (const k of Object.keys(el.attrs)) {
     const i = k.indexOf(':');
-    if (i > 0 && !k.startsWith('xmlns') && k.slice(0, i) !== 'xml') out.add(`xmlns:${k.slice(0, i)}`);
+    if (i > 0 && !k.startsWith('xmlns')) use(k.slice(0, i));
   }
   for (const c of el.children) {
     if (typeof c === 'string' || !(c as Element).name) continue;
     const ch = c as Element;
     const i = ch.name.indexOf(':');
-    if (i > 0) out.add(`xmlns:${ch.name.slice(0, i)}`);
-    collectPrefixes(ch, out);
+    if (i > 0 && !Object.prototype.hasOwnProperty.call(ch.attrs, `xmlns:${ch.name.slice(0, i)}`)) use(ch.name.slice(0, i));
+    collectPrefixes(ch, out, here);
   }
-  for (const k of Object.keys(el.attrs)) if (k.startsWith('xmlns')) out.delete(k);
 }
