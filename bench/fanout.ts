@@ -164,7 +164,8 @@ async function startBrokerProcess(ctx: TargetContext, domain: string, multicast:
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      // The broker may need up to ~15 s (its link's stream-close timeout) when the server closes at the same time.
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exited;
       clearTimeout(t);
     },
