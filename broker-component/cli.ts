@@ -32,5 +32,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
   });
   broker.log.info('stopping');
   await broker.stop();
+  // xmpp.js 0.13 can leave a stream timer behind when the server closed first; do not wait for it.
+  setTimeout(() => process.exit(0), 100).unref();
   return 0;
 }

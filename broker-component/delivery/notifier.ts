@@ -100,11 +100,12 @@ export class Notifier {
 
   /** Handle one service event; deliveries happen in order, after the current IQ reply. */
   handle(ev: ServiceEvent): void {
-    const jobs = this.render(ev);
-    if (jobs.length === 0) return;
+    // Rendering (summaries parse the payload) happens after the IQ reply went out,
+    // so it never delays the publisher's acknowledgement.
     this.queue = this.queue
       .then(() => new Promise<void>((r) => setImmediate(r)))
       .then(async () => {
+        const jobs = this.render(ev);
         for (const j of jobs) {
           if ('raw' in j) await this.opts.transport.write(j.raw);
           else await this.fanOut.deliver(j);
