@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PubsubError, errors } from './errors.ts';
-import { affiliationIn, decide, type Decision, type Operation } from './privileges.ts';
+import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from './privileges.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from './node-config.ts';
 import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from './types.ts';
 import { bareJid, domainOf, isValidJid } from './jid.ts';
@@ -116,23 +116,23 @@ export class PubsubService {
     return out;
   }
 
-  private isSubscribed(n: NodeState, bare: string): boolean {
-    for (const s of n.subs.values()) if (s.state === 'subscribed' && bareJid(s.jid) === bare) return true;
-    return false;
-  }
-
-  private check(op: Operation, n: NodeState, actor: Actor): Decision & { allow: true } {
-    const aff = this.affiliationOf(n, actor.bare);
-    const subs = this.subsOf(n, actor.bare);
-    const d = decide(op, {
-      affiliation: aff,
+  /** Everything `decide` needs to know about this bare JID and node: built in one place. */
+  private contextOf(n: NodeState, bare: string): DecisionContext {
+    const subs = this.subsOf(n, bare);
+    return {
+      affiliation: this.affiliationOf(n, bare),
       accessModel: n.rec.config.access_model,
       publishModel: n.rec.config.publish_model,
       subscribed: subs.some((s) => s.state === 'subscribed'),
       pending: subs.some((s) => s.state === 'pending'),
       history: n.rec.config.history,
-    });
-    this.audit({ actor: actor.bare, op, node: n.rec.id, decision: d.allow ? 'grant' : 'refuse', reason: d.allow ? aff : d.reason });
+    };
+  }
+
+  private check(op: Operation, n: NodeState, actor: Actor): Decision & { allow: true } {
+    const ctx = this.contextOf(n, actor.bare);
+    const d = decide(op, ctx);
+    this.audit({ actor: actor.bare, op, node: n.rec.id, decision: d.allow ? 'grant' : 'refuse', reason: d.allow ? ctx.affiliation : d.reason });
     if (!d.allow) throw d.error;
     return d;
   }
@@ -140,14 +140,7 @@ export class PubsubService {
   /** Would this actor be allowed `op` on `node`? (no audit, no throw; for discovery and tools) */
   may(op: Operation, nodeId: string, bare: string): boolean {
     const n = this.nodes.get(nodeId);
-    if (!n) return false;
-    return decide(op, {
-      affiliation: this.affiliationOf(n, bare),
-      accessModel: n.rec.config.access_model,
-      publishModel: n.rec.config.publish_model,
-      subscribed: this.isSubscribed(n, bare),
-      history: n.rec.config.history,
-    }).allow;
+    return !!n && decide(op, this.contextOf(n, bare)).allow;
   }
 
   /** Active subscribers that may still receive items, grouped by JID. */
@@ -176,13 +169,7 @@ export class PubsubService {
   listNodes(actor: Actor): NodeRecord[] {
     const out: NodeRecord[] = [];
     for (const n of this.nodes.values()) {
-      const d = decide('discover', {
-        affiliation: this.affiliationOf(n, actor.bare),
-        accessModel: n.rec.config.access_model,
-        publishModel: n.rec.config.publish_model,
-        subscribed: false,
-      });
-      if (d.allow) out.push(n.rec);
+      if (decide('discover', this.contextOf(n, actor.bare)).allow) out.push(n.rec);
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
@@ -298,12 +285,8 @@ export class PubsubService {
   private revokeWhereDenied(n: NodeState, reason: string): void {
     for (const s of [...n.subs.values()]) {
       const bare = bareJid(s.jid);
-      const d = decide('subscribe', {
-        affiliation: this.affiliationOf(n, bare),
-        accessModel: n.rec.config.access_model,
-        publishModel: n.rec.config.publish_model,
-        subscribed: s.state === 'subscribed',
-      });
+      // Could this very subscription be made now? (its own state, not the JID's other ones)
+      const d = decide('subscribe', { ...this.contextOf(n, bare), subscribed: s.state === 'subscribed', pending: false });
       if (d.allow) continue;
       this.store.deleteSubscription(n.rec.id, s.subid);
       n.subs.delete(s.subid);
@@ -534,10 +517,8 @@ export class PubsubService {
   retract(actor: Actor, id: string, itemIds: string[], notify: boolean): void {
     const n = this.node(id);
     if (itemIds.length === 0 || itemIds.some((x) => !x)) throw errors.badRequest('item-required');
-    const aff = this.affiliationOf(n, actor.bare);
-    const mayAny = decide('retract-any', { affiliation: aff, accessModel: n.rec.config.access_model, publishModel: n.rec.config.publish_model, subscribed: false }).allow;
-    if (!mayAny) this.check('retract-own', n, actor);
-    else this.check('retract-any', n, actor);
+    const mayAny = decide('retract-any', this.contextOf(n, actor.bare)).allow;
+    this.check(mayAny ? 'retract-any' : 'retract-own', n, actor);
     for (const itemId of itemIds) {
       const it = this.store.getItem(id, itemId);
       if (!it) throw errors.itemNotFound(`no item ${itemId} in node ${id}`);
