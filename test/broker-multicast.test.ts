@@ -16,14 +16,14 @@ import { MulticastFanOut } from '../broker-component/delivery/multicast.ts';
 import { DirectFanOut } from '../broker-component/delivery/notifier.ts';
 import { connectClient, type TestClient } from './helpers/xmpp.ts';
 import { NS, ps, entry } from './helpers/pubsub.ts';
+import { canonical as canonicalElement } from './helpers/component.ts';
 
 const PUBSUB = 'pubsub.svom.fr';
 
-/** Serialization with sorted attributes and without stanza ids. */
-function canonical(el: Element): string {
-  const attrs = Object.entries(el.attrs).filter(([k, v]) => v !== undefined && !(k === 'id' && el.name === 'message')).sort(([a], [b]) => a.localeCompare(b));
-  const kids = el.children.map((c) => (typeof c === 'string' ? c : canonical(c as Element))).join('');
-  return `<${el.name}${attrs.map(([k, v]) => ` ${k}="${v}"`).join('')}>${kids}</${el.name}>`;
+/** Canonical form (sorted attributes) of a message, without its per-notification stanza id. */
+function canonical(m: Element): string {
+  const { id: _id, ...attrs } = m.attrs;
+  return canonicalElement({ name: m.name, attrs, children: m.children } as Element);
 }
 
 describe('fan-out through XEP-0033 multicast', () => {

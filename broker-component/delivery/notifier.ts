@@ -8,7 +8,6 @@
  * through the server) decides how envelopes reach the wire.
  */
 import { escapeXML, escapeXMLText } from '@xmpp/xml';
-import type { Element } from '@xmpp/xml';
 import type { Recipient, ServiceEvent } from '../core/service.ts';
 import type { NodeConfig } from '../core/types.ts';
 import { NS } from '../xep0060/ns.ts';
@@ -140,7 +139,7 @@ export class Notifier {
         return [{ raw: `<message from="${esc(this.opts.from)}" to="${esc(ev.jid)}" id="${nextId()}"><pubsub xmlns="${NS.PUBSUB}">${sub}</pubsub></message>` }];
       }
       case 'authorization-request':
-        return ev.owners.map((o) => ({ raw: stanzaString(authorizationRequest(this.opts.from, o, ev.node, ev.jid, ev.subid)) }));
+        return ev.owners.map((o) => ({ raw: authorizationRequest(this.opts.from, o, ev.node, ev.jid, ev.subid).toString() }));
     }
   }
 
@@ -178,8 +177,4 @@ export class Notifier {
     if (plain.length) out.unshift({ inner, id, recipients: plain });
     return out;
   }
-}
-
-function stanzaString(el: Element): string {
-  return el.toString();
 }
