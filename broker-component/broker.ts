@@ -3,7 +3,7 @@
  * with notifications delivered through the notifier. No business rules here.
  */
 import { pino, type Logger } from 'pino';
-import type { Element } from '@xmpp/xml';
+import { xml, type Element } from '@xmpp/xml';
 import type { BrokerConfig } from './config.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { PubsubService } from './core/service.ts';
@@ -29,7 +29,7 @@ export type Broker = {
 
 export type BrokerHooks = {
   /** One-line summary of a payload for chat clients' <body>. */
-  summarize?: (payload: string, node: string) => string | undefined;
+  summarize?: (payload: string, node: string, parsed?: unknown) => string | undefined;
 };
 
 function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): NodeConfig {
@@ -42,13 +42,24 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } });
   const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous });
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
+  const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
+  let barrierSeq = 0;
   const notifier = new Notifier({
     from: cfg.domain,
     transport: link,
     messageType: cfg.notification_type,
     summarize: opts.hooks?.summarize ?? summarizeVOEvent,
+    // The server answers this IQ only after routing every stanza written before it.
+    barrier: async (to) => {
+      if (!link.isOnline()) return;
+      const iq = xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }));
+      await link.request(iq, 5000);
+    },
+    serverJid: serverDomain,
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
   });
+  // Events of the IQ being handled: its reply waits for their dispatch (ack_after: dispatch).
+  let dispatching: Promise<void>[] | undefined;
   const creators = new Set(cfg.create_nodes);
   const audit = (rec: PolicyAudit) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`);
   let policy: PolicyRuntime | undefined;
@@ -58,7 +69,8 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     onEvent: (ev) => {
-      notifier.handle(ev);
+      const dispatched = notifier.handle(ev);
+      dispatching?.push(dispatched);
       policy?.onServiceEvent(ev);
     },
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
@@ -76,22 +88,30 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });
 
   link.on('stanza', (st: Element) => {
+    const events: Promise<void>[] = [];
+    dispatching = events;
     try {
       let reply: Element | undefined;
       if (st.name === 'iq') reply = handler.handleIq(st);
       else if (st.name === 'message') reply = handler.handleMessage(st);
-      if (reply) link.send(reply);
+      if (!reply) return;
+      // Publishers are paced by the delivery rate: the acknowledgement of a publish
+      // (already stored) leaves once the server has routed its notifications, so
+      // notifications never pile up behind fast acknowledgements.
+      if (events.length && cfg.ack_after === 'dispatch') void Promise.all(events).then(() => link.send(reply));
+      else link.send(reply);
     } catch (err) {
       log.error({ err: (err as Error).stack }, 'stanza handling failed');
+    } finally {
+      dispatching = undefined;
     }
   });
   // Fan-out strategy: XEP-0033 through the server when it offers a multicast service.
   const chooseFanOut = async () => {
     if (cfg.multicast === 'off') return notifier.useFanOut(undefined);
-    const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
     const jid = cfg.multicast === 'auto' ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     if (jid) {
-      notifier.useFanOut(new MulticastFanOut({ from: cfg.domain, service: jid, messageType: notifier.type, transport: link }));
+      notifier.useFanOut(new MulticastFanOut({ from: cfg.domain, service: jid, messageType: notifier.type, transport: link, maxAddresses: cfg.multicast_batch }));
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
       notifier.useFanOut(undefined);

@@ -20,6 +20,8 @@ export type BrokerConfig = {
   notification_type: 'headline' | 'normal' | 'chat';
   storage: { synchronous: 'full' | 'normal' };
   multicast: string;
+  multicast_batch: number;
+  ack_after: 'dispatch' | 'store';
   policy_file?: string;
   default_node_config: Record<string, string | number | boolean>;
   max_items_page: number;
@@ -46,6 +48,12 @@ const schema = {
       properties: { synchronous: { enum: ['full', 'normal'], default: 'full' } },
     },
     multicast: { type: 'string', default: 'auto', description: '"auto" (discover XEP-0033 on the server), "off", or the multicast service JID' },
+    multicast_batch: { type: 'integer', minimum: 1, default: 1000, description: 'most recipients in one multicast stanza (stanzas also stay under 480 KiB)' },
+    ack_after: {
+      enum: ['dispatch', 'store'],
+      default: 'dispatch',
+      description: '"dispatch": acknowledge a publish once stored and its notifications routed by the server (paces publishers to the delivery rate); "store": as soon as stored',
+    },
     policy_file: { type: 'string', description: 'access policy YAML to enforce' },
     default_node_config: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number', 'boolean'] } },
     max_items_page: { type: 'integer', minimum: 1, default: 500 },

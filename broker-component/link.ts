@@ -30,6 +30,8 @@ export class ComponentLink extends EventEmitter {
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private online = false;
+  /** IQs sent with request(), by id. */
+  private readonly pending = new Map<string, (st: Element) => void>();
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -70,7 +72,13 @@ export class ComponentLink extends EventEmitter {
       this.opts.log?.info({ domain: this.opts.domain, service: this.opts.service }, 'component online');
       this.emit('online');
     });
-    entity.on('stanza', (st: Element) => this.emit('stanza', st));
+    entity.on('stanza', (st: Element) => {
+      if (st.name === 'iq' && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
+        const waiter = this.pending.get(st.attrs.id);
+        if (waiter) return waiter(st);
+      }
+      this.emit('stanza', st);
+    });
     entity.on('disconnect', () => this.lost(entity));
     entity.on('close', () => this.lost(entity));
     try {
@@ -117,20 +125,18 @@ export class ComponentLink extends EventEmitter {
 
   /** Send an IQ and wait for its reply (e.g. disco of the server's multicast service). */
   async request(el: Element, timeoutMs = 10_000): Promise<Element> {
-    const id = el.attrs.id;
+    const id = el.attrs.id as string;
+    if (this.pending.has(id)) throw new Error(`a request with id ${id} is already waiting`);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
-        this.off('stanza', on);
+        this.pending.delete(id);
         reject(new Error(`no reply to ${id}`));
       }, timeoutMs);
-      const on = (st: Element) => {
-        if (st.name === 'iq' && st.attrs.id === id && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
-          clearTimeout(t);
-          this.off('stanza', on);
-          resolve(st);
-        }
-      };
-      this.on('stanza', on);
+      this.pending.set(id, (st) => {
+        clearTimeout(t);
+        this.pending.delete(id);
+        resolve(st);
+      });
       this.send(el);
     });
   }

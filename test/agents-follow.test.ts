@@ -208,7 +208,7 @@ describe('agent library', () => {
     // (what a crash between the store and the fan-out does).
     const notifier = env.broker.notifier;
     const handle = notifier.handle;
-    notifier.handle = () => {};
+    notifier.handle = async () => {};
     const silent: string[] = [];
     for (let i = 1; i <= 3; i++) silent.push((await publishVOEvent(pub, 'lost', variant(i, 'lost'))).id);
     notifier.handle = handle;
@@ -232,7 +232,7 @@ describe('agent library', () => {
     await sub.follow('resync', (it) => void got.push(it.id), { since: marker.id });
     const notifier = env.broker.notifier;
     const handle = notifier.handle;
-    notifier.handle = () => {};
+    notifier.handle = async () => {};
     const silent = [(await publishVOEvent(pub, 'resync', variant(1, 'resync'))).id, (await publishVOEvent(pub, 'resync', variant(2, 'resync'))).id];
     notifier.handle = handle;
     expect(got).toEqual([]);

@@ -22,7 +22,7 @@ export type MulticastOptions = {
   maxStanzaBytes?: number;
   /** Most addresses in one stanza (ejabberd's mod_multicast enforces its own limit). */
   maxAddresses?: number;
-  /** Batches written per socket write. */
+  /** Bytes of stanzas gathered per socket write. */
   batchBytes?: number;
 };
 
@@ -31,7 +31,10 @@ export class MulticastFanOut implements FanOut {
   private readonly maxAddresses: number;
   private readonly batchBytes: number;
 
+  readonly barrierJid: string;
+
   constructor(private readonly o: MulticastOptions) {
+    this.barrierJid = o.service;
     this.maxStanza = o.maxStanzaBytes ?? 480 * 1024;
     this.maxAddresses = o.maxAddresses ?? 5000;
     this.batchBytes = o.batchBytes ?? 1024 * 1024;

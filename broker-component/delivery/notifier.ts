@@ -32,6 +32,12 @@ export type Notification = {
 /** How a notification reaches its recipients. */
 export interface FanOut {
   deliver(n: Notification): Promise<void>;
+  /**
+   * The entity whose answer to an IQ proves that the server has routed every
+   * stanza written before it (the multicast service, or the server itself):
+   * servers handle a component's stanzas in order.
+   */
+  readonly barrierJid?: string;
 }
 
 export type NotifierOptions = {
@@ -39,9 +45,17 @@ export type NotifierOptions = {
   transport: Transport;
   /** Message type of notifications ('headline' keeps them out of offline storage and chat history). */
   messageType?: 'headline' | 'normal' | 'chat';
-  /** A one-line summary of a payload for the <body>, or undefined. */
-  summarize?: (payload: string, node: string) => string | undefined;
+  /** A one-line summary of a payload for the <body>, or undefined; `parsed` is its tree when the publish brought one. */
+  summarize?: (payload: string, node: string, parsed?: unknown) => string | undefined;
   fanOut?: FanOut;
+  /**
+   * Resolves once the server answered an IQ sent to `jid` after everything written
+   * so far (see FanOut.barrierJid). Without it, a notification counts as dispatched
+   * once written to the socket.
+   */
+  barrier?: (jid: string) => Promise<void>;
+  /** Barrier target of the per-subscriber path (the server's domain). */
+  serverJid?: string;
   onError?: (err: unknown) => void;
 };
 
@@ -59,6 +73,7 @@ export class DirectFanOut implements FanOut {
     private readonly type: string,
     private readonly transport: Transport,
     private readonly batchBytes = 256 * 1024,
+    readonly barrierJid?: string,
   ) {}
 
   async deliver(n: Notification): Promise<void> {
@@ -84,7 +99,7 @@ export class Notifier {
 
   constructor(private readonly opts: NotifierOptions) {
     this.type = opts.messageType ?? 'headline';
-    this.direct = new DirectFanOut(opts.from, this.type, opts.transport);
+    this.direct = new DirectFanOut(opts.from, this.type, opts.transport, undefined, opts.serverJid);
     this.fanOut = opts.fanOut ?? this.direct;
   }
 
@@ -97,23 +112,51 @@ export class Notifier {
     return this.fanOut;
   }
 
-  /** Handle one service event; deliveries happen in order, after the current IQ reply. */
-  handle(ev: ServiceEvent): void {
-    // Rendering (summaries parse the payload) happens after the IQ reply went out,
-    // so it never delays the publisher's acknowledgement.
+  /**
+   * Handle one service event; deliveries happen in order. Returns a promise that
+   * resolves once the event's notifications are dispatched: written, and routed by
+   * the server (confirmed by a barrier IQ). It never rejects: a failed delivery is
+   * reported through onError, and the caller's acknowledgement must not wait forever.
+   *
+   * Rendering (summaries parse the payload) starts on the next turn of the event
+   * loop, so it never delays whatever the caller does synchronously.
+   */
+  handle(ev: ServiceEvent): Promise<void> {
+    let dispatched!: () => void;
+    const done = new Promise<void>((r) => (dispatched = r));
+    let wrote = false;
     this.queue = this.queue
       .then(() => new Promise<void>((r) => setImmediate(r)))
       .then(async () => {
         const jobs = this.render(ev);
         for (const j of jobs) {
+          wrote = true;
           if ('raw' in j) await this.opts.transport.write(j.raw);
           else await this.fanOut.deliver(j);
         }
       })
-      .catch((err) => this.opts.onError?.(err));
+      .catch((err) => this.opts.onError?.(err))
+      .then(() => {
+        // A barrier per event, not one for a run of queued events: each
+        // acknowledgement leaves as soon as its own notifications are routed, so
+        // publishers refill the server's queue one by one instead of in bursts
+        // that leave it idle in between.
+        if (wrote) this.confirm(dispatched);
+        else dispatched(); // nobody to notify
+      });
+    return done;
   }
 
-  /** Resolves when everything handled so far has been written. */
+  private confirm(dispatched: () => void): void {
+    const jid = this.fanOut.barrierJid;
+    if (!this.opts.barrier || !jid) return dispatched();
+    this.opts
+      .barrier(jid)
+      .catch((err) => this.opts.onError?.(err))
+      .finally(dispatched);
+  }
+
+  /** Resolves when everything handled so far has been written (not confirmed). */
   drain(): Promise<void> {
     return this.queue;
   }
@@ -143,7 +186,7 @@ export class Notifier {
     }
   }
 
-  private itemsNotifications(node: string, ev: { items: { id: string; payload: string; publisher: string; published: number }[]; recipients: Recipient[]; lastPublished?: boolean }, cfg: NodeConfig): Notification[] {
+  private itemsNotifications(node: string, ev: { items: { id: string; payload: string; publisher: string; published: number }[]; recipients: Recipient[]; lastPublished?: boolean; parsed?: unknown[] }, cfg: NodeConfig): Notification[] {
     const items = ev.items
       .map((it) => {
         const attrs = `id="${esc(it.id)}" publisher="${esc(it.publisher)}"`;
@@ -153,7 +196,7 @@ export class Notifier {
     let inner = `<event xmlns="${NS.EVENT}"><items node="${esc(node)}">${items}</items></event>`;
     if (ev.lastPublished && ev.items[0]) inner += `<delay xmlns="${NS.DELAY}" stamp="${new Date(ev.items[0].published).toISOString()}"/>`;
     if (cfg.body_summary && this.opts.summarize) {
-      const lines = ev.items.map((it) => (it.payload ? this.opts.summarize!(it.payload, node) : undefined)).filter((s): s is string => !!s);
+      const lines = ev.items.map((it, i) => (it.payload ? this.opts.summarize!(it.payload, node, ev.parsed?.[i]) : undefined)).filter((s): s is string => !!s);
       if (lines.length) inner += `<body>${escapeXMLText(lines.join('\n'))}</body>`;
     }
     return this.grouped(ev.recipients, inner);

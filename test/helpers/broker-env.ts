@@ -35,6 +35,8 @@ export function testServerKind(): ServerKind {
 export type BrokerEnvOptions = {
   /** Extra global lines for prosody.cfg.lua (e.g. raised stanza size limits); Prosody only. */
   prosodyExtra?: string;
+  /** A multicast service on the server (XEP-0033), trusted for the broker. */
+  multicast?: boolean;
 };
 
 /** `overrides` replace top-level keys of the broker configuration. */
@@ -44,8 +46,9 @@ export async function startBrokerEnv(
   opts: BrokerEnvOptions = {},
 ): Promise<BrokerEnv> {
   const components = [{ domain: PUBSUB, secret: SECRET }];
+  const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: [PUBSUB] } : undefined;
   if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
-  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, extra: opts.prosodyExtra }) : await startServer(kind, { components });
+  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, extra: opts.prosodyExtra }) : await startServer(kind, { components, multicast });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
     VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
