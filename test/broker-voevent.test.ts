@@ -1,10 +1,11 @@
 /** VOEvent nodes: the broker refuses invalid packets and gives chat clients a readable <body>. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { xml } from '@xmpp/xml';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { NS, ps, errorOf, nodeConfig, parseXml } from './helpers/pubsub.ts';
 import type { TestClient } from './helpers/xmpp.ts';
+import { summarizeVOEvent } from '../broker-component/voevent-rules.ts';
 
 const fixture = (f: string) => readFileSync(new URL(`./fixtures/voevents/${f}`, import.meta.url), 'utf8');
 const SWIFT = 'fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml';
@@ -48,5 +49,21 @@ describe('VOEvent nodes', () => {
   it('refuses a payload that is not a VOEvent on a VOEvent node', async () => {
     const r = await alice.iq('set', PUBSUB, ps(xml('publish', { node: 'swift' }, xml('item', {}, xml('entry', { xmlns: 'urn:x' })))));
     expect(errorOf(r)).toMatchObject({ condition: 'bad-request', pubsub: 'invalid-payload' });
+  });
+});
+
+describe('VOEvent summaries', () => {
+  it('read from the tree the publish was parsed into, they are the ones the text gives, on every real packet', async () => {
+    const files = readdirSync(new URL('./fixtures/voevents/', import.meta.url)).filter((f) => f.endsWith('.xml'));
+    let summarized = 0;
+    for (const f of files) {
+      const text = fixture(f);
+      const tree = await parseXml(text);
+      const payload = tree.toString();
+      const fromText = summarizeVOEvent(payload);
+      expect(summarizeVOEvent(payload, 'n', tree), f).toBe(fromText);
+      if (fromText) summarized++;
+    }
+    expect(summarized).toBeGreaterThan(40);
   });
 });

@@ -19,7 +19,16 @@ import type { ItemPage, ItemQuery, Store } from '../store/store.ts';
 export type Recipient = { jid: string; subids: string[] };
 
 export type ServiceEvent =
-  | { kind: 'items'; node: string; items: Item[]; recipients: Recipient[]; config: NodeConfig; lastPublished?: boolean }
+  | {
+      kind: 'items';
+      node: string;
+      items: Item[];
+      recipients: Recipient[];
+      config: NodeConfig;
+      lastPublished?: boolean;
+      /** The payload trees the publisher's stanza was parsed into, by item (when the publish brought them). */
+      parsed?: unknown[];
+    }
   | { kind: 'retract'; node: string; ids: string[]; recipients: Recipient[] }
   | { kind: 'purge'; node: string; recipients: Recipient[] }
   | { kind: 'delete'; node: string; redirect?: string; recipients: Recipient[] }
@@ -497,7 +506,7 @@ export class PubsubService {
     } else {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
-    if (cfg.deliver_notifications) this.emit({ kind: 'items', node: id, items: stored, recipients: this.recipients(n), config: cfg });
+    if (cfg.deliver_notifications) this.emit({ kind: 'items', node: id, items: stored, recipients: this.recipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
     return stored;
   }
 
