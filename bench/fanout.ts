@@ -29,7 +29,9 @@
  *   prosody           Prosody's mod_pubsub (Component "pubsub")
  *   ours-mc           our broker on Prosody, fan-out through XEP-0033 (mod_voxnet_multicast)
  *   ours-ejabberd     our broker on ejabberd
- *   ours-mc-ejabberd  our broker on ejabberd, fan-out through ejabberd's mod_multicast
+ *   ours-mc-ejabberd  our broker on ejabberd, fan-out through ejabberd's mod_multicast of each
+ *                     recipient domain (multicast: auto)
+ *   ours-mc1-ejabberd the same through one mod_multicast for every recipient
  *   ejabberd          ejabberd's mod_pubsub
  *
  * Storage: our broker keeps items in SQLite (synchronous=normal: WAL, no fsync per
@@ -121,12 +123,23 @@ const TARGETS: Target[] = [
     setup: (ctx) => startBrokerProcess(ctx, 'pubsub.svom.fr', 'off'),
   },
   {
+    // multicast: auto, as deployed: each domain's recipients go to that domain's
+    // mod_multicast (one Erlang process per virtual host).
     name: 'ours-mc-ejabberd',
     server: 'ejabberd',
     service: 'pubsub-mc.svom.fr',
     baseline: 'ejabberd',
-    needs: { components: ['pubsub-mc.svom.fr'], multicast: { domain: 'multicast.svom.fr', trusted: ['pubsub-mc.svom.fr'] } },
-    setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mc.svom.fr', 'multicast.svom.fr'),
+    needs: { components: ['pubsub-mc.svom.fr'], multicast: { domain: 'multicast.svom.fr', trusted: ['pubsub-mc.svom.fr', 'pubsub-mc1.svom.fr'] } },
+    setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mc.svom.fr', 'auto'),
+  },
+  {
+    // One multicast service for every recipient (the service named explicitly).
+    name: 'ours-mc1-ejabberd',
+    server: 'ejabberd',
+    service: 'pubsub-mc1.svom.fr',
+    baseline: 'ejabberd',
+    needs: { components: ['pubsub-mc1.svom.fr'], multicast: { domain: 'multicast.svom.fr', trusted: ['pubsub-mc.svom.fr', 'pubsub-mc1.svom.fr'] } },
+    setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mc1.svom.fr', 'multicast.svom.fr'),
   },
   { name: 'ejabberd', server: 'ejabberd', service: 'ppubsub.svom.fr', needs: { internalPubsub: ['ppubsub.svom.fr'] }, setup: noSetup },
 ];

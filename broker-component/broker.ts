@@ -11,6 +11,7 @@ import { Xep0060Handler } from './xep0060/handler.ts';
 import { Notifier } from './delivery/notifier.ts';
 import { ComponentLink } from './link.ts';
 import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
+import { MulticastDirectory } from './delivery/multicast-directory.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
 import type { NodeConfig } from './core/types.ts';
 import { domainOf } from './core/jid.ts';
@@ -21,6 +22,8 @@ export type Broker = {
   service: PubsubService;
   link: ComponentLink;
   notifier: Notifier;
+  /** Multicast services of recipient domains (multicast: auto). */
+  multicastDirectory: MulticastDirectory;
   log: Logger;
   /** The access policy in force (when the configuration names a policy_file). */
   policy?: PolicyRuntime;
@@ -106,16 +109,41 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       dispatching = undefined;
     }
   });
-  // Fan-out strategy: XEP-0033 through the server when it offers a multicast service.
+  // Fan-out strategy: XEP-0033 through the server when it offers a multicast service
+  // that accepts us; in `auto` mode each recipient domain's own service when it has one.
+  const watch = (fn: (st: Element) => void) => {
+    link.on('stanza', fn);
+    return () => void link.off('stanza', fn);
+  };
+  const directory = new MulticastDirectory({
+    from: cfg.domain,
+    request: (el, ms) => link.request(el, ms),
+    send: (el) => link.send(el),
+    watch,
+    onResolved: (domain, jid, why) => log.info({ domain, multicast: jid ?? null, why }, jid ? 'recipients of this domain fan out through its own multicast service' : 'this domain has no usable multicast service of its own'),
+  });
   const chooseFanOut = async () => {
+    directory.clear();
     if (cfg.multicast === 'off') return notifier.useFanOut(undefined);
-    const jid = cfg.multicast === 'auto' ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
-    if (jid) {
-      notifier.useFanOut(new MulticastFanOut({ from: cfg.domain, service: jid, messageType: notifier.type, transport: link, maxAddresses: cfg.multicast_batch }));
+    const auto = cfg.multicast === 'auto';
+    const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
+    const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
+    if (jid && !refusal) {
+      notifier.useFanOut(
+        new MulticastFanOut({
+          from: cfg.domain,
+          service: jid,
+          messageType: notifier.type,
+          transport: link,
+          maxAddresses: cfg.multicast_batch,
+          serviceFor: auto ? (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)) : undefined,
+        }),
+      );
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
       notifier.useFanOut(undefined);
-      log.info('no multicast service: notifications are sent per subscriber, in batches');
+      if (refusal) log.error({ multicast: jid, refusal }, 'the multicast service refuses our stanzas (is this component among its trusted senders?); sending per subscriber');
+      else log.info('no multicast service: notifications are sent per subscriber, in batches');
     }
   };
   let discovery: Promise<void> = Promise.resolve();
@@ -131,6 +159,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     service,
     link,
     notifier,
+    multicastDirectory: directory,
     log,
     policy,
     async stop() {

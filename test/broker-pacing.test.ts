@@ -83,15 +83,14 @@ describe('notifier: dispatch is confirmed by a barrier after the writes', () => 
 
   it('a failed write or barrier still counts as dispatched (the acknowledgement must leave) and is reported', async () => {
     const errors: string[] = [];
+    const onError = (e: unknown) => errors.push((e as Error).message);
     const failing: Transport = { isOnline: () => false, write: () => Promise.reject(new Error('link down')) };
-    const notifier = new Notifier({
-      from: PUBSUB,
-      transport: failing,
-      serverJid: 'svom.fr',
-      barrier: () => Promise.reject(new Error('no reply to vxb-1')),
-      onError: (e) => errors.push((e as Error).message),
-    });
-    await notifier.handle(itemsEvent('a', ['x@svom.fr']));
+    const down = new Notifier({ from: PUBSUB, transport: failing, serverJid: 'svom.fr', barrier: () => new Promise<void>(() => {}), onError });
+    await down.handle(itemsEvent('a', ['x@svom.fr']));
+    expect(errors).toEqual(['link down']);
+    const { transport } = recorder();
+    const silent = new Notifier({ from: PUBSUB, transport, serverJid: 'svom.fr', barrier: () => Promise.reject(new Error('no reply to vxb-1')), onError });
+    await silent.handle(itemsEvent('b', ['x@svom.fr']));
     expect(errors).toEqual(['link down', 'no reply to vxb-1']);
   });
 });

@@ -297,6 +297,8 @@ describe('ejabberd configuration', () => {
       access: 'voxnet_multicast',
       limits: { local: { message: 5000, presence: 5000 }, remote: { message: 5000, presence: 5000 } },
     });
+    // Every other virtual host has its own service, as with ejabberd's default multicast.@HOST@.
+    expect(cfg.host_config['svom.cn'].modules.mod_multicast.hosts).toEqual(['multicast.svom.cn']);
     expect(cfg.host_config['svom.cn'].modules.mod_pubsub.hosts).toEqual(['pubsub.svom.cn']);
     expect(cfg.acl.voxnet_multicast_senders).toEqual({ server: ['voxnet.svom.fr'], user: ['ops@svom.cn'] });
     expect(cfg.access_rules.voxnet_multicast).toEqual({ allow: 'voxnet_multicast_senders' });

@@ -9,6 +9,7 @@ import { escapeXML } from '@xmpp/xml';
 import { xml, type Element } from '@xmpp/xml';
 import type { FanOut, Notification, Transport } from './notifier.ts';
 import { NS } from '../xep0060/ns.ts';
+import { domainOf } from '../core/jid.ts';
 
 const esc = escapeXML;
 
@@ -24,6 +25,8 @@ export type MulticastOptions = {
   maxAddresses?: number;
   /** Bytes of stanzas gathered per socket write. */
   batchBytes?: number;
+  /** The service of a recipient domain that has one of its own (see MulticastDirectory); else `service`. */
+  serviceFor?: (domain: string) => string | undefined;
 };
 
 export class MulticastFanOut implements FanOut {
@@ -31,18 +34,43 @@ export class MulticastFanOut implements FanOut {
   private readonly maxAddresses: number;
   private readonly batchBytes: number;
 
-  readonly barrierJid: string;
-
   constructor(private readonly o: MulticastOptions) {
-    this.barrierJid = o.service;
     this.maxStanza = o.maxStanzaBytes ?? 480 * 1024;
     this.maxAddresses = o.maxAddresses ?? 5000;
     this.batchBytes = o.batchBytes ?? 1024 * 1024;
   }
 
-  /** The stanzas (as strings) that carry one notification to all its recipients. */
+  /** The recipients of a notification by the service that fans out to them. */
+  private byService(recipients: string[]): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    const serviceFor = this.o.serviceFor;
+    if (!serviceFor) return out.set(this.o.service, recipients);
+    const ofDomain = new Map<string, string>();
+    for (const jid of recipients) {
+      const domain = domainOf(jid).toLowerCase();
+      let service = ofDomain.get(domain);
+      if (service === undefined) ofDomain.set(domain, (service = serviceFor(domain) ?? this.o.service));
+      const list = out.get(service);
+      if (list) list.push(jid);
+      else out.set(service, [jid]);
+    }
+    return out;
+  }
+
+  /** The stanzas (as strings) that carry one notification to all its recipients, by service. */
+  stanzasByService(n: Notification): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [service, recipients] of this.byService(n.recipients)) out.set(service, this.batches(n, service, recipients));
+    return out;
+  }
+
+  /** The stanzas through the default service (every recipient). */
   stanzas(n: Notification): string[] {
-    const head = `<message from="${esc(this.o.from)}" to="${esc(this.o.service)}" type="${this.o.messageType}" id="${n.id}"><addresses xmlns="${NS.ADDRESS}">`;
+    return this.batches(n, this.o.service, n.recipients);
+  }
+
+  private batches(n: Notification, service: string, recipients: string[]): string[] {
+    const head = `<message from="${esc(this.o.from)}" to="${esc(service)}" type="${this.o.messageType}" id="${n.id}"><addresses xmlns="${NS.ADDRESS}">`;
     const tail = `</addresses>${n.inner}</message>`;
     const fixed = Buffer.byteLength(head) + Buffer.byteLength(tail);
     if (fixed + 64 > this.maxStanza) throw new Error(`notification of ${fixed} bytes does not fit in a ${this.maxStanza}-byte stanza`);
@@ -50,7 +78,7 @@ export class MulticastFanOut implements FanOut {
     let addrs = '';
     let size = fixed;
     let count = 0;
-    for (const jid of n.recipients) {
+    for (const jid of recipients) {
       const a = `<address type="bcc" jid="${esc(jid)}"/>`;
       const len = Buffer.byteLength(a);
       if (count > 0 && (size + len > this.maxStanza || count >= this.maxAddresses)) {
@@ -67,16 +95,23 @@ export class MulticastFanOut implements FanOut {
     return out;
   }
 
-  async deliver(n: Notification): Promise<void> {
+  async deliver(n: Notification): Promise<string[]> {
+    const groups = this.stanzasByService(n);
+    // Interleave the services' batches so that every service starts working at once.
+    const queues = [...groups.values()];
     let buf = '';
-    for (const s of this.stanzas(n)) {
-      buf += s;
-      if (buf.length >= this.batchBytes) {
-        await this.o.transport.write(buf);
-        buf = '';
+    for (let i = 0; queues.some((q) => i < q.length); i++) {
+      for (const q of queues) {
+        if (i >= q.length) continue;
+        buf += q[i];
+        if (buf.length >= this.batchBytes) {
+          await this.o.transport.write(buf);
+          buf = '';
+        }
       }
     }
     if (buf) await this.o.transport.write(buf);
+    return [...groups.keys()];
   }
 }
 

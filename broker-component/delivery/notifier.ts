@@ -31,13 +31,12 @@ export type Notification = {
 
 /** How a notification reaches its recipients. */
 export interface FanOut {
-  deliver(n: Notification): Promise<void>;
   /**
-   * The entity whose answer to an IQ proves that the server has routed every
-   * stanza written before it (the multicast service, or the server itself):
-   * servers handle a component's stanzas in order.
+   * Write the stanzas of a notification. Resolves with the entities whose answer
+   * to an IQ proves that the server has routed them (the multicast services used,
+   * or the server itself): servers handle a component's stanzas in order.
    */
-  readonly barrierJid?: string;
+  deliver(n: Notification): Promise<string[]>;
 }
 
 export type NotifierOptions = {
@@ -49,12 +48,12 @@ export type NotifierOptions = {
   summarize?: (payload: string, node: string, parsed?: unknown) => string | undefined;
   fanOut?: FanOut;
   /**
-   * Resolves once the server answered an IQ sent to `jid` after everything written
-   * so far (see FanOut.barrierJid). Without it, a notification counts as dispatched
-   * once written to the socket.
+   * Resolves once `jid` answered an IQ sent after everything written so far (see
+   * FanOut.deliver). Without it, a notification counts as dispatched once written
+   * to the socket.
    */
   barrier?: (jid: string) => Promise<void>;
-  /** Barrier target of the per-subscriber path (the server's domain). */
+  /** Barrier target of stanzas sent to their recipients directly (the server's domain). */
   serverJid?: string;
   onError?: (err: unknown) => void;
 };
@@ -73,10 +72,10 @@ export class DirectFanOut implements FanOut {
     private readonly type: string,
     private readonly transport: Transport,
     private readonly batchBytes = 256 * 1024,
-    readonly barrierJid?: string,
+    private readonly serverJid?: string,
   ) {}
 
-  async deliver(n: Notification): Promise<void> {
+  async deliver(n: Notification): Promise<string[]> {
     const head = `<message from="${esc(this.from)}" type="${this.type}" id="${n.id}" to="`;
     const tail = `">${n.inner}</message>`;
     let buf = '';
@@ -88,6 +87,7 @@ export class DirectFanOut implements FanOut {
       }
     }
     if (buf) await this.transport.write(buf);
+    return this.serverJid ? [this.serverJid] : [];
   }
 }
 
@@ -124,15 +124,16 @@ export class Notifier {
   handle(ev: ServiceEvent): Promise<void> {
     let dispatched!: () => void;
     const done = new Promise<void>((r) => (dispatched = r));
-    let wrote = false;
+    const confirmers = new Set<string>();
     this.queue = this.queue
       .then(() => new Promise<void>((r) => setImmediate(r)))
       .then(async () => {
         const jobs = this.render(ev);
         for (const j of jobs) {
-          wrote = true;
-          if ('raw' in j) await this.opts.transport.write(j.raw);
-          else await this.fanOut.deliver(j);
+          if ('raw' in j) {
+            await this.opts.transport.write(j.raw);
+            if (this.opts.serverJid) confirmers.add(this.opts.serverJid);
+          } else for (const c of await this.fanOut.deliver(j)) confirmers.add(c);
         }
       })
       .catch((err) => this.opts.onError?.(err))
@@ -141,19 +142,15 @@ export class Notifier {
         // acknowledgement leaves as soon as its own notifications are routed, so
         // publishers refill the server's queue one by one instead of in bursts
         // that leave it idle in between.
-        if (wrote) this.confirm(dispatched);
-        else dispatched(); // nobody to notify
+        this.confirm([...confirmers], dispatched);
       });
     return done;
   }
 
-  private confirm(dispatched: () => void): void {
-    const jid = this.fanOut.barrierJid;
-    if (!this.opts.barrier || !jid) return dispatched();
-    this.opts
-      .barrier(jid)
-      .catch((err) => this.opts.onError?.(err))
-      .finally(dispatched);
+  private confirm(jids: string[], dispatched: () => void): void {
+    const barrier = this.opts.barrier;
+    if (!barrier || !jids.length) return dispatched();
+    Promise.all(jids.map((j) => barrier(j).catch((err) => this.opts.onError?.(err)))).finally(dispatched);
   }
 
   /** Resolves when everything handled so far has been written (not confirmed). */

@@ -181,14 +181,20 @@ export function ejabberdConfig(o: {
     // sender outside the hosting virtual host's domain tree, so host the service
     // on the virtual host it is a subdomain of (voxnet.svom.fr may then reach
     // users on svom.cn through multicast.svom.fr).
-    addHostModule(parentHost(domain, hosts), 'mod_multicast', {
-      hosts: [domain],
-      access,
-      limits: {
-        local: { message: max, presence: max },
-        remote: { message: max, presence: max },
-      },
-    });
+    const main = parentHost(domain, hosts);
+    // Like ejabberd's own default ("multicast.@HOST@"), every virtual host gets a
+    // service of its own, each a process of its own: a sender that addresses each
+    // domain's recipients to that domain's service fans out on several cores.
+    for (const h of hosts) {
+      addHostModule(h, 'mod_multicast', {
+        hosts: [h === main ? domain : `multicast.${h}`],
+        access,
+        limits: {
+          local: { message: max, presence: max },
+          remote: { message: max, presence: max },
+        },
+      });
+    }
   }
 
   const baseModules: Record<string, unknown> = {

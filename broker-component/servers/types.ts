@@ -19,7 +19,9 @@ export type XmppServerOptions = {
   /**
    * An XEP-0033 multicast service on `domain` that only `trusted` senders may
    * use (domains, or bare JIDs). Prosody: our mod_voxnet_multicast;
-   * ejabberd: its mod_multicast with an access rule and raised limits.
+   * ejabberd: its mod_multicast with an access rule and raised limits, on
+   * `domain` and, like ejabberd's default, on multicast.<host> of every other
+   * virtual host.
    */
   multicast?: { domain: string; trusted: string[] };
   logLevel?: 'debug' | 'info' | 'warn' | 'error';

@@ -35,8 +35,8 @@ export function testServerKind(): ServerKind {
 export type BrokerEnvOptions = {
   /** Extra global lines for prosody.cfg.lua (e.g. raised stanza size limits); Prosody only. */
   prosodyExtra?: string;
-  /** A multicast service on the server (XEP-0033), trusted for the broker. */
-  multicast?: boolean;
+  /** A multicast service on the server (XEP-0033), trusted for the broker unless `trusted` says otherwise. */
+  multicast?: boolean | { trusted: string[] };
 };
 
 /** `overrides` replace top-level keys of the broker configuration. */
@@ -46,7 +46,7 @@ export async function startBrokerEnv(
   opts: BrokerEnvOptions = {},
 ): Promise<BrokerEnv> {
   const components = [{ domain: PUBSUB, secret: SECRET }];
-  const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: [PUBSUB] } : undefined;
+  const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: opts.multicast === true ? [PUBSUB] : opts.multicast.trusted } : undefined;
   if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
   const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, extra: opts.prosodyExtra }) : await startServer(kind, { components, multicast });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
