@@ -15,6 +15,7 @@ import { MulticastDirectory } from './delivery/multicast-directory.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
 import type { NodeConfig } from './core/types.ts';
 import { domainOf } from './core/jid.ts';
+import { NS } from './xep0060/ns.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
 
@@ -47,17 +48,17 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
+  // The server (or its multicast service) answers this IQ only after routing every
+  // stanza we wrote before it: it confirms notifications and multicast probes alike.
+  const barrier = async (to: string) => {
+    await link.request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000);
+  };
   const notifier = new Notifier({
     from: cfg.domain,
     transport: link,
     messageType: cfg.notification_type,
     summarize: opts.hooks?.summarize ?? summarizeVOEvent,
-    // The server answers this IQ only after routing every stanza written before it.
-    barrier: async (to) => {
-      if (!link.isOnline()) return;
-      const iq = xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }));
-      await link.request(iq, 5000);
-    },
+    barrier,
     serverJid: serverDomain,
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
   });
@@ -119,6 +120,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     from: cfg.domain,
     request: (el, ms) => link.request(el, ms),
     send: (el) => link.send(el),
+    barrier,
     watch,
     onResolved: (domain, jid, why) => log.info({ domain, multicast: jid ?? null, why }, jid ? 'recipients of this domain fan out through its own multicast service' : 'this domain has no usable multicast service of its own'),
   });

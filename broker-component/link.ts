@@ -126,6 +126,7 @@ export class ComponentLink extends EventEmitter {
   /** Send an IQ and wait for its reply (e.g. disco of the server's multicast service). */
   async request(el: Element, timeoutMs = 10_000): Promise<Element> {
     const id = el.attrs.id as string;
+    if (!this.online) throw new Error('component link is down');
     if (this.pending.has(id)) throw new Error(`a request with id ${id} is already waiting`);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {

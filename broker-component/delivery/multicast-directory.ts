@@ -25,11 +25,13 @@ export type DirectoryOptions = {
   request: (el: Element, timeoutMs: number) => Promise<Element>;
   /** Send a stanza without waiting. */
   send: (el: Element) => void;
+  /** Resolves once `jid` answered an IQ sent after everything sent so far (the notifier's barrier). */
+  barrier: (jid: string) => Promise<void>;
   /** Subscribe to incoming stanzas (error bounces of probes); returns an unsubscribe function. */
   watch: (fn: (st: Element) => void) => () => void;
   /** How long a resolution (positive or negative) is trusted. */
   ttlMs?: number;
-  /** Answer wait for each disco or probe step. */
+  /** Answer wait for each disco step. */
   timeoutMs?: number;
   onResolved?: (domain: string, service: string | undefined, why?: string) => void;
 };
@@ -117,7 +119,7 @@ export class MulticastDirectory {
       this.o.send(
         xml('message', { from: this.o.from, to: service, type: 'headline', id }, xml('addresses', { xmlns: NS.ADDRESS }, xml('address', { type: 'bcc', jid: domain }))),
       );
-      await this.o.request(xml('iq', { type: 'get', from: this.o.from, to: service, id: `${id}-b` }, xml('query', { xmlns: NS.DISCO_INFO })), this.timeout);
+      await this.o.barrier(service);
       return refusal;
     } finally {
       stop();

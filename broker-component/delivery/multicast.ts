@@ -58,7 +58,7 @@ export class MulticastFanOut implements FanOut {
   }
 
   /** The stanzas (as strings) that carry one notification to all its recipients, by service. */
-  stanzasByService(n: Notification): Map<string, string[]> {
+  private stanzasByService(n: Notification): Map<string, string[]> {
     const out = new Map<string, string[]>();
     for (const [service, recipients] of this.byService(n.recipients)) out.set(service, this.batches(n, service, recipients));
     return out;
