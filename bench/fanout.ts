@@ -43,6 +43,13 @@
  * archive on every publish (storage_internal's append and truncate), so its
  * cost grows with the number of items: not a fair reference.
  *
+ * Notifications: our nodes add a one-line <body> summary (for chat clients),
+ * which the servers' pubsub does not; BENCH_NO_BODY=1 creates our nodes without
+ * it (voxnet#body_summary=0) to compare identical payloads.
+ *
+ * Profiles: --profile writes the CPU profiles of each broker process (one file
+ * per thread; the main thread's is the largest) to bench/results/profiles/.
+ *
  * File descriptors: every subscriber holds one socket in this process and one
  * in the server, so N=1000 needs `ulimit -n` above ~1100 (Debian's default soft
  * limit is 1024): run `ulimit -n 65536` in the shell first. The bench checks.
@@ -152,7 +159,8 @@ async function noSetup(): Promise<RunningTarget> {
 async function startBrokerProcess(ctx: TargetContext, domain: string, multicast: string): Promise<RunningTarget> {
   const dataDir = join(ctx.workDir, `broker-${domain}`);
   mkdirSync(dataDir, { recursive: true });
-  const nodeArgs = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=broker-${domain}-${Date.now()}.cpuprofile`] : [];
+  // One directory per broker: node writes a profile per thread (the main one is the largest).
+  const nodeArgs = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.profileDir, `broker-${domain}-${Date.now()}`)}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, join(repo, 'bin/voxnet.js'), 'broker'], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -399,6 +407,7 @@ function createNodeXml(service: string, node: string): string {
     field('pubsub#title', `fan-out benchmark ${node}`) +
     field('pubsub#max_items', '1000') +
     field('pubsub#type', PAYLOAD_TYPE) +
+    (process.env.BENCH_NO_BODY && !service.startsWith('ppubsub.') ? field('voxnet#body_summary', '0') : '') +
     `</x></configure></pubsub></iq>`
   );
 }
