@@ -122,7 +122,11 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     send: (el) => link.send(el),
     barrier,
     watch,
-    onResolved: (domain, jid, why) => log.info({ domain, multicast: jid ?? null, why }, jid ? 'recipients of this domain fan out through its own multicast service' : 'this domain has no usable multicast service of its own'),
+    onResolved: (domain, route, why) => {
+      if (route) log.info({ domain, multicast: route }, 'recipients of this domain fan out through its own multicast service');
+      else if (route === undefined) log.info({ domain, why }, 'this domain has no multicast service of its own: its recipients go through ours');
+      else log.warn({ domain, why }, "recipients of this domain get per-subscriber stanzas (its own multicast service would refuse what ours relays to it)");
+    },
   });
   const chooseFanOut = async () => {
     directory.clear();
@@ -139,6 +143,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
           transport: link,
           maxAddresses: cfg.multicast_batch,
           serviceFor: auto ? (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)) : undefined,
+          direct: notifier.direct,
         }),
       );
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');

@@ -12,6 +12,9 @@ import { serverAvailable, type ServerKind } from '../broker-component/servers/in
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { NS, ps, entry } from './helpers/pubsub.ts';
 import type { TestClient } from './helpers/xmpp.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { EjabberdServer } from '../broker-component/servers/ejabberd.ts';
 
 const itemId = (m: Element) => m.getChild('event', NS.EVENT)?.getChild('items')?.getChild('item')?.attrs.id;
 
@@ -105,3 +108,60 @@ for (const { kind, cnService } of cases) {
     });
   });
 }
+
+/**
+ * ejabberd's mod_multicast relays the recipients of another domain to that
+ * domain's own service once it has discovered it, keeping us as the sender. When
+ * that service refuses us, the relayed copies are refused too and only an error
+ * comes back: sending such a domain's recipients through our server's service
+ * lost every notification after the first (checked before the fix: i1..i5 never
+ * arrived). They get per-subscriber stanzas instead.
+ */
+describe.skipIf(!serverAvailable('ejabberd'))('a recipient domain whose own multicast service refuses the broker, on ejabberd', () => {
+  let env: BrokerEnv;
+  let fsc: TestClient;
+  let fr: TestClient;
+  let cn: TestClient;
+  beforeAll(async () => {
+    env = await startBrokerEnv({}, 'ejabberd', { multicast: true });
+    fsc = await env.client('fsc');
+    fr = await env.client('obs', 'svom.fr');
+    cn = await env.client('obs', 'svom.cn');
+    expect((await fsc.iq('set', PUBSUB, ps(xml('create', { node: 'relay' })))).attrs.type).toBe('result');
+    for (const c of [fr, cn]) expect((await c.iq('set', PUBSUB, ps(xml('subscribe', { node: 'relay', jid: c.jid })))).attrs.type).toBe('result');
+    // svom.cn's service stops trusting us (its own access rule), the others still do.
+    const server = env.prosody as unknown as EjabberdServer;
+    const cfg = parseYaml(readFileSync(server.configFile, 'utf8'));
+    cfg.host_config['svom.cn'].access_rules = { voxnet_multicast: { deny: 'all' } };
+    writeFileSync(server.configFile, stringifyYaml(cfg));
+    await server.api('reload_config');
+    env.broker.multicastDirectory.clear();
+  }, 60_000);
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  it('resolves svom.cn to per-subscriber stanzas, svom.fr still to its service', async () => {
+    expect(await env.broker.multicastDirectory.probe('multicast.svom.cn', 'svom.cn')).toBe('forbidden');
+    expect(await env.broker.multicastDirectory.resolve('svom.cn')).toBeNull();
+    expect(await env.broker.multicastDirectory.resolve('svom.fr')).toBe('multicast.svom.fr');
+  });
+
+  it('delivers every notification to svom.cn exactly once, none of them through a multicast service', async () => {
+    const ids = ['i0', 'i1', 'i2', 'i3', 'i4', 'i5'];
+    const written = await capture(env, async () => {
+      for (const id of ids) {
+        const r = await fsc.iq('set', PUBSUB, ps(xml('publish', { node: 'relay' }, xml('item', { id }, entry(id)))));
+        expect(r.attrs.type).toBe('result');
+        // Time for ejabberd's services to discover svom.cn's (it relays once it knows it).
+        await new Promise((res) => setTimeout(res, 300));
+      }
+    });
+    const byService = addressesByService(written);
+    expect(Object.values(byService).flat()).not.toContain(cn.jid);
+    expect(byService['multicast.svom.fr']).toEqual(ids.map(() => fr.jid));
+    for (const c of [fr, cn]) for (const id of ids) await c.waitMessage((m) => itemId(m) === id);
+    await new Promise((res) => setTimeout(res, 300));
+    for (const c of [fr, cn]) for (const id of ids) expect(c.messages.filter((m) => itemId(m) === id)).toHaveLength(1);
+  });
+});

@@ -11,8 +11,14 @@
  * A service is used only once it has proved it accepts our stanzas: a probe (a
  * multicast with no payload, addressed to the domain itself) followed by a
  * barrier IQ; a refusal (e.g. forbidden, relaying denied) comes back as an error
- * before the barrier's answer, since servers handle our stanzas in order. Until a
- * domain is resolved, its recipients use the default service.
+ * before the barrier's answer, since servers handle our stanzas in order.
+ *
+ * A domain whose own service refuses us gets per-subscriber stanzas, not the
+ * default service: XEP-0033 services relay a foreign domain's recipients to that
+ * domain's own service (ejabberd's mod_multicast does, once it has discovered
+ * it), which refuses them again, and the refusal goes to us as an error — the
+ * notifications would be lost. For the same reason an unresolved domain gets
+ * per-subscriber stanzas until its lookup ends.
  */
 import { xml, type Element } from '@xmpp/xml';
 import { discoverMulticast } from './multicast.ts';
@@ -33,10 +39,17 @@ export type DirectoryOptions = {
   ttlMs?: number;
   /** Answer wait for each disco step. */
   timeoutMs?: number;
-  onResolved?: (domain: string, service: string | undefined, why?: string) => void;
+  onResolved?: (domain: string, route: DomainRoute, why?: string) => void;
 };
 
-type Entry = { service: string | undefined; until: number } | { pending: Promise<void> };
+/**
+ * How a domain's recipients are reached: through this service (a JID), through
+ * the default service (undefined: the domain has no service of its own), or by
+ * per-subscriber stanzas (null: its service refuses us, or it is not resolved yet).
+ */
+export type DomainRoute = string | undefined | null;
+
+type Entry = { route: DomainRoute; until: number } | { pending: Promise<void> };
 
 let probeSeq = 0;
 
@@ -51,27 +64,27 @@ export class MulticastDirectory {
   }
 
   /**
-   * The service of this domain, or undefined (use the default). Never waits: an
-   * unknown or expired domain is looked up in the background.
+   * The route of this domain's recipients (see DomainRoute). Never waits: an
+   * unknown or expired domain is looked up in the background, meanwhile an unknown
+   * one gets per-subscriber stanzas and an expired one keeps its route.
    */
-  serviceFor(domain: string): string | undefined {
+  serviceFor(domain: string): DomainRoute {
     const e = this.entries.get(domain);
-    if (e && 'service' in e) {
-      if (e.until > Date.now()) return e.service;
-      this.lookup(domain);
-      return e.service;
+    if (e && 'route' in e) {
+      if (e.until <= Date.now()) this.lookup(domain);
+      return e.route;
     }
     if (!e) this.lookup(domain);
-    return undefined;
+    return null;
   }
 
   /** Resolve a domain now (and wait for it). */
-  async resolve(domain: string): Promise<string | undefined> {
+  async resolve(domain: string): Promise<DomainRoute> {
     const e = this.entries.get(domain);
     if (e && 'pending' in e) await e.pending;
     else if (!e || e.until <= Date.now()) await this.lookup(domain);
     const r = this.entries.get(domain);
-    return r && 'service' in r ? r.service : undefined;
+    return r && 'route' in r ? r.route : null;
   }
 
   /** Forget every resolution (e.g. after the link to the server was re-established). */
@@ -82,17 +95,17 @@ export class MulticastDirectory {
   private lookup(domain: string): Promise<void> {
     const e = this.entries.get(domain);
     if (e && 'pending' in e) return e.pending;
-    const previous = e && 'service' in e ? e.service : undefined;
+    const previous = e && 'route' in e ? e.route : null;
     const pending = this.find(domain)
-      .then(async (service) => {
-        if (!service) return { service: undefined, why: 'no multicast service' };
+      .then(async (service): Promise<{ route: DomainRoute; why?: string }> => {
+        if (!service) return { route: undefined, why: 'no multicast service' };
         const refusal = await this.probe(service, domain);
-        return refusal ? { service: undefined, why: `${service} refuses us: ${refusal}` } : { service };
+        return refusal ? { route: null, why: `${service} refuses us: ${refusal}` } : { route: service };
       })
-      .catch((err: Error) => ({ service: previous, why: `lookup failed: ${err.message}` }))
-      .then(({ service, why }) => {
-        this.entries.set(domain, { service, until: Date.now() + this.ttl });
-        this.o.onResolved?.(domain, service, why);
+      .catch((err: Error) => ({ route: previous, why: `lookup failed: ${err.message}` }))
+      .then(({ route, why }) => {
+        this.entries.set(domain, { route, until: Date.now() + this.ttl });
+        this.o.onResolved?.(domain, route, why);
       });
     this.entries.set(domain, { pending });
     return pending;

@@ -10,6 +10,7 @@ import { xml, type Element } from '@xmpp/xml';
 import type { FanOut, Notification, Transport } from './notifier.ts';
 import { NS } from '../xep0060/ns.ts';
 import { domainOf } from '../core/jid.ts';
+import type { DomainRoute } from './multicast-directory.ts';
 
 const esc = escapeXML;
 
@@ -25,8 +26,13 @@ export type MulticastOptions = {
   maxAddresses?: number;
   /** Bytes of stanzas gathered per socket write. */
   batchBytes?: number;
-  /** The service of a recipient domain that has one of its own (see MulticastDirectory); else `service`. */
-  serviceFor?: (domain: string) => string | undefined;
+  /**
+   * The route of a recipient domain (see MulticastDirectory): its own service, the
+   * default `service` (undefined), or per-subscriber stanzas through `direct` (null).
+   */
+  serviceFor?: (domain: string) => DomainRoute;
+  /** Per-subscriber stanzas, for the domains `serviceFor` sends that way. */
+  direct?: FanOut;
 };
 
 export class MulticastFanOut implements FanOut {
@@ -40,7 +46,7 @@ export class MulticastFanOut implements FanOut {
     this.batchBytes = o.batchBytes ?? 1024 * 1024;
   }
 
-  /** The recipients of a notification by the service that fans out to them. */
+  /** The recipients of a notification by the service that fans out to them ('' for per-subscriber stanzas). */
   private byService(recipients: string[]): Map<string, string[]> {
     const out = new Map<string, string[]>();
     const serviceFor = this.o.serviceFor;
@@ -49,18 +55,15 @@ export class MulticastFanOut implements FanOut {
     for (const jid of recipients) {
       const domain = domainOf(jid).toLowerCase();
       let service = ofDomain.get(domain);
-      if (service === undefined) ofDomain.set(domain, (service = serviceFor(domain) ?? this.o.service));
+      if (service === undefined) {
+        const route = serviceFor(domain);
+        service = route === null && this.o.direct ? '' : (route ?? this.o.service);
+        ofDomain.set(domain, service);
+      }
       const list = out.get(service);
       if (list) list.push(jid);
       else out.set(service, [jid]);
     }
-    return out;
-  }
-
-  /** The stanzas (as strings) that carry one notification to all its recipients, by service. */
-  private stanzasByService(n: Notification): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    for (const [service, recipients] of this.byService(n.recipients)) out.set(service, this.batches(n, service, recipients));
     return out;
   }
 
@@ -96,7 +99,12 @@ export class MulticastFanOut implements FanOut {
   }
 
   async deliver(n: Notification): Promise<string[]> {
-    const groups = this.stanzasByService(n);
+    const groups = new Map<string, string[]>();
+    let perSubscriber: string[] = [];
+    for (const [service, recipients] of this.byService(n.recipients)) {
+      if (service === '') perSubscriber = recipients;
+      else groups.set(service, this.batches(n, service, recipients));
+    }
     // Interleave the services' batches so that every service starts working at once.
     const queues = [...groups.values()];
     let buf = '';
@@ -111,7 +119,9 @@ export class MulticastFanOut implements FanOut {
       }
     }
     if (buf) await this.o.transport.write(buf);
-    return [...groups.keys()];
+    const confirmers = [...groups.keys()];
+    if (perSubscriber.length) confirmers.push(...(await this.o.direct!.deliver({ ...n, recipients: perSubscriber })));
+    return confirmers;
   }
 }
 
