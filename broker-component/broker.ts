@@ -142,8 +142,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
           messageType: notifier.type,
           transport: link,
           maxAddresses: cfg.multicast_batch,
-          serviceFor: auto ? (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)) : undefined,
-          direct: notifier.direct,
+          byDomain: auto ? { route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)), direct: notifier.direct } : undefined,
         }),
       );
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');

@@ -26,13 +26,15 @@ export type MulticastOptions = {
   maxAddresses?: number;
   /** Bytes of stanzas gathered per socket write. */
   batchBytes?: number;
-  /**
-   * The route of a recipient domain (see MulticastDirectory): its own service, the
-   * default `service` (undefined), or per-subscriber stanzas through `direct` (null).
-   */
-  serviceFor?: (domain: string) => DomainRoute;
-  /** Per-subscriber stanzas, for the domains `serviceFor` sends that way. */
-  direct?: FanOut;
+  /** Without it every recipient goes through `service`. */
+  byDomain?: {
+    /**
+     * The route of a recipient domain (see MulticastDirectory): its own service, the
+     * default `service` (undefined), or per-subscriber stanzas through `direct` (null).
+     */
+    route: (domain: string) => DomainRoute;
+    direct: FanOut;
+  };
 };
 
 export class MulticastFanOut implements FanOut {
@@ -46,19 +48,18 @@ export class MulticastFanOut implements FanOut {
     this.batchBytes = o.batchBytes ?? 1024 * 1024;
   }
 
-  /** The recipients of a notification by the service that fans out to them ('' for per-subscriber stanzas). */
-  private byService(recipients: string[]): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    const serviceFor = this.o.serviceFor;
-    if (!serviceFor) return out.set(this.o.service, recipients);
-    const ofDomain = new Map<string, string>();
+  /** The recipients of a notification by the service that fans out to them (null: per-subscriber stanzas). */
+  private byService(recipients: string[]): Map<string | null, string[]> {
+    const out = new Map<string | null, string[]>();
+    const byDomain = this.o.byDomain;
+    if (!byDomain) return out.set(this.o.service, recipients);
+    const ofDomain = new Map<string, string | null>();
     for (const jid of recipients) {
       const domain = domainOf(jid).toLowerCase();
       let service = ofDomain.get(domain);
       if (service === undefined) {
-        const route = serviceFor(domain);
-        service = route === null && this.o.direct ? '' : (route ?? this.o.service);
-        ofDomain.set(domain, service);
+        const route = byDomain.route(domain);
+        ofDomain.set(domain, (service = route === undefined ? this.o.service : route));
       }
       const list = out.get(service);
       if (list) list.push(jid);
@@ -102,7 +103,7 @@ export class MulticastFanOut implements FanOut {
     const groups = new Map<string, string[]>();
     let perSubscriber: string[] = [];
     for (const [service, recipients] of this.byService(n.recipients)) {
-      if (service === '') perSubscriber = recipients;
+      if (service === null) perSubscriber = recipients;
       else groups.set(service, this.batches(n, service, recipients));
     }
     // Interleave the services' batches so that every service starts working at once.
@@ -120,7 +121,7 @@ export class MulticastFanOut implements FanOut {
     }
     if (buf) await this.o.transport.write(buf);
     const confirmers = [...groups.keys()];
-    if (perSubscriber.length) confirmers.push(...(await this.o.direct!.deliver({ ...n, recipients: perSubscriber })));
+    if (perSubscriber.length) confirmers.push(...(await this.o.byDomain!.direct.deliver({ ...n, recipients: perSubscriber })));
     return confirmers;
   }
 }
