@@ -399,7 +399,8 @@ function onMarker(runId: number, seq: number, t0: number): void {
 
 // ------------------------------------------------------------------ protocol
 
-function createNodeXml(service: string, node: string): string {
+/** `ours`: a node of our broker (the server's own pubsub knows no voxnet# fields). */
+function createNodeXml(service: string, node: string, ours: boolean): string {
   const field = (v: string, val: string) => `<field var='${v}'><value>${escapeXml(val)}</value></field>`;
   return (
     `<iq type='set' id='ID' to='${service}'><pubsub xmlns='${NS_PUBSUB}'><create node='${escapeXml(node)}'/><configure>` +
@@ -407,7 +408,7 @@ function createNodeXml(service: string, node: string): string {
     field('pubsub#title', `fan-out benchmark ${node}`) +
     field('pubsub#max_items', '1000') +
     field('pubsub#type', PAYLOAD_TYPE) +
-    (process.env.BENCH_NO_BODY && !service.startsWith('ppubsub.') ? field('voxnet#body_summary', '0') : '') +
+    (process.env.BENCH_NO_BODY && ours ? field('voxnet#body_summary', '0') : '') +
     `</x></configure></pubsub></iq>`
   );
 }
@@ -646,7 +647,7 @@ async function main(): Promise<void> {
         for (const n of Ns) {
           for (const t of ts) {
             const node = `fanout-n${n}`;
-            await expectResult(pub.iq(createNodeXml(t.service, node)), `create ${node} on ${t.name}`);
+            await expectResult(pub.iq(createNodeXml(t.service, node, !t.needs.internalPubsub)), `create ${node} on ${t.name}`);
             await pool(subs.slice(0, n), 100, async (s) => {
               const bare = s.jid.replace(/\/.*$/, '');
               await expectResult(s.iq(`<iq type='set' id='ID' to='${t.service}'><pubsub xmlns='${NS_PUBSUB}'><subscribe node='${node}' jid='${bare}'/></pubsub></iq>`), `subscribe ${bare} to ${node} on ${t.name}`);
