@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3
 
-.PHONY: deps debs node up test bench
+.PHONY: deps debs node peers up test bench
 
 deps: debs node
 
@@ -40,7 +40,12 @@ node_modules/.voxnet-installed: package.json package-lock.json
 up: deps
 	node bin/voxnet.js devnet
 
-test: deps
+# Test peers we did not write (Kafka, Python clients, ...): one idempotent installer
+# per peer in test/peers/install-*.sh, run in name order.
+peers: deps
+	@for f in test/peers/install-*.sh; do [ -e "$$f" ] || continue; echo "peer: $$f"; bash "$$f" || exit 1; done
+
+test: deps peers
 	npx vitest run
 
 # Benchmarks (not tests): each runs ours side by side with the reference and prints ratios.
