@@ -8,7 +8,7 @@ import { loadPolicyFile, PolicyError } from './load.ts';
 import { who, type WhoOperation, type WhoReport } from './who.ts';
 import { describeRedaction, duration } from './describe.ts';
 import type { DesiredState, Transform } from './types.ts';
-import type { Affiliation } from '../broker-component/core/types.ts';
+import type { Affiliation } from '../pubsub/types.ts';
 
 const USAGE = `usage:
   voxnet policy check FILE [--service JID] [--json]

@@ -8,11 +8,11 @@
  * handed to the `onEvent` sink, which the delivery layer turns into stanzas.
  */
 import { randomUUID } from 'node:crypto';
-import { PubsubError, errors } from './errors.ts';
-import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from './privileges.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from './node-config.ts';
-import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from './types.ts';
-import { bareJid, domainOf, isValidJid } from './jid.ts';
+import { PubsubError, errors } from '../../pubsub/errors.ts';
+import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from '../../pubsub/privileges.ts';
+import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from '../../pubsub/node-config.ts';
+import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from '../../pubsub/types.ts';
+import { bareJid, domainOf, isValidJid } from '../../pubsub/jid.ts';
 import type { ItemPage, ItemQuery, Store } from '../store/store.ts';
 
 /** One delivery target: a subscribed JID and the subscriptions through which it receives. */

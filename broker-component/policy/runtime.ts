@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { PubsubService, ServiceEvent } from '../core/service.ts';
-import type { Actor } from '../core/types.ts';
+import type { Actor } from '../../pubsub/types.ts';
 import type { SqliteStore } from '../store/sqlite.ts';
 import { compile } from '../../access-policy/compile.ts';
 import { loadPolicyFile, PolicyError } from '../../access-policy/load.ts';

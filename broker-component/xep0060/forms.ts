@@ -1,7 +1,7 @@
 /** XEP-0004 data forms: read submitted fields, build forms. */
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from './ns.ts';
-import { PubsubError } from '../core/errors.ts';
+import { PubsubError } from '../../pubsub/errors.ts';
 
 /** Fields of a submitted form as var → values. Throws bad-request on a malformed form. */
 export function readForm(x: Element | undefined): { formType?: string; fields: Record<string, string[]>; type?: string } | undefined {

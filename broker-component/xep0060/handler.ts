@@ -8,11 +8,11 @@ import { NS } from './ns.ts';
 import { buildForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
 import { raw, serializeStandalone } from './raw.ts';
-import { PubsubError, errors } from '../core/errors.ts';
-import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../core/node-config.ts';
-import { bareJid } from '../core/jid.ts';
+import { PubsubError, errors } from '../../pubsub/errors.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
+import { bareJid } from '../../pubsub/jid.ts';
 import type { PubsubService, PublishInput } from '../core/service.ts';
-import type { Actor, Item, NodeConfig } from '../core/types.ts';
+import type { Actor, Item, NodeConfig } from '../../pubsub/types.ts';
 import type { ItemQuery } from '../store/store.ts';
 
 /** The pubsub#features this service implements, and nothing else. */
