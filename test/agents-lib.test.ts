@@ -8,7 +8,7 @@ import {
   AgentState, ConfigError, UsageError, backoffDelay, checkConfig, connectionFrom, itemIdFor, lockStateFile, parseDuration, prepareVOEvent,
   standaloneXml, InvalidVOEventError,
 } from '../agents/lib/index.ts';
-import { embeddablePayload } from '../agents/lib/xml.ts';
+import { embeddablePayload } from '../common/xml-standalone.ts';
 import { replaySchedule, voeventTime, loadReplay } from '../agents/replay/replay.ts';
 import { heartbeatEvent } from '../agents/heartbeat/heartbeat.ts';
 import { burstEvent, checkBurst } from '../agents/publisher/burst.ts';

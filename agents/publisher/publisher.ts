@@ -19,7 +19,7 @@ import { extname, join, resolve } from 'node:path';
 import { build, validate, formatIssue } from '../../voevent/index.ts';
 import type { Agent } from '../lib/connect.ts';
 import { ConfigError, DURATION_SCHEMA, XMPP_CONFIG_SCHEMA } from '../lib/config.ts';
-import { XmppIqError, isTransient } from '../lib/errors.ts';
+import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
 import type { ConnectionOptions } from '../lib/options.ts';
 import { parseDuration } from '../lib/options.ts';
 import { InvalidVOEventError, prepareVOEvent, publishVOEvent, type PreparedVOEvent } from '../lib/publish.ts';

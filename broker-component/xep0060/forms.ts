@@ -1,6 +1,6 @@
 /** XEP-0004 data forms: read submitted fields, build forms. */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from './ns.ts';
+import { NS } from '../../common/ns.ts';
 import { PubsubError } from '../../pubsub/errors.ts';
 
 /** Fields of a submitted form as var → values. Throws bad-request on a malformed form. */

@@ -4,10 +4,10 @@
  * nothing itself: every permission question goes to the core.
  */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from './ns.ts';
+import { NS } from '../../common/ns.ts';
 import { buildForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
-import { raw, serializeStandalone } from './raw.ts';
+import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
 import { bareJid } from '../../pubsub/jid.ts';
@@ -181,7 +181,7 @@ export class Xep0060Handler {
         const items: PublishInput[] = first.getChildren('item').map((it) => {
           const payloads = it.getChildElements();
           if (payloads.length > 1) throw errors.badRequest('invalid-payload', 'an item carries one payload element');
-          return { id: it.attrs.id, payload: payloads[0] ? serializeStandalone(payloads[0]) : '', parsed: payloads[0] };
+          return { id: it.attrs.id, payload: payloads[0] ? standaloneXml(payloads[0]) : '', parsed: payloads[0] };
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
@@ -442,7 +442,7 @@ function toPubsubError(e: unknown): PubsubError {
 
 export function itemElement(it: Item, withPayload: boolean): Element {
   const el = xml('item', { id: it.id, publisher: it.publisher });
-  if (withPayload && it.payload) el.append(raw(it.payload));
+  if (withPayload && it.payload) el.append(rawXml(it.payload));
   return el;
 }
 
