@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { compile } from './compile.ts';
-import { loadPolicyFile, PolicyError } from './load.ts';
+import { loadPolicyFile } from './load.ts';
+import { ConfigError } from '../common/config.ts';
 import { who, type WhoOperation, type WhoReport } from './who.ts';
 import { describeRedaction, duration } from './describe.ts';
 import type { DesiredState, Transform } from './types.ts';
@@ -27,7 +28,7 @@ export async function policyCommand(argv: string[]): Promise<number> {
     if (sub === 'check') return check(rest);
     if (sub === 'who') return await whoCommand(rest);
   } catch (e) {
-    if (e instanceof PolicyError) {
+    if (e instanceof ConfigError) {
       console.error(`voxnet policy: invalid policy\n${e.message}`);
       return 2;
     }

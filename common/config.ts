@@ -3,10 +3,10 @@
  * problem reported at once as one ConfigError whose lines read
  * `FILE:LINE:COL: key.path: message`.
  *
- *   const cfg = loadYamlConfig<MyConfig>(file, SCHEMA);   // defaults from the schema filled in
+ *   const cfg = loadConfigFile<MyConfig>(file, SCHEMA);   // defaults from the schema filled in
  *
  * Loaders with rules a schema cannot state use the pieces: readConfigText,
- * parseYaml (data + locate), checkSchema, and ConfigError with their own problems.
+ * parseYaml (data + locate), checkConfig, and ConfigError with their own problems.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type Options as AjvOptions, type ValidateFunction } from 'ajv';
@@ -111,7 +111,7 @@ function offsetOf(doc: Document, path: readonly PathSegment[], atKey: boolean): 
   return offset;
 }
 
-/** An ajv instance with our defaults (all errors, schema defaults filled in). */
+/** An ajv instance with our defaults (all errors, schema defaults filled in; verbose, for the descriptions in messages). */
 export function createAjv(opts: AjvOptions = {}): Ajv {
   return new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false, verbose: true, ...opts });
 }
@@ -153,11 +153,11 @@ export function describeAjvErrors(errors: ErrorObject[] | null | undefined, expl
     explained.some((a) => a !== e && e.instancePath.startsWith(a.instancePath) && e.schemaPath.startsWith(a.schemaPath.replace(/\/anyOf$/, '/anyOf/')));
   for (const e of all) {
     if (insideExplained(e)) continue;
-    if (e.keyword === 'anyOf' && !descriptionOf(e)) continue; // its branches say it better
-    if (e.keyword === 'if') continue; // its `then` says it
     const path = pathOf(e);
     const own = explain?.(e, path);
     if (own === null) continue;
+    if (!own && e.keyword === 'anyOf' && !descriptionOf(e)) continue; // its branches say it better
+    if (!own && e.keyword === 'if') continue; // its `then` says it
     let p: ConfigProblem & { atKey?: boolean };
     if (own) p = own;
     else if (e.keyword === 'required') p = { path: [...path, String(e.params.missingProperty)], message: 'is required' };
@@ -179,7 +179,7 @@ export function describeAjvErrors(errors: ErrorObject[] | null | undefined, expl
  * Validate plain data against a schema (defaults filled in place); throws a
  * ConfigError naming `source`, with positions when `locate` is given.
  */
-export function checkSchema<T>(
+export function checkConfig<T>(
   data: unknown,
   schema: object | ValidateFunction,
   source: string,
@@ -202,7 +202,7 @@ export function checkSchema<T>(
 }
 
 /** Read a YAML file and check it against a schema; every problem is a located line of one ConfigError. */
-export function loadYamlConfig<T>(file: string, schema: object | ValidateFunction, opts: { explain?: ExplainError; emptyIs?: unknown } = {}): T {
+export function loadConfigFile<T>(file: string, schema: object | ValidateFunction, opts: { explain?: ExplainError; emptyIs?: unknown } = {}): T {
   const { data, locate } = parseYaml(readConfigText(file), file);
-  return checkSchema<T>(data ?? opts.emptyIs ?? {}, schema, file, { locate, explain: opts.explain });
+  return checkConfig<T>(data ?? opts.emptyIs ?? {}, schema, file, { locate, explain: opts.explain });
 }

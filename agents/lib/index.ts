@@ -19,7 +19,8 @@ export { rawXml, standaloneXml, embeddablePayload } from '../../common/xml-stand
 export { ensureNode } from './nodes.ts';
 export { createLogger, silentLogger, type Logger } from './log.ts';
 export {
-  CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration, type ConnectionOptions,
+  CONNECTION_ARGS, CONNECTION_HELP, XMPP_CONFIG_SCHEMA, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration, type ConnectionOptions,
 } from './options.ts';
-export { ConfigError, checkConfig, loadConfigFile, describeErrors, XMPP_CONFIG_SCHEMA, DURATION_SCHEMA } from './config.ts';
+export { ConfigError, checkConfig, loadConfigFile, describeAjvErrors } from '../../common/config.ts';
+export { durationSchema } from '../../common/duration.ts';
 export { trustCertificates } from '../../common/xmpp/tls.ts';

@@ -18,6 +18,7 @@ import type { VOEvent } from '../../voevent/index.ts';
 import type { Decision } from './decide.ts';
 import type { RequestGroup } from './requests.ts';
 import type { ActionRules, RetryPolicy } from './rules.ts';
+import { backoffDelay } from '../../common/backoff.ts';
 
 export type ActionKind = 'submit' | 'update' | 'cancel';
 
@@ -70,9 +71,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Delay before attempt n+1 (n ≥ 1): initial × factor^(n−1), at most max. */
-export function backoffDelay(policy: RetryPolicy, attempt: number): number {
-  return Math.min(policy.max, policy.initial * Math.pow(policy.factor, attempt - 1));
+/** Delay before attempt n+1 (n ≥ 1): initial × factor^(n−1), at most max; exact (a telescope's API is not a crowd). */
+export function retryDelay(policy: RetryPolicy, attempt: number): number {
+  return backoffDelay(attempt - 1, { initialMs: policy.initial, maxMs: policy.max, factor: policy.factor, jitter: 'none' });
 }
 
 /** Run fn until it succeeds, fails for good, or the attempts run out. */
@@ -90,7 +91,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: 
         ae.message = `${ae.message.replace(/ \(after \d+ attempts?\)$/, '')} (after ${attempt} attempt${attempt > 1 ? 's' : ''})`;
         throw ae;
       }
-      const delay = backoffDelay(policy, attempt);
+      const delay = retryDelay(policy, attempt);
       hooks.onRetry?.(err, attempt, delay);
       await wait(delay, hooks.signal);
     }
