@@ -8,7 +8,7 @@ import type { PublishInput } from './core/service.ts';
 import type { NodeConfig } from '../pubsub/types.ts';
 import { validateElement, parse, fromElement, summary, type XmlElement } from '../voevent/index.ts';
 
-export const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+import { VOEVENT_NS } from '../common/ns.ts';
 
 export function isVOEventNode(config: NodeConfig): boolean {
   return config.type === VOEVENT_NS;

@@ -39,3 +39,8 @@ export function textOf(el: Tree): string {
   for (const c of ch) if (typeof c === 'string') s += c;
   return s;
 }
+
+/** The element's own text, trimmed (values such as numbers, times, IVORNs). */
+export function trimmedText(el: Tree): string {
+  return textOf(el).trim();
+}

@@ -8,6 +8,7 @@
  * handed to the `onEvent` sink, which the delivery layer turns into stanzas.
  */
 import { randomUUID } from 'node:crypto';
+import { parseBoolean } from '../../common/boolean.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from '../../pubsub/privileges.ts';
 import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from '../../pubsub/node-config.ts';
@@ -517,7 +518,7 @@ export class PubsubService {
       if (!spec) throw errors.conflict('precondition-not-met', `unknown publish option ${name}`);
       const have = formatConfigValue(n.rec.config, spec.key);
       const want = values[0] ?? '';
-      const norm = (v: string) => (spec.kind === 'boolean' ? (v === 'true' || v === '1' ? '1' : v === 'false' || v === '0' ? '0' : v) : v);
+      const norm = (v: string) => (spec.kind === 'boolean' ? String(parseBoolean(v) ?? v) : v);
       if (norm(want) !== norm(have))
         throw errors.conflict('precondition-not-met', `${name} is ${have}, not ${want}`);
     }

@@ -5,6 +5,7 @@
  */
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
+import { parseBoolean } from '../../common/boolean.ts';
 import { buildForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
@@ -150,7 +151,7 @@ export class Xep0060Handler {
       const jid = f['pubsub#subscriber_jid']?.[0];
       const allowRaw = f['pubsub#allow']?.[0];
       if (!node || !jid || allowRaw === undefined) throw errors.badRequest(undefined, 'authorization form lacks node, subscriber_jid or allow');
-      const allow = allowRaw === '1' || allowRaw === 'true';
+      const allow = parseBoolean(allowRaw) === true;
       this.service.authorize(actorOf(msg), node, jid, f['pubsub#subid']?.[0], allow);
       return undefined;
     } catch (e) {
@@ -191,7 +192,7 @@ export class Xep0060Handler {
       case 'retract': {
         requireType(set, 'retract');
         const ids = first.getChildren('item').map((i) => i.attrs.id ?? '');
-        const notify = first.attrs.notify === 'true' || first.attrs.notify === '1';
+        const notify = parseBoolean(first.attrs.notify) === true;
         this.service.retract(actor, first.attrs.node!, ids, notify);
         return result(iq);
       }
