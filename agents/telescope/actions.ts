@@ -276,11 +276,6 @@ const factories = new Map<string, ActionFactory>([
   ],
 ]);
 
-/** Add an action type (the rules schema must accept it too). */
-export function registerActionType(type: string, factory: ActionFactory): void {
-  factories.set(type, factory);
-}
-
 export function createAction(rules: ActionRules, hooks: { onRetry?: RetryHooks['onRetry']; env?: NodeJS.ProcessEnv } = {}): Action {
   const f = factories.get(rules.type);
   if (!f) throw new Error(`unknown action type "${rules.type}"`);
