@@ -20,10 +20,11 @@ import type { RequestGroup } from './requests.ts';
 import type { ActionRules, RetryPolicy } from './rules.ts';
 import { backoffDelay } from '../../common/backoff.ts';
 
-export type ActionKind = 'submit' | 'update' | 'cancel';
+/** Which request an action sends to the telescope's scheduler (a decision's trigger/schedule submits). */
+export type RequestKind = 'submit' | 'update' | 'cancel';
 
 export interface ActionInput {
-  kind: ActionKind;
+  kind: RequestKind;
   event: VOEvent;
   decision: Decision;
   requestGroup?: RequestGroup;
@@ -195,7 +196,7 @@ export class CommandAction implements Action {
   readonly type = 'command';
   constructor(private readonly o: CommandActionOptions) {}
 
-  private run(stdin: string, kind: ActionKind, signal?: AbortSignal): Promise<string> {
+  private run(stdin: string, kind: RequestKind, signal?: AbortSignal): Promise<string> {
     const [cmd, ...args] = this.o.command as [string, ...string[]];
     return new Promise((res, rej) => {
       let child;
