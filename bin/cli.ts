@@ -51,7 +51,11 @@ const commands: Record<string, Command> = {
   },
   policy: {
     summary: 'access policy: check FILE (compiled nodes, affiliations), who JID (what it may see and do)',
-    run: async (argv) => (await import('../access-policy/cli.ts')).policyCommand(argv),
+    run: async (argv) => {
+      // The broker's configuration loader, for `who --config BROKER.yaml`: access-policy/ stays below the broker.
+      const { loadBrokerConfig } = await import('../broker-component/config.ts');
+      return (await import('../access-policy/cli.ts')).policyCommand(argv, { loadBrokerConfig });
+    },
   },
   skymap: {
     summary: 'summarise a HEALPix sky map FILE: 50%/90% areas, densest position, distance (--json)',

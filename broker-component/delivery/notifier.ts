@@ -11,7 +11,7 @@ import { escapeXML, escapeXMLText } from '@xmpp/xml';
 import type { Recipient, ServiceEvent } from '../core/service.ts';
 import type { NodeConfig } from '../../pubsub/types.ts';
 import { NS } from '../../common/ns.ts';
-import { authorizationRequest, configForm } from '../xep0060/handler.ts';
+import { authorizationRequest, configForm } from '../xep0060/forms.ts';
 
 /** Where stanzas go: the component link. */
 export interface Transport {

@@ -6,7 +6,7 @@
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
 import { parseBoolean } from '../../common/boolean.ts';
-import { buildForm, readForm, type FormField } from './forms.ts';
+import { authorizationRequest, buildForm, configForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
@@ -447,27 +447,3 @@ export function itemElement(it: Item, withPayload: boolean): Element {
   return el;
 }
 
-export function configForm(cfg: NodeConfig, type: 'form' | 'result'): Element {
-  return buildForm(type, [
-    { var: 'FORM_TYPE', type: 'hidden', values: [NS.NODE_CONFIG] },
-    ...CONFIG_FIELDS.map((f) => ({
-      var: fieldVar(f.key),
-      type: f.kind,
-      label: f.label,
-      options: f.options,
-      values: [formatConfigValue(cfg, f.key)],
-    })),
-  ]);
-}
-
-/** The message asking an owner to approve a subscription (XEP-0060 §8.6.1). */
-export function authorizationRequest(from: string, owner: string, node: string, jid: string, subid: string): Element {
-  return xml('message', { from, to: owner, id: `auth-${subid}` },
-    buildForm('form', [
-      { var: 'FORM_TYPE', type: 'hidden', values: [NS.SUB_AUTH] },
-      { var: 'pubsub#subid', type: 'hidden', values: [subid] },
-      { var: 'pubsub#node', type: 'text-single', label: 'Node ID', values: [node] },
-      { var: 'pubsub#subscriber_jid', type: 'jid-single', label: 'Subscriber Address', values: [jid] },
-      { var: 'pubsub#allow', type: 'boolean', label: 'Allow this JID to subscribe to this pubsub node?', values: ['false'] },
-    ], 'PubSub subscriber request'));
-}
