@@ -81,8 +81,8 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     onEvent: (ev) => {
       const dispatched = notifier.handle(ev);
       dispatching?.push(dispatched);
-      policy?.onServiceEvent(ev);
     },
+    onDomainEvent: (ev) => policy?.onDomainEvent(ev),
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
     onAudit: audit,
   });

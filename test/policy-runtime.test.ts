@@ -36,7 +36,7 @@ function open(dir: string): Env {
   writeFileSync(file, POLICY);
   const store = new SqliteStore(join(dir, 'data'));
   let policy: PolicyRuntime | undefined;
-  const service = new PubsubService(store, { admins: [SERVICE], onEvent: (ev) => policy?.onServiceEvent(ev) });
+  const service = new PubsubService(store, { admins: [SERVICE], onDomainEvent: (ev) => policy?.onDomainEvent(ev) });
   const audits: PolicyAudit[] = [];
   policy = PolicyRuntime.open({ file, service, store, serviceJid: SERVICE, log: pino({ level: 'silent' }), audit: (a) => audits.push(a), watch: false });
   policy.start();

@@ -3,9 +3,16 @@
  *
  * Nodes, affiliations and subscriptions live in memory, mirrored to the Store on
  * every change; items live in the Store only. Every operation asks `decide()` in
- * privileges.ts; refusals are thrown as PubsubError. What must be told to other
- * entities (notifications, authorization requests, subscription changes) is
- * handed to the `onEvent` sink, which the delivery layer turns into stanzas.
+ * privileges.ts; refusals are thrown as PubsubError.
+ *
+ * Two kinds of events leave the core, as in Prosody's util/pubsub.lua (fire_event
+ * apart from broadcast):
+ * - domain events (`onDomainEvent`): what happened to the data (items stored,
+ *   retracted, node purged, deleted...), always, whatever the node's configuration;
+ *   the broker's own components (the access policy's release queue) ride on these;
+ * - notifications (`onEvent`): what must be told to other entities, when the
+ *   node's configuration says so (deliver_notifications, notify_retract...); the
+ *   delivery layer turns them into stanzas.
  */
 import { randomUUID } from 'node:crypto';
 import { parseBoolean } from '../../common/boolean.ts';
@@ -37,6 +44,18 @@ export type ServiceEvent =
   | { kind: 'subscription'; node: string; jid: string; subid?: string; state: SubscriptionState; reason?: string }
   | { kind: 'authorization-request'; node: string; owners: string[]; jid: string; subid: string };
 
+/**
+ * What happened to the data, emitted for every change whatever the node's
+ * notification settings (synchronously, before the call returns).
+ */
+export type DomainEvent =
+  | { kind: 'items-published'; node: string; items: Item[] }
+  | { kind: 'items-retracted'; node: string; ids: string[] }
+  | { kind: 'node-purged'; node: string }
+  | { kind: 'node-created'; node: string; config: NodeConfig }
+  | { kind: 'node-configured'; node: string; config: NodeConfig }
+  | { kind: 'node-deleted'; node: string };
+
 /** Audit record of one decision (grant or refusal). */
 export type AuditRecord = { actor: string; op: Operation | 'create' | 'revoke'; node: string; decision: 'grant' | 'refuse' | 'revoke'; reason: string };
 
@@ -49,7 +68,10 @@ export type ServiceOptions = {
   defaultConfig?: Partial<NodeConfig>;
   /** Limit of subscriptions per JID and node. */
   maxSubscriptionsPerJid?: number;
+  /** Notifications, as the node's configuration asks (see ServiceEvent). */
   onEvent?: (ev: ServiceEvent) => void;
+  /** Domain events, always (see DomainEvent). */
+  onDomainEvent?: (ev: DomainEvent) => void;
   onAudit?: (rec: AuditRecord) => void;
   /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
@@ -78,6 +100,7 @@ export class PubsubService {
   readonly defaultConfig: NodeConfig;
   private readonly maxSubs: number;
   private readonly emit: (ev: ServiceEvent) => void;
+  private readonly fire: (ev: DomainEvent) => void;
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
@@ -92,6 +115,7 @@ export class PubsubService {
     this.defaultConfig = { ...DEFAULT_NODE_CONFIG, ...opts.defaultConfig };
     this.maxSubs = opts.maxSubscriptionsPerJid ?? 32;
     this.emit = opts.onEvent ?? (() => {});
+    this.fire = opts.onDomainEvent ?? (() => {});
     this.audit = opts.onAudit ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.checkPayload = opts.checkPayload ?? (() => {});
@@ -213,6 +237,7 @@ export class PubsubService {
     this.store.createNode(rec, actor.bare);
     this.nodes.set(nodeId, { rec, affiliations: new Map([[actor.bare, 'owner']]), subs: new Map() });
     this.audit({ actor: actor.bare, op: 'create', node: nodeId, decision: 'grant', reason: 'created' });
+    this.fire({ kind: 'node-created', node: nodeId, config: { ...config } });
     return nodeId;
   }
 
@@ -233,6 +258,7 @@ export class PubsubService {
       this.store.trim(id, config.persist_items ? config.max_items : 0);
     }
     if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed');
+    this.fire({ kind: 'node-configured', node: id, config: { ...config } });
     if (config.notify_config && config.deliver_notifications) {
       this.emit({ kind: 'config', node: id, config, recipients: this.recipients(n) });
     }
@@ -245,6 +271,7 @@ export class PubsubService {
     const recipients = this.recipients(n);
     this.store.deleteNode(id);
     this.nodes.delete(id);
+    this.fire({ kind: 'node-deleted', node: id });
     if (n.rec.config.notify_delete) this.emit({ kind: 'delete', node: id, redirect, recipients });
   }
 
@@ -253,6 +280,7 @@ export class PubsubService {
     this.check('purge', n, actor);
     if (!n.rec.config.persist_items) throw errors.unsupported('persistent-items', 'this node does not persist items');
     this.store.purge(id);
+    this.fire({ kind: 'node-purged', node: id });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
       this.emit({ kind: 'purge', node: id, recipients: this.recipients(n) });
   }
@@ -507,6 +535,7 @@ export class PubsubService {
     } else {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
+    this.fire({ kind: 'items-published', node: id, items: stored });
     if (cfg.deliver_notifications) this.emit({ kind: 'items', node: id, items: stored, recipients: this.recipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
     return stored;
   }
@@ -535,6 +564,7 @@ export class PubsubService {
       if (!mayAny && it.publisher !== actor.bare) throw errors.forbidden(`item ${itemId} was published by someone else`);
     }
     const removed = this.store.retractItems(id, itemIds);
+    if (removed.length) this.fire({ kind: 'items-retracted', node: id, ids: removed });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
       this.emit({ kind: 'retract', node: id, ids: removed, recipients: this.recipients(n) });
   }
