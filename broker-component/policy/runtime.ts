@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DomainEvent, PubsubService } from '../core/service.ts';
 import type { Actor } from '../../pubsub/types.ts';
-import type { SqliteStore } from '../store/sqlite.ts';
+import type { Store } from '../store/store.ts';
 import { compile } from '../../access-policy/compile.ts';
 import { loadPolicyFile } from '../../access-policy/load.ts';
 import { ConfigError } from '../../common/config.ts';
@@ -30,7 +30,7 @@ export type PolicyAudit = { actor: string; op: string; node: string; decision: '
 export type PolicyRuntimeOptions = {
   file: string;
   service: PubsubService;
-  store: SqliteStore;
+  store: Store;
   /** The component's JID: it acts as owner of every node. */
   serviceJid: string;
   log: Logger;
@@ -63,7 +63,7 @@ export class PolicyRuntime extends EventEmitter {
     super();
     this.log = opts.log.child({ policy_file: opts.file });
     this.actor = { jid: opts.serviceJid, bare: opts.serviceJid.toLowerCase() };
-    this.queue = new ReleaseQueue(opts.store.database);
+    this.queue = new ReleaseQueue(opts.store);
     this.scheduler = new ReleaseScheduler(
       this.queue,
       (job) => this.release(job),
