@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
 import type { ReleaseJob } from '../broker-component/store/store.ts';
 import { DEFAULT_NODE_CONFIG } from '../pubsub/node-config.ts';
+import { DEFAULT_SUBSCRIPTION_OPTIONS } from '../pubsub/subscription-options.ts';
 
 const dirs: string[] = [];
 const fresh = () => {
@@ -31,7 +32,7 @@ describe('SqliteStore', () => {
     s.createNode(node('a'), 'o@x');
     s.createNode(node('b'), 'o@x');
     s.setAffiliation('a', 'm@x', 'member');
-    s.putSubscription({ node: 'a', subid: 's1', jid: 'm@x/r', state: 'subscribed', created: 5 });
+    s.putSubscription({ node: 'a', subid: 's1', jid: 'm@x/r', state: 'subscribed', created: 5, options: { ...DEFAULT_SUBSCRIPTION_OPTIONS } });
     s.updateNodeConfig('a', { ...DEFAULT_NODE_CONFIG, max_items: 7 });
     s.publishItems('b', [item('1')], 10);
     s.deleteNode('b');
@@ -40,7 +41,7 @@ describe('SqliteStore', () => {
     const st = s.load();
     expect(st.nodes.map((n) => [n.id, n.config.max_items])).toEqual([['a', 7]]);
     expect(st.affiliations).toEqual(expect.arrayContaining([{ node: 'a', jid: 'o@x', affiliation: 'owner' }, { node: 'a', jid: 'm@x', affiliation: 'member' }]));
-    expect(st.subscriptions).toEqual([{ node: 'a', subid: 's1', jid: 'm@x/r', state: 'subscribed', created: 5 }]);
+    expect(st.subscriptions).toEqual([{ node: 'a', subid: 's1', jid: 'm@x/r', state: 'subscribed', created: 5, options: DEFAULT_SUBSCRIPTION_OPTIONS }]);
     expect(s.getItem('b', '1')).toBeUndefined();
     s.close();
   });
@@ -100,10 +101,14 @@ describe('SqliteStore', () => {
     s.close();
   });
 
-  it('migrates a schema-1 database whose release table the policy made itself, keeping its jobs', () => {
+  it('migrates a schema-1 database whose release table the policy made itself (schema 3 adds it), keeping its jobs', () => {
     const dir = fresh();
     const db = new Database(join(dir, 'voxnet.sqlite'));
     db.exec(`CREATE TABLE nodes (id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
+      CREATE TABLE affiliations (node TEXT NOT NULL, jid TEXT NOT NULL, affiliation TEXT NOT NULL, PRIMARY KEY (node, jid));
+      CREATE TABLE subscriptions (node TEXT NOT NULL, subid TEXT NOT NULL, jid TEXT NOT NULL, state TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (node, subid));
+      CREATE TABLE items (seq INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, publisher TEXT NOT NULL, published INTEGER NOT NULL);
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE policy_releases (source TEXT NOT NULL, item_id TEXT NOT NULL, target TEXT NOT NULL, published INTEGER NOT NULL,
         due_at INTEGER NOT NULL, payload TEXT NOT NULL, publisher TEXT NOT NULL, PRIMARY KEY (source, item_id, target));
       INSERT INTO policy_releases VALUES ('s', 'i', 't', 1, 2, '<p/>', 'p@x');`);
@@ -112,6 +117,8 @@ describe('SqliteStore', () => {
     const s = new SqliteStore(dir);
     expect(s.allReleaseJobs()).toEqual([{ source: 's', itemId: 'i', target: 't', published: 1, dueAt: 2, payload: '<p/>', publisher: 'p@x' }]);
     s.close();
-    expect(new Database(join(dir, 'voxnet.sqlite')).pragma('user_version', { simple: true })).toBe(2);
+    const after = new Database(join(dir, 'voxnet.sqlite'));
+    expect(after.pragma('user_version', { simple: true })).toBe(3);
+    after.close();
   });
 });

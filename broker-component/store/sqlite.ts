@@ -6,12 +6,47 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../../pubsub/types.ts';
+import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, SubscriptionOptions } from '../../pubsub/types.ts';
+import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
 import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
 import type { ItemPage, ItemQuery, ReleaseJob, Store, StoredState } from './store.ts';
 
-/** 1: nodes, affiliations, subscriptions, items, meta. 2: the policy's release jobs. */
-const SCHEMA_VERSION = 2;
+/** Migration i takes the schema from version i to i + 1. */
+const MIGRATIONS: ((db: Database.Database) => void)[] = [
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS nodes (
+        id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS affiliations (
+        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, jid TEXT NOT NULL, affiliation TEXT NOT NULL,
+        PRIMARY KEY (node, jid));
+      CREATE TABLE IF NOT EXISTS subscriptions (
+        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, subid TEXT NOT NULL, jid TEXT NOT NULL,
+        state TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (node, subid));
+      CREATE TABLE IF NOT EXISTS items (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, id TEXT NOT NULL,
+        payload TEXT NOT NULL, publisher TEXT NOT NULL, published INTEGER NOT NULL);
+      CREATE UNIQUE INDEX IF NOT EXISTS items_node_id ON items(node, id);
+      CREATE INDEX IF NOT EXISTS items_node_seq ON items(node, seq);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `),
+  // 2: subscription options (XEP-0060 §6.3), one JSON record per subscription; fields
+  // added later read as their defaults, so new options need no migration.
+  (db) => db.exec(`ALTER TABLE subscriptions ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`),
+  // 3: release jobs of the access policy (broker-component/policy); brokers before
+  // schema 3 created this table themselves, hence IF NOT EXISTS.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS policy_releases (
+        source TEXT NOT NULL, item_id TEXT NOT NULL, target TEXT NOT NULL,
+        published INTEGER NOT NULL, due_at INTEGER NOT NULL,
+        payload TEXT NOT NULL, publisher TEXT NOT NULL,
+        PRIMARY KEY (source, item_id, target));
+      CREATE INDEX IF NOT EXISTS policy_releases_due ON policy_releases(due_at);
+    `),
+];
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 export type SqliteStoreOptions = {
   /** 'full' (default): fsync on every commit. 'normal': survives a killed process, not a power cut. */
@@ -45,35 +80,19 @@ export class SqliteStore implements Store {
     this.q = this.prepare();
   }
 
+  /**
+   * Bring the database to SCHEMA_VERSION: each migration runs once, in order, in
+   * one transaction with the version bump (a crash leaves the previous version).
+   */
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this broker (${SCHEMA_VERSION})`);
-    if (version === SCHEMA_VERSION) return;
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS nodes (
-        id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS affiliations (
-        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, jid TEXT NOT NULL, affiliation TEXT NOT NULL,
-        PRIMARY KEY (node, jid));
-      CREATE TABLE IF NOT EXISTS subscriptions (
-        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, subid TEXT NOT NULL, jid TEXT NOT NULL,
-        state TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (node, subid));
-      CREATE TABLE IF NOT EXISTS items (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, id TEXT NOT NULL,
-        payload TEXT NOT NULL, publisher TEXT NOT NULL, published INTEGER NOT NULL);
-      CREATE UNIQUE INDEX IF NOT EXISTS items_node_id ON items(node, id);
-      CREATE INDEX IF NOT EXISTS items_node_seq ON items(node, seq);
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      -- (2) Release jobs of the access policy; brokers before schema 2 created this table themselves.
-      CREATE TABLE IF NOT EXISTS policy_releases (
-        source TEXT NOT NULL, item_id TEXT NOT NULL, target TEXT NOT NULL,
-        published INTEGER NOT NULL, due_at INTEGER NOT NULL,
-        payload TEXT NOT NULL, publisher TEXT NOT NULL,
-        PRIMARY KEY (source, item_id, target));
-      CREATE INDEX IF NOT EXISTS policy_releases_due ON policy_releases(due_at);
-    `);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        MIGRATIONS[v]!(this.db);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
   }
 
   private prepare() {
@@ -84,7 +103,7 @@ export class SqliteStore implements Store {
       deleteNode: d.prepare('DELETE FROM nodes WHERE id = ?'),
       setAff: d.prepare('INSERT INTO affiliations (node, jid, affiliation) VALUES (?, ?, ?) ON CONFLICT(node, jid) DO UPDATE SET affiliation = excluded.affiliation'),
       delAff: d.prepare('DELETE FROM affiliations WHERE node = ? AND jid = ?'),
-      putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid'),
+      putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created, options) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid, options = excluded.options'),
       delSub: d.prepare('DELETE FROM subscriptions WHERE node = ? AND subid = ?'),
       delItem: d.prepare('DELETE FROM items WHERE node = ? AND id = ?'),
       insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published) VALUES (?, ?, ?, ?, ?)'),
@@ -94,10 +113,13 @@ export class SqliteStore implements Store {
       getItem: d.prepare('SELECT * FROM items WHERE node = ? AND id = ?'),
       lastItem: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1'),
       seqOf: d.prepare('SELECT seq FROM items WHERE node = ? AND id = ?').pluck(),
-      countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq < ?').pluck(),
+      // `floor`: the lowest seq of the result set (0: every item; see ItemQuery.newest).
+      countFrom: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ?').pluck(),
+      nthNewestSeq: d.prepare('SELECT seq FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
+      countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ? AND seq < ?').pluck(),
       pageAfter: d.prepare('SELECT * FROM items WHERE node = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
-      pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      pageIndex: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
+      pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      pageIndex: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
       newest: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq DESC LIMIT ?'),
       getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -124,7 +146,9 @@ export class SqliteStore implements Store {
       (r): NodeRecord => ({ id: r.id, config: decodeConfig(r.config), created: r.created, creator: r.creator }),
     );
     const affiliations = this.db.prepare('SELECT node, jid, affiliation FROM affiliations').all() as StoredState['affiliations'];
-    const subscriptions = this.db.prepare('SELECT node, subid, jid, state, created FROM subscriptions ORDER BY created').all() as Subscription[];
+    const subscriptions = (this.db.prepare('SELECT node, subid, jid, state, created, options FROM subscriptions ORDER BY created').all() as (Omit<Subscription, 'options'> & { options: string })[]).map(
+      (r): Subscription => ({ ...r, options: decodeOptions(r.options) }),
+    );
     return { nodes, affiliations, subscriptions };
   }
 
@@ -149,7 +173,7 @@ export class SqliteStore implements Store {
   }
 
   putSubscription(sub: Subscription): void {
-    this.q.putSub.run(sub.node, sub.subid, sub.jid, sub.state, sub.created);
+    this.q.putSub.run(sub.node, sub.subid, sub.jid, sub.state, sub.created, encodeOptions(sub.options));
   }
 
   deleteSubscription(node: string, subid: string): void {
@@ -198,31 +222,38 @@ export class SqliteStore implements Store {
   }
 
   getItems(node: string, query: ItemQuery): ItemPage {
-    const count = this.q.countItems.get(node) as number;
+    let count = this.q.countItems.get(node) as number;
     if (query.ids) {
       const items = query.ids
         .map((id) => this.getItem(node, id))
         .filter((x): x is Item => !!x)
         .sort((a, b) => a.seq - b.seq);
-      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, items[0]!.seq) as number) : 0 };
+      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, 0, items[0]!.seq) as number) : 0 };
+    }
+    // The result set: every item, or the newest `newest`, in publication order.
+    let floor = 0;
+    if (query.newest !== undefined && query.newest < count) {
+      if (query.newest <= 0) return { items: [], count: 0, firstIndex: 0 };
+      floor = this.q.nthNewestSeq.get(node, query.newest - 1) as number;
+      count = query.newest;
     }
     const max = Math.max(0, Math.min(query.max ?? count, count));
     let rows: ItemRow[];
     if (query.after !== undefined) {
       const seq = this.q.seqOf.get(node, query.after) as number | undefined;
       if (seq === undefined) return { items: [], count, firstIndex: 0, ...missingCursor(query.after) };
-      rows = this.q.pageAfter.all(node, seq, max) as ItemRow[];
+      rows = this.q.pageAfter.all(node, Math.max(seq, floor - 1), max) as ItemRow[];
     } else if (query.before !== undefined && query.before !== '') {
       const seq = this.q.seqOf.get(node, query.before) as number | undefined;
       if (seq === undefined) return { items: [], count, firstIndex: 0, ...missingCursor(query.before) };
-      rows = (this.q.pageBefore.all(node, seq, max) as ItemRow[]).reverse();
+      rows = (this.q.pageBefore.all(node, floor, seq, max) as ItemRow[]).reverse();
     } else if (query.index !== undefined) {
-      rows = this.q.pageIndex.all(node, max, query.index) as ItemRow[];
+      rows = this.q.pageIndex.all(node, floor, max, query.index) as ItemRow[];
     } else {
-      // No cursor, or <before/>: the newest `max` items, oldest first.
+      // No cursor, or <before/>: the last page, i.e. the newest `max` items, oldest first.
       rows = (this.q.newest.all(node, max) as ItemRow[]).reverse();
     }
-    const firstIndex = rows.length ? (this.q.countBefore.get(node, rows[0]!.seq) as number) : 0;
+    const firstIndex = rows.length ? (this.q.countBefore.get(node, floor, rows[0]!.seq) as number) : 0;
     return { items: rows, count, firstIndex };
   }
 
@@ -287,6 +318,16 @@ export class SqliteStore implements Store {
 /** An RSM cursor naming an item that is not in the node: XEP-0059 §2.6 says item-not-found. */
 function missingCursor(id: string): { missingCursor: string } {
   return { missingCursor: id };
+}
+
+/** Infinity (subscription_depth "all") survives JSON as "all". */
+function encodeOptions(o: SubscriptionOptions): string {
+  return JSON.stringify(o, (_k, v) => (v === Infinity ? 'all' : v));
+}
+
+function decodeOptions(s: string): SubscriptionOptions {
+  const o = JSON.parse(s, (_k, v) => (v === 'all' ? Infinity : v)) as Partial<SubscriptionOptions>;
+  return subscriptionOptionsOf(o);
 }
 
 function encodeConfig(c: NodeConfig): string {

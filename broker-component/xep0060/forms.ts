@@ -2,7 +2,7 @@
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
 import { PubsubError } from '../../pubsub/errors.ts';
-import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValues } from '../../pubsub/node-config.ts';
 import type { NodeConfig } from '../../pubsub/types.ts';
 
 /** Fields of a submitted form as var → values. Throws bad-request on a malformed form. */
@@ -37,17 +37,31 @@ export function buildForm(type: 'form' | 'result' | 'submit', fields: FormField[
   return x;
 }
 
-export function configForm(cfg: NodeConfig, type: 'form' | 'result'): Element {
-  return buildForm(type, [
+/** XEP-0248 pubsub#children: the nodes of a collection, computed by the service, not stored in the config. */
+export const CHILDREN_FIELD = 'pubsub#children';
+
+/** The node configuration form; `children` for a collection node (XEP-0248). */
+export function configForm(cfg: NodeConfig, type: 'form' | 'result', children?: string[]): Element {
+  const fields: FormField[] = [
     { var: 'FORM_TYPE', type: 'hidden', values: [NS.NODE_CONFIG] },
     ...CONFIG_FIELDS.map((f) => ({
       var: fieldVar(f.key),
       type: f.kind,
       label: f.label,
       options: f.options,
-      values: [formatConfigValue(cfg, f.key)],
+      values: formatConfigValues(cfg, f.key),
     })),
-  ]);
+  ];
+  if (cfg.node_type === 'collection')
+    fields.push({ var: CHILDREN_FIELD, type: 'text-multi', label: 'The child nodes (leaf or collection) of this collection', values: children ?? [] });
+  return buildForm(type, fields);
+}
+
+/** Split a submitted node configuration into its stored fields and the collection's children (when given). */
+export function splitChildren(fields: Record<string, string[]> | undefined): { fields?: Record<string, string[]>; children?: string[] } {
+  if (!fields || !(CHILDREN_FIELD in fields)) return { fields };
+  const { [CHILDREN_FIELD]: children, ...rest } = fields;
+  return { fields: rest, children: children!.filter((c) => c !== '') };
 }
 
 /** The message asking an owner to approve a subscription (XEP-0060 §8.6.1). */
