@@ -77,8 +77,8 @@ export type ServiceOptions = {
   defaultConfig?: Partial<NodeConfig>;
   /** Limit of subscriptions per JID and node. */
   maxSubscriptionsPerJid?: number;
-  /** Notifications, as the node's configuration asks (see ServiceEvent). */
-  onEvent?: (ev: ServiceEvent) => void;
+  /** Notifications, as the node's configuration asks (see ServiceEvent); may return the promise of their dispatch. */
+  onEvent?: (ev: ServiceEvent) => Promise<void> | void;
   /** Domain events, always (see DomainEvent). */
   onDomainEvent?: (ev: DomainEvent) => void;
   onAudit?: (rec: AuditRecord) => void;
@@ -107,7 +107,7 @@ export class PubsubService {
   private readonly canCreate: (bare: string) => boolean;
   readonly defaultConfig: NodeConfig;
   private readonly maxSubs: number;
-  private readonly emit: (ev: ServiceEvent) => void;
+  private readonly emit: (ev: ServiceEvent) => Promise<void> | void;
   private readonly fire: (ev: DomainEvent) => void;
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
@@ -134,6 +134,15 @@ export class PubsubService {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /**
+   * Hand a notification to the delivery sink; when the call serves a traced
+   * request, its dispatch joins the request's (the reply may wait for it).
+   */
+  private notify(actor: Actor | undefined, ev: ServiceEvent): void {
+    const dispatched = this.emit(ev);
+    if (dispatched && actor?.request) actor.request.dispatched.push(dispatched);
+  }
 
   private node(id: string | undefined): NodeState {
     if (!id) throw errors.badRequest('nodeid-required');
@@ -262,7 +271,7 @@ export class PubsubService {
   private dropSubscription(n: NodeState, s: Subscription, reason: string): void {
     this.store.deleteSubscription(n.rec.id, s.subid);
     n.subs.delete(s.subid);
-    this.emit({ kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason });
+    this.notify(undefined, { kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason });
   }
 
   // ---------------------------------------------------------------- discovery
@@ -317,7 +326,7 @@ export class PubsubService {
     this.store.createNode(rec, actor.bare);
     this.nodes.set(nodeId, { rec, affiliations: new Map([[actor.bare, 'owner']]), subs: new Map() });
     this.audit({ actor: actor.bare, op: 'create', node: nodeId, decision: 'grant', reason: 'created' });
-    for (const p of config.collection) this.announceChild(p, nodeId);
+    for (const p of config.collection) this.announceChild(p, nodeId, actor);
     if (children) this.setChildren(nodeId, children);
     this.fire({ kind: 'node-created', node: nodeId, config: { ...config } });
     return nodeId;
@@ -366,13 +375,13 @@ export class PubsubService {
   }
 
   /** Tell a collection's 'nodes' subscribers (and those above, within their depth) that a node joined it. */
-  private announceChild(collection: string, child: string): void {
+  private announceChild(collection: string, child: string, actor?: Actor): void {
     const c = this.nodes.get(collection);
     if (!c) return;
     const byJid = new Map<string, Recipient>();
     this.collectRecipients(c, byJid, 'nodes', 0);
     for (const [a, depth] of this.ancestors(c)) this.collectRecipients(a, byJid, 'nodes', depth);
-    if (byJid.size) this.emit({ kind: 'associate', node: collection, child, recipients: [...byJid.values()] });
+    if (byJid.size) this.notify(actor, { kind: 'associate', node: collection, child, recipients: [...byJid.values()] });
   }
 
   getConfig(actor: Actor, id: string): NodeConfig {
@@ -396,12 +405,12 @@ export class PubsubService {
     if (config.max_items < before.max_items || (!config.persist_items && before.persist_items)) {
       this.store.trim(id, config.persist_items ? config.max_items : 0);
     }
-    if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed');
-    for (const p of config.collection) if (!before.collection.includes(p)) this.announceChild(p, id);
+    if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed', actor);
+    for (const p of config.collection) if (!before.collection.includes(p)) this.announceChild(p, id, actor);
     if (children) this.setChildren(id, children);
     this.fire({ kind: 'node-configured', node: id, config: { ...config } });
     if (config.notify_config && config.deliver_notifications) {
-      this.emit({ kind: 'config', node: id, config, recipients: this.recipients(n), children: config.node_type === 'collection' ? this.childrenOf(id) : undefined });
+      this.notify(actor, { kind: 'config', node: id, config, recipients: this.recipients(n), children: config.node_type === 'collection' ? this.childrenOf(id) : undefined });
     }
     return { ...config };
   }
@@ -414,7 +423,7 @@ export class PubsubService {
     this.store.deleteNode(id);
     this.nodes.delete(id);
     this.fire({ kind: 'node-deleted', node: id });
-    if (n.rec.config.notify_delete) this.emit({ kind: 'delete', node: id, redirect, recipients });
+    if (n.rec.config.notify_delete) this.notify(actor, { kind: 'delete', node: id, redirect, recipients });
   }
 
   purge(actor: Actor, id: string): void {
@@ -424,7 +433,7 @@ export class PubsubService {
     this.store.purge(id);
     this.fire({ kind: 'node-purged', node: id });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
-      this.emit({ kind: 'purge', node: id, recipients: this.recipients(n) });
+      this.notify(actor, { kind: 'purge', node: id, recipients: this.recipients(n) });
   }
 
   getAffiliationsOfNode(actor: Actor, id: string): { jid: string; affiliation: Affiliation }[] {
@@ -455,14 +464,14 @@ export class PubsubService {
       if (c.affiliation === 'none') n.affiliations.delete(jid);
       else n.affiliations.set(jid, c.affiliation as Affiliation);
     }
-    this.revokeWhereDenied(n, `affiliation changed by ${actor.bare}`);
+    this.revokeWhereDenied(n, `affiliation changed by ${actor.bare}`, actor);
   }
 
   /**
    * Remove every subscription whose holder may no longer subscribe (outcast,
    * dropped from a whitelist...), telling each one its subscription is now `none`.
    */
-  private revokeWhereDenied(n: NodeState, reason: string): void {
+  private revokeWhereDenied(n: NodeState, reason: string, actor?: Actor): void {
     for (const s of [...n.subs.values()]) {
       const bare = bareJid(s.jid);
       // Could this very subscription be made now? (its own state, not the JID's other ones)
@@ -471,7 +480,7 @@ export class PubsubService {
       this.store.deleteSubscription(n.rec.id, s.subid);
       n.subs.delete(s.subid);
       this.audit({ actor: bare, op: 'revoke', node: n.rec.id, decision: 'revoke', reason: `${reason}: ${d.reason}` });
-      this.emit({ kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason: d.reason });
+      this.notify(actor, { kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason: d.reason });
     }
   }
 
@@ -495,7 +504,7 @@ export class PubsubService {
         for (const s of existing) {
           this.store.deleteSubscription(id, s.subid);
           n.subs.delete(s.subid);
-          this.emit({ kind: 'subscription', node: id, jid: s.jid, subid: s.subid, state: 'none', reason: `removed by ${actor.bare}` });
+          this.notify(actor, { kind: 'subscription', node: id, jid: s.jid, subid: s.subid, state: 'none', reason: `removed by ${actor.bare}` });
         }
       } else if (c.subscription === 'subscribed') {
         const target = existing[0];
@@ -503,11 +512,11 @@ export class PubsubService {
           if (target.state !== 'subscribed') {
             target.state = 'subscribed';
             this.store.putSubscription(target);
-            this.emit({ kind: 'subscription', node: id, jid: target.jid, subid: target.subid, state: 'subscribed' });
+            this.notify(actor, { kind: 'subscription', node: id, jid: target.jid, subid: target.subid, state: 'subscribed' });
           }
         } else {
           const sub = this.addSubscription(n, c.jid, 'subscribed');
-          this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
+          this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
         }
       } else {
         throw errors.badRequest(undefined, `an owner may set a subscription to subscribed or none, not ${c.subscription}`);
@@ -541,12 +550,12 @@ export class PubsubService {
     if (allow) {
       sub.state = 'subscribed';
       this.store.putSubscription(sub);
-      this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
-      this.sendLastTo(n, sub);
+      this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
+      this.sendLastTo(n, sub, actor);
     } else {
       this.store.deleteSubscription(id, sub.subid);
       n.subs.delete(sub.subid);
-      this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'none', reason: `denied by ${actor.bare}` });
+      this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'none', reason: `denied by ${actor.bare}` });
     }
   }
 
@@ -568,7 +577,7 @@ export class PubsubService {
     const sub = this.addSubscription(n, jid, d.pending ? 'pending' : 'subscribed', options);
     if (sub.state === 'pending') {
       const owners = [...n.affiliations].filter(([, a]) => a === 'owner').map(([j]) => j);
-      this.emit({ kind: 'authorization-request', node: id, owners, jid, subid: sub.subid });
+      this.notify(actor, { kind: 'authorization-request', node: id, owners, jid, subid: sub.subid });
     }
     return sub;
   }
@@ -579,14 +588,14 @@ export class PubsubService {
     if (n && sub.state === 'subscribed') this.sendLastTo(n, sub);
   }
 
-  private sendLastTo(n: NodeState, sub: Subscription): void {
+  private sendLastTo(n: NodeState, sub: Subscription, actor?: Actor): void {
     if (n.rec.config.send_last_published_item === 'never' || !n.rec.config.deliver_notifications) return;
     if (!delivers(sub.options, this.now()) || sub.options.subscription_type !== 'items') return;
     // The last item is history: a node without history sends live items only.
     if (n.rec.config.history === false && !['owner', 'publisher'].includes(this.affiliationOf(n, bareJid(sub.jid)))) return;
     const last = this.store.lastItem(n.rec.id);
     if (!last) return;
-    this.emit({ kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
+    this.notify(actor, { kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
   }
 
   private addSubscription(n: NodeState, jid: string, state: SubscriptionState, options: SubscriptionOptions = DEFAULT_SUBSCRIPTION_OPTIONS): Subscription {
@@ -724,7 +733,7 @@ export class PubsubService {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
     this.fire({ kind: 'items-published', node: id, items: stored });
-    if (cfg.deliver_notifications) this.emit({ kind: 'items', node: id, items: stored, recipients: this.itemRecipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
+    if (cfg.deliver_notifications) this.notify(actor, { kind: 'items', node: id, items: stored, recipients: this.itemRecipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
     return stored;
   }
 
@@ -754,7 +763,7 @@ export class PubsubService {
     const removed = this.store.retractItems(id, itemIds);
     if (removed.length) this.fire({ kind: 'items-retracted', node: id, ids: removed });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
-      this.emit({ kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
+      this.notify(actor, { kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
   }
 
   /** Direct read for the service's own components (policy reconcile, catch-up): no access check. */
