@@ -13,7 +13,8 @@ import { ComponentLink } from './link.ts';
 import { XmppIqError } from '../common/xmpp/iq-errors.ts';
 import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { MulticastDirectory } from './delivery/multicast-directory.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
+import { applyConfig, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
+import { configFromFields } from './xep0060/forms.ts';
 import type { NodeConfig, RequestTrace } from '../pubsub/types.ts';
 import { domainOf } from '../pubsub/jid.ts';
 import { NS } from '../common/ns.ts';
@@ -40,7 +41,7 @@ export type BrokerHooks = {
 function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): NodeConfig {
   const fields: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(overrides)) fields[fieldVar(k as keyof NodeConfig)] = [typeof v === 'boolean' ? (v ? '1' : '0') : String(v)];
-  return applyConfigFields(DEFAULT_NODE_CONFIG, fields);
+  return applyConfig(DEFAULT_NODE_CONFIG, configFromFields(fields));
 }
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {

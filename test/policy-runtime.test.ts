@@ -80,7 +80,7 @@ describe('policy releases (in memory)', () => {
     dirs.push(dir);
     const env = open(dir);
     try {
-      env.service.configure(admin, 'mxt/source', { 'pubsub#deliver_notifications': ['0'] });
+      env.service.configure(admin, 'mxt/source', { deliver_notifications: false });
       env.service.publish(fsc, 'mxt/source', [{ id: 'q1', payload: PAYLOAD }]);
       await until('the releases', () => env.store.getItem('mxt/public', 'q1'));
       expect(env.store.getItem('mxt/collaboration', 'q1')?.payload).toBe(PAYLOAD);

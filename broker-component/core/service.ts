@@ -15,10 +15,9 @@
  *   delivery layer turns them into stanzas.
  */
 import { randomUUID } from 'node:crypto';
-import { parseBoolean } from '../../common/boolean.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from '../../pubsub/privileges.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from '../../pubsub/node-config.ts';
+import { applyConfig, DEFAULT_NODE_CONFIG, fieldVar, firstDifference, type NodeConfigChanges } from '../../pubsub/node-config.ts';
 import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from '../../pubsub/types.ts';
 import { bareJid, domainOf, isValidJid } from '../../pubsub/jid.ts';
 import { idProblem } from '../../pubsub/ids.ts';
@@ -309,7 +308,7 @@ export class PubsubService {
 
   // ---------------------------------------------------------------- owner use cases
 
-  createNode(actor: Actor, id: string | undefined, configFields?: Record<string, string[]>, children?: string[]): string {
+  createNode(actor: Actor, id: string | undefined, changes?: NodeConfigChanges, children?: string[]): string {
     if (!this.isAdmin(actor.bare) && !this.canCreate(actor.bare)) {
       this.audit({ actor: actor.bare, op: 'create', node: id ?? '', decision: 'refuse', reason: 'not allowed to create nodes' });
       throw errors.forbidden('you may not create nodes on this service');
@@ -318,7 +317,7 @@ export class PubsubService {
     const bad = idProblem(nodeId);
     if (bad) throw errors.notAcceptable(undefined, `invalid node id: it ${bad}`);
     if (this.nodes.has(nodeId)) throw errors.conflict(undefined, `node ${nodeId} already exists`);
-    const config = configFields ? applyConfigFields(this.defaultConfig, configFields) : { ...this.defaultConfig };
+    const config = changes ? applyConfig(this.defaultConfig, changes) : { ...this.defaultConfig };
     if (children !== undefined && config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', 'only a collection node has pubsub#children');
     this.checkParents(actor, nodeId, config.collection, []);
     if (children) this.checkChildren(actor, nodeId, children);
@@ -390,11 +389,11 @@ export class PubsubService {
     return { ...n.rec.config };
   }
 
-  configure(actor: Actor, id: string, fields: Record<string, string[]>, children?: string[]): NodeConfig {
+  configure(actor: Actor, id: string, changes: NodeConfigChanges, children?: string[]): NodeConfig {
     const n = this.node(id);
     this.check('configure', n, actor);
     const before = n.rec.config;
-    const config = applyConfigFields(before, fields);
+    const config = applyConfig(before, changes);
     if (config.node_type !== before.node_type)
       throw errors.notAcceptable('invalid-options', `pubsub#node_type is fixed at creation (this node is a ${before.node_type})`);
     if (children !== undefined && config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', 'only a collection node has pubsub#children');
@@ -686,10 +685,10 @@ export class PubsubService {
 
   /**
    * Publish items. Resolves once they are stored; notifications are emitted after.
-   * `options` are publish-options fields: preconditions on the node configuration
-   * (and the configuration of a node created on the fly).
+   * `options` are publish-options: preconditions on the node configuration (and
+   * the configuration of a node created on the fly).
    */
-  publish(actor: Actor, id: string, items: PublishInput[], options?: Record<string, string[]>): Item[] {
+  publish(actor: Actor, id: string, items: PublishInput[], options?: NodeConfigChanges): Item[] {
     if (!id) throw errors.badRequest('nodeid-required');
     let n = this.nodes.get(id);
     if (!n) {
@@ -737,17 +736,9 @@ export class PubsubService {
     return stored;
   }
 
-  private checkPreconditions(n: NodeState, options: Record<string, string[]>): void {
-    for (const [name, values] of Object.entries(options)) {
-      if (name === 'FORM_TYPE') continue;
-      const spec = CONFIG_FIELDS.find((f) => fieldVar(f.key) === name);
-      if (!spec) throw errors.conflict('precondition-not-met', `unknown publish option ${name}`);
-      const have = formatConfigValue(n.rec.config, spec.key);
-      const want = values[0] ?? '';
-      const norm = (v: string) => (spec.kind === 'boolean' ? String(parseBoolean(v) ?? v) : v);
-      if (norm(want) !== norm(have))
-        throw errors.conflict('precondition-not-met', `${name} is ${have}, not ${want}`);
-    }
+  private checkPreconditions(n: NodeState, options: NodeConfigChanges): void {
+    const d = firstDifference(n.rec.config, options);
+    if (d) throw errors.conflict('precondition-not-met', `${fieldVar(d.key)} is ${d.have}, not ${d.want}`);
   }
 
   retract(actor: Actor, id: string, itemIds: string[], notify: boolean): void {

@@ -6,7 +6,7 @@
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
 import { parseBoolean } from '../../common/boolean.ts';
-import { authorizationRequest, buildForm, configForm, readForm, splitChildren, type FormField } from './forms.ts';
+import { authorizationRequest, buildForm, configForm, configFromFields, readForm, splitChildren, type FormField } from './forms.ts';
 import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
@@ -203,7 +203,7 @@ export class Xep0060Handler {
         const form = readForm(configure?.getChild('x', NS.DATA));
         if (form && form.formType && form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
         const { fields, children } = splitChildren(form?.fields);
-        const node = this.service.createNode(actor, first.attrs.node || undefined, fields, children);
+        const node = this.service.createNode(actor, first.attrs.node || undefined, fields ? configFromFields(fields) : undefined, children);
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('create', { node })));
       }
       case 'publish': {
@@ -216,7 +216,7 @@ export class Xep0060Handler {
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
-        const stored = this.service.publish(actor, node!, items, po?.fields);
+        const stored = this.service.publish(actor, node!, items, po ? configFromFields(po.fields, { precondition: true }) : undefined);
         // A transient notification-only publish has no item: the reply names the node only (§7.1.2).
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('publish', { node }, ...stored.map((s) => xml('item', { id: s.id })))));
       }
@@ -371,7 +371,7 @@ export class Xep0060Handler {
         if (!form) throw errors.badRequest(undefined, 'configure needs a data form');
         if (form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
         const { fields, children } = splitChildren(form.fields);
-        this.service.configure(actor, node, fields!, children);
+        this.service.configure(actor, node, configFromFields(fields!), children);
         return result(iq);
       }
       case 'default': {
