@@ -14,6 +14,7 @@ import { compile } from '../access-policy/compile.ts';
 import { parsePolicy } from '../access-policy/load.ts';
 import { PubsubError } from '../pubsub/errors.ts';
 import type { RequestTrace } from '../pubsub/types.ts';
+import { mxtPolicy } from './helpers/policies.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -116,20 +117,7 @@ describe('PubsubService: domain events apart from notifications', () => {
 });
 
 describe('reconcile (in memory)', () => {
-  const POLICY = `
-version: 1
-levels:
-  - id: collaboration
-    members: { domains: [svom.fr] }
-  - id: public
-    public: true
-products:
-  - id: mxt
-    publishers: [fsc@svom.fr]
-    levels:
-      collaboration: {}
-      public: { embargo: 1h }
-`;
+  const POLICY = mxtPolicy('{ embargo: 1h }');
   it('creates the nodes and affiliations once; a second run changes nothing; a dropped node is retired', () => {
     const t = setup();
     const admin = { jid: 'pubsub.svom.fr', bare: 'pubsub.svom.fr' };
@@ -143,7 +131,7 @@ products:
     const again = reconcile(t.service, admin, state, state.nodes.map((n) => n.id));
     expect(again.configured).toEqual([{ node: 'mxt/public', fields: ['pubsub#max_items'] }]);
     // The public level leaves the policy: its node is closed, not deleted.
-    const smaller = compile(parsePolicy(POLICY.replace('      public: { embargo: 1h }\n', ''), 'p.yaml'), { service: admin.bare });
+    const smaller = compile(parsePolicy(POLICY.replace(/^ +public: \{ embargo: 1h \}\n/m, ''), 'p.yaml'), { service: admin.bare });
     const retired = reconcile(t.service, admin, smaller, state.nodes.map((n) => n.id));
     expect(retired.retired).toEqual(['mxt/public']);
     expect(t.service.nodeConfig('mxt/public')?.access_model).toBe('whitelist');

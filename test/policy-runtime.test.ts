@@ -11,22 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PubsubService } from '../broker-component/core/service.ts';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
 import { PolicyRuntime, type PolicyAudit } from '../broker-component/policy/runtime.ts';
+import { mxtPolicy } from './helpers/policies.ts';
 
 const SERVICE = 'pubsub.svom.fr';
-const POLICY = `
-version: 1
-levels:
-  - id: collaboration
-    members: { domains: [svom.fr] }
-  - id: public
-    public: true
-products:
-  - id: mxt
-    publishers: [fsc@svom.fr]
-    levels:
-      collaboration: {}
-      public: {}
-`;
+const POLICY = mxtPolicy();
 const PAYLOAD = '<entry xmlns="urn:test">one</entry>';
 
 type Env = { service: PubsubService; store: SqliteStore; policy: PolicyRuntime; audits: PolicyAudit[]; close(): void };
@@ -96,7 +84,7 @@ describe('policy releases (in memory)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'voxnet-policy-rt-'));
     dirs.push(dir);
     let now = Date.UTC(2026, 4, 11, 6, 0, 0);
-    const embargoed = POLICY.replace('      public: {}', '      public: { embargo: 1h }');
+    const embargoed = mxtPolicy('{ embargo: 1h }');
     let env = open(dir, { policy: embargoed, now: () => now });
     env.service.publish(fsc, 'mxt/source', [{ id: 'e1', payload: PAYLOAD }]);
     await until('the collaboration release', () => env.store.getItem('mxt/collaboration', 'e1'));
