@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, SubscriptionOptions } from '../../pubsub/types.ts';
 import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
 import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
-import type { ItemPage, ItemQuery, Store, StoredState } from './store.ts';
+import type { ItemPage, ItemQuery, ReleaseJob, Store, StoredState } from './store.ts';
 
 /** Migration i takes the schema from version i to i + 1. */
 const MIGRATIONS: ((db: Database.Database) => void)[] = [
@@ -34,6 +34,17 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
   // 2: subscription options (XEP-0060 §6.3), one JSON record per subscription; fields
   // added later read as their defaults, so new options need no migration.
   (db) => db.exec(`ALTER TABLE subscriptions ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`),
+  // 3: release jobs of the access policy (broker-component/policy); brokers before
+  // schema 3 created this table themselves, hence IF NOT EXISTS.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS policy_releases (
+        source TEXT NOT NULL, item_id TEXT NOT NULL, target TEXT NOT NULL,
+        published INTEGER NOT NULL, due_at INTEGER NOT NULL,
+        payload TEXT NOT NULL, publisher TEXT NOT NULL,
+        PRIMARY KEY (source, item_id, target));
+      CREATE INDEX IF NOT EXISTS policy_releases_due ON policy_releases(due_at);
+    `),
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -43,6 +54,17 @@ export type SqliteStoreOptions = {
 };
 
 type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number };
+type ReleaseRow = { source: string; item_id: string; target: string; published: number; due_at: number; payload: string; publisher: string };
+
+const toJob = (r: ReleaseRow): ReleaseJob => ({
+  source: r.source,
+  itemId: r.item_id,
+  target: r.target,
+  published: r.published,
+  dueAt: r.due_at,
+  payload: r.payload,
+  publisher: r.publisher,
+});
 
 export class SqliteStore implements Store {
   private db: Database.Database;
@@ -102,6 +124,20 @@ export class SqliteStore implements Store {
       getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       delMeta: d.prepare('DELETE FROM meta WHERE key = ?'),
+      putRelease: d.prepare(
+        `INSERT INTO policy_releases (source, item_id, target, published, due_at, payload, publisher) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(source, item_id, target) DO UPDATE SET published = excluded.published, due_at = excluded.due_at,
+           payload = excluded.payload, publisher = excluded.publisher`,
+      ),
+      dueReleases: d.prepare('SELECT * FROM policy_releases WHERE due_at <= ? ORDER BY due_at, published LIMIT ?'),
+      nextRelease: d.prepare('SELECT min(due_at) FROM policy_releases').pluck(),
+      delRelease: d.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ? AND target = ?'),
+      delReleaseItem: d.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ?'),
+      delReleaseSource: d.prepare('DELETE FROM policy_releases WHERE source = ?'),
+      releasePairs: d.prepare('SELECT DISTINCT source, target FROM policy_releases'),
+      delReleasePair: d.prepare('DELETE FROM policy_releases WHERE source = ? AND target = ?'),
+      rescheduleReleases: d.prepare('UPDATE policy_releases SET due_at = published + ? WHERE source = ? AND target = ?'),
+      allReleases: d.prepare('SELECT * FROM policy_releases ORDER BY due_at'),
     };
   }
 
@@ -221,6 +257,50 @@ export class SqliteStore implements Store {
     return { items: rows, count, firstIndex };
   }
 
+  // ---------------------------------------------------------------- release jobs
+
+  putReleaseJobs(jobs: ReleaseJob[]): void {
+    this.db.transaction(() => {
+      for (const j of jobs) this.q.putRelease.run(j.source, j.itemId, j.target, j.published, j.dueAt, j.payload, j.publisher);
+    })();
+  }
+
+  dueReleaseJobs(now: number, limit: number): ReleaseJob[] {
+    return (this.q.dueReleases.all(now, limit) as ReleaseRow[]).map(toJob);
+  }
+
+  nextReleaseDue(): number | undefined {
+    return (this.q.nextRelease.get() as number | null) ?? undefined;
+  }
+
+  deleteReleaseJob(j: Pick<ReleaseJob, 'source' | 'itemId' | 'target'>): void {
+    this.q.delRelease.run(j.source, j.itemId, j.target);
+  }
+
+  deleteReleaseJobsOfItems(source: string, itemIds: string[]): number {
+    return this.db.transaction(() => itemIds.reduce((n, id) => n + this.q.delReleaseItem.run(source, id).changes, 0))();
+  }
+
+  deleteReleaseJobsOfSource(source: string): number {
+    return this.q.delReleaseSource.run(source).changes;
+  }
+
+  realignReleaseJobs(embargoMs: (source: string, target: string) => number | undefined): { source: string; target: string; cancelled: number }[] {
+    const out: { source: string; target: string; cancelled: number }[] = [];
+    this.db.transaction(() => {
+      for (const { source, target } of this.q.releasePairs.all() as { source: string; target: string }[]) {
+        const ms = embargoMs(source, target);
+        if (ms === undefined) out.push({ source, target, cancelled: this.q.delReleasePair.run(source, target).changes });
+        else this.q.rescheduleReleases.run(ms, source, target);
+      }
+    })();
+    return out;
+  }
+
+  allReleaseJobs(): ReleaseJob[] {
+    return (this.q.allReleases.all() as ReleaseRow[]).map(toJob);
+  }
+
   getMeta(key: string): string | undefined {
     return this.q.getMeta.get(key) as string | undefined;
   }
@@ -228,14 +308,6 @@ export class SqliteStore implements Store {
   setMeta(key: string, value: string | undefined): void {
     if (value === undefined) this.q.delMeta.run(key);
     else this.q.setMeta.run(key, value);
-  }
-
-  /**
-   * The database itself, for broker extensions that keep their own tables next to
-   * the store's (e.g. the access policy's release queue). Not part of `Store`.
-   */
-  get database(): Database.Database {
-    return this.db;
   }
 
   close(): void {

@@ -1,0 +1,94 @@
+/**
+ * The policy runtime in memory (no servers): the service, the SQLite store in a
+ * temporary folder and the policy file; publications on a source node become
+ * releases on its level nodes.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PubsubService } from '../broker-component/core/service.ts';
+import { SqliteStore } from '../broker-component/store/sqlite.ts';
+import { PolicyRuntime, type PolicyAudit } from '../broker-component/policy/runtime.ts';
+
+const SERVICE = 'pubsub.svom.fr';
+const POLICY = `
+version: 1
+levels:
+  - id: collaboration
+    members: { domains: [svom.fr] }
+  - id: public
+    public: true
+products:
+  - id: mxt
+    publishers: [fsc@svom.fr]
+    levels:
+      collaboration: {}
+      public: {}
+`;
+const PAYLOAD = '<entry xmlns="urn:test">one</entry>';
+
+type Env = { service: PubsubService; store: SqliteStore; policy: PolicyRuntime; audits: PolicyAudit[]; close(): void };
+
+function open(dir: string): Env {
+  const file = join(dir, 'policy.yaml');
+  writeFileSync(file, POLICY);
+  const store = new SqliteStore(join(dir, 'data'));
+  let policy: PolicyRuntime | undefined;
+  const service = new PubsubService(store, { admins: [SERVICE], onDomainEvent: (ev) => policy?.onDomainEvent(ev) });
+  const audits: PolicyAudit[] = [];
+  policy = PolicyRuntime.open({ file, service, store, serviceJid: SERVICE, log: pino({ level: 'silent' }), audit: (a) => audits.push(a), watch: false });
+  policy.start();
+  return { service, store, policy, audits, close: () => (policy!.stop(), store.close()) };
+}
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('policy releases (in memory)', () => {
+  const admin = { jid: SERVICE, bare: SERVICE };
+  const fsc = { jid: 'fsc@svom.fr/inbox', bare: 'fsc@svom.fr' };
+
+  it('a publication on a source node is released to every level', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxnet-policy-rt-'));
+    dirs.push(dir);
+    const env = open(dir);
+    try {
+      env.service.publish(fsc, 'mxt/source', [{ id: 'a1', payload: PAYLOAD }]);
+      await until('the releases', () => env.store.getItem('mxt/public', 'a1'));
+      expect(env.store.getItem('mxt/collaboration', 'a1')?.payload).toBe(PAYLOAD);
+    } finally {
+      env.close();
+    }
+  });
+
+  it('a source node with notifications off (nobody listens to it) still releases to its levels', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxnet-policy-rt-'));
+    dirs.push(dir);
+    const env = open(dir);
+    try {
+      env.service.configure(admin, 'mxt/source', { deliver_notifications: false });
+      env.service.publish(fsc, 'mxt/source', [{ id: 'q1', payload: PAYLOAD }]);
+      await until('the releases', () => env.store.getItem('mxt/public', 'q1'));
+      expect(env.store.getItem('mxt/collaboration', 'q1')?.payload).toBe(PAYLOAD);
+      // Retracting from the quiet source retracts everywhere too.
+      env.service.retract(fsc, 'mxt/source', ['q1'], false);
+      await until('the retractions', () => !env.store.getItem('mxt/public', 'q1') && !env.store.getItem('mxt/collaboration', 'q1'));
+    } finally {
+      env.close();
+    }
+  });
+});
