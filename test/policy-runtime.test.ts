@@ -31,14 +31,14 @@ const PAYLOAD = '<entry xmlns="urn:test">one</entry>';
 
 type Env = { service: PubsubService; store: SqliteStore; policy: PolicyRuntime; audits: PolicyAudit[]; close(): void };
 
-function open(dir: string): Env {
+function open(dir: string, opts: { policy?: string; now?: () => number } = {}): Env {
   const file = join(dir, 'policy.yaml');
-  writeFileSync(file, POLICY);
+  writeFileSync(file, opts.policy ?? POLICY);
   const store = new SqliteStore(join(dir, 'data'));
   let policy: PolicyRuntime | undefined;
-  const service = new PubsubService(store, { admins: [SERVICE], onDomainEvent: (ev) => policy?.onDomainEvent(ev) });
+  const service = new PubsubService(store, { admins: [SERVICE], onDomainEvent: (ev) => policy?.onDomainEvent(ev), now: opts.now });
   const audits: PolicyAudit[] = [];
-  policy = PolicyRuntime.open({ file, service, store, serviceJid: SERVICE, log: pino({ level: 'silent' }), audit: (a) => audits.push(a), watch: false });
+  policy = PolicyRuntime.open({ file, service, store, serviceJid: SERVICE, log: pino({ level: 'silent' }), audit: (a) => audits.push(a), watch: false, now: opts.now });
   policy.start();
   return { service, store, policy, audits, close: () => (policy!.stop(), store.close()) };
 }
@@ -87,6 +87,29 @@ describe('policy releases (in memory)', () => {
       // Retracting from the quiet source retracts everywhere too.
       env.service.retract(fsc, 'mxt/source', ['q1'], false);
       await until('the retractions', () => !env.store.getItem('mxt/public', 'q1') && !env.store.getItem('mxt/collaboration', 'q1'));
+    } finally {
+      env.close();
+    }
+  });
+
+  it('an embargoed release waits in the store, survives a restart, and goes out when due', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxnet-policy-rt-'));
+    dirs.push(dir);
+    let now = Date.UTC(2026, 4, 11, 6, 0, 0);
+    const embargoed = POLICY.replace('      public: {}', '      public: { embargo: 1h }');
+    let env = open(dir, { policy: embargoed, now: () => now });
+    env.service.publish(fsc, 'mxt/source', [{ id: 'e1', payload: PAYLOAD }]);
+    await until('the collaboration release', () => env.store.getItem('mxt/collaboration', 'e1'));
+    expect(env.store.getItem('mxt/public', 'e1')).toBeUndefined();
+    expect(env.policy.queue.all()).toMatchObject([{ itemId: 'e1', target: 'mxt/public', dueAt: now + 3_600_000 }]);
+    // The broker stops with the job pending and starts again after the embargo.
+    env.close();
+    now += 3_600_000;
+    env = open(dir, { policy: embargoed, now: () => now });
+    try {
+      await until('the public release', () => env.store.getItem('mxt/public', 'e1'));
+      expect(env.policy.queue.all()).toEqual([]);
+      expect(env.audits.find((a) => a.op === 'release' && a.node === 'mxt/public')).toMatchObject({ decision: 'grant' });
     } finally {
       env.close();
     }

@@ -26,6 +26,11 @@ export class ReleaseQueue {
     return this.store.dueReleaseJobs(now, limit);
   }
 
+  /** Jobs waiting (due or not). */
+  size(): number {
+    return this.store.countReleaseJobs();
+  }
+
   nextDue(): number | undefined {
     return this.store.nextReleaseDue();
   }

@@ -138,6 +138,7 @@ export class SqliteStore implements Store {
       delReleasePair: d.prepare('DELETE FROM policy_releases WHERE source = ? AND target = ?'),
       rescheduleReleases: d.prepare('UPDATE policy_releases SET due_at = published + ? WHERE source = ? AND target = ?'),
       allReleases: d.prepare('SELECT * FROM policy_releases ORDER BY due_at'),
+      countReleases: d.prepare('SELECT count(*) FROM policy_releases').pluck(),
     };
   }
 
@@ -299,6 +300,10 @@ export class SqliteStore implements Store {
 
   allReleaseJobs(): ReleaseJob[] {
     return (this.q.allReleases.all() as ReleaseRow[]).map(toJob);
+  }
+
+  countReleaseJobs(): number {
+    return this.q.countReleases.get() as number;
   }
 
   getMeta(key: string): string | undefined {

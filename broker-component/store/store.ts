@@ -80,6 +80,8 @@ export interface ReleaseJobStore {
    */
   realignReleaseJobs(embargoMs: (source: string, target: string) => number | undefined): { source: string; target: string; cancelled: number }[];
   allReleaseJobs(): ReleaseJob[];
+  /** How many jobs wait (due or not). */
+  countReleaseJobs(): number;
 }
 
 export interface Store extends ReleaseJobStore {
