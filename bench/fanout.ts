@@ -65,7 +65,9 @@ import { startProsody } from '../broker-component/servers/prosody.ts';
 import { startEjabberd, ejabberdAvailable } from '../broker-component/servers/ejabberd.ts';
 import { componentUrlFor } from '../broker-component/servers/index.ts';
 import type { XmppServer } from '../broker-component/servers/types.ts';
-import { MarkerScanner, RawClient, escapeXml } from './lib/raw-xmpp.ts';
+import { MarkerScanner, RawClient, escapeXml, expectResult, waitService } from './lib/raw-xmpp.ts';
+import { cpuSeconds, machineBusySeconds, openFilesLimit, pidsUnder } from './lib/proc.ts';
+import { median, percentile, pool, sleep } from './lib/stats.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -232,12 +234,6 @@ const maxN = Math.max(...Ns);
 // ------------------------------------------------------------------ helpers
 
 const nowUs = () => Math.round(performance.now() * 1000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function openFilesLimit(): number {
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return !m || m[1] === 'unlimited' ? Infinity : Number(m[1]);
-}
 
 /** The payload as an element that keeps its meaning inside <item/> (unqualified children of a prefixed root). */
 function payloadXml(file: string): string {
@@ -246,60 +242,6 @@ function payloadXml(file: string): string {
   if (!root) throw new Error(`${file}: no root element`);
   if (root[1] && !/^<[^>]*\sxmlns=/.test(s)) s = s.replace(root[0], `${root[0]} xmlns=""`);
   return s;
-}
-
-const CLK_TCK = 100;
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU time (s) spent by the whole machine, all cores, from /proc/stat. */
-function machineBusySeconds(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal
-  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / CLK_TCK;
-}
-
-/** Processes whose command line names a path inside the server's directory (the server itself). */
-function serverPids(server: XmppServer): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(server.dir)) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-async function pool<T>(items: T[], concurrency: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
 // ------------------------------------------------------------------ delivery accounting
@@ -411,23 +353,6 @@ function createNodeXml(service: string, node: string, ours: boolean): string {
     (process.env.BENCH_NO_BODY && ours ? field('voxnet#body_summary', '0') : '') +
     `</x></configure></pubsub></iq>`
   );
-}
-
-async function expectResult(p: Promise<{ type: string; xml: string }>, what: string): Promise<string> {
-  const r = await p;
-  if (r.type !== 'result') throw new Error(`${what} failed: ${r.xml.slice(0, 600)}`);
-  return r.xml;
-}
-
-/** Wait until a service answers disco#info (a broker process has connected). */
-async function waitService(pub: RawClient, service: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await pub.iq(`<iq type='get' id='ID' to='${service}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, 10_000).catch(() => undefined);
-    if (r?.type === 'result' && r.xml.includes(NS_PUBSUB)) return;
-    if (Date.now() > deadline) throw new Error(`${service} does not answer disco#info: ${r?.xml ?? 'no reply'}`);
-    await sleep(200);
-  }
 }
 
 // ------------------------------------------------------------------ measurement
@@ -639,7 +564,7 @@ async function main(): Promise<void> {
         await pool(users, 50, async (u, i) => {
           subs[i] = await RawClient.login({ host: '127.0.0.1', port: server.c2sPort, user: u.user, domain: u.host, password: u.password, resource: 'bench' });
         });
-        const pids = serverPids(server);
+        const pids = pidsUnder(server.dir);
         console.log(`${kind}: ${maxN} subscribers logged in (${((Date.now() - t0) / 1000).toFixed(1)} s); server pid(s) ${pids.join(',')}`);
         const env: Env = { server, pub, subs, serverPids: pids, running };
 

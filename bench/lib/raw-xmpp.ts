@@ -262,3 +262,21 @@ export class RawClient {
     this.closed = true;
   }
 }
+
+/** The reply's XML when it is a result; throws naming `what` otherwise. */
+export async function expectResult(p: Promise<{ type: string; xml: string }>, what: string): Promise<string> {
+  const r = await p;
+  if (r.type !== 'result') throw new Error(`${what} failed: ${r.xml.slice(0, 600)}`);
+  return r.xml;
+}
+
+/** Wait until a service answers disco#info (a broker process has connected). */
+export async function waitService(pub: RawClient, service: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await pub.iq(`<iq type='get' id='ID' to='${service}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, 10_000).catch(() => undefined);
+    if (r?.type === 'result' && r.xml.includes('http://jabber.org/protocol/pubsub')) return;
+    if (Date.now() > deadline) throw new Error(`${service} does not answer disco#info: ${r?.xml ?? 'no reply'}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -10,6 +10,8 @@ export type BrokerProcessOptions = {
   domain: string;
   secret: string;
   dataDir: string;
+  /** More VOXNET_* variables (e.g. VOXNET_POLICY_FILE). */
+  env?: Record<string, string>;
 };
 
 /** Start a broker process (nodes under svom.fr are created on demand; warnings and errors go to the test's output). */
@@ -23,6 +25,7 @@ export function spawnBroker(o: BrokerProcessOptions): ChildProcess {
       VOXNET_DATA_DIR: o.dataDir,
       VOXNET_CREATE_NODES: 'svom.fr',
       VOXNET_LOG_LEVEL: 'warn',
+      ...o.env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
