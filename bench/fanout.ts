@@ -65,7 +65,7 @@ import { startProsody } from '../broker-component/servers/prosody.ts';
 import { startEjabberd, ejabberdAvailable } from '../broker-component/servers/ejabberd.ts';
 import { componentUrlFor } from '../broker-component/servers/index.ts';
 import type { XmppServer } from '../broker-component/servers/types.ts';
-import { MarkerScanner, RawClient, escapeXml, expectResult, waitService } from './lib/raw-xmpp.ts';
+import { MarkerScanner, RawClient, escapeXml, expectResult, payloadXml, waitService } from './lib/raw-xmpp.ts';
 import { cpuSeconds, machineBusySeconds, openFilesLimit, pidsUnder } from './lib/proc.ts';
 import { median, percentile, pool, sleep } from './lib/stats.ts';
 
@@ -234,15 +234,6 @@ const maxN = Math.max(...Ns);
 // ------------------------------------------------------------------ helpers
 
 const nowUs = () => Math.round(performance.now() * 1000);
-
-/** The payload as an element that keeps its meaning inside <item/> (unqualified children of a prefixed root). */
-function payloadXml(file: string): string {
-  let s = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').replace(/^<\?xml[^>]*\?>\s*/, '').replace(/<!--[\s\S]*?-->/g, '').trim();
-  const root = /^<([\w.-]+:)?[\w.-]+/.exec(s);
-  if (!root) throw new Error(`${file}: no root element`);
-  if (root[1] && !/^<[^>]*\sxmlns=/.test(s)) s = s.replace(root[0], `${root[0]} xmlns=""`);
-  return s;
-}
 
 // ------------------------------------------------------------------ delivery accounting
 

@@ -8,6 +8,7 @@
  * scans the raw bytes for delivery markers (see MarkerScanner), so a 5 KB
  * notification costs the bench one `Buffer.indexOf`, not an XML parse.
  */
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 
 export const STREAM_NS = 'http://etherx.jabber.org/streams';
@@ -22,6 +23,15 @@ export function attrsOf(tag: string): Record<string, string> {
   const re = /([\w:-]+)\s*=\s*(?:'([^']*)'|"([^"]*)")/g;
   for (let m; (m = re.exec(tag)); ) out[m[1]!] = m[2] ?? m[3] ?? '';
   return out;
+}
+
+/** A file's XML document as the payload of an <item/> written into a raw stanza.*/
+export function payloadXml(file: string): string {
+  let s = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').replace(/^<\?xml[^>]*\?>\s*/, '').replace(/<!--[\s\S]*?-->/g, '').trim();
+  const root = /^<([\w.-]+:)?[\w.-]+/.exec(s);
+  if (!root) throw new Error(`${file}: no root element`);
+  if (root[1] && !/^<[^>]*\sxmlns=/.test(s)) s = s.replace(root[0], `${root[0]} xmlns=""`);
+  return s;
 }
 
 export type IqReply = { type: string; id: string; xml: string };

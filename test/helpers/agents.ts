@@ -15,7 +15,7 @@ export type Proc = {
 };
 
 /** Environment for `voxnet` agent commands logging in as user@svom.fr (created with password = user). */
-export function agentEnv(env: BrokerEnv, user: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function agentEnv(env: Pick<BrokerEnv, 'prosody'>, user: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   env.prosody.addUser(user, 'svom.fr', user);
   return {
     ...process.env,
