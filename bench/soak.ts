@@ -3,7 +3,7 @@
  *
  *   ulimit -n 65536; npx tsx bench/soak.ts [--duration 1h] [--burst-every 5m] [--burst-size 50]
  *        [--subscribers 1000] [--gcn-every 20s] [--sample-every 10s] [--warmup 10m]
- *        [--latency-tolerance 2] [--slope-limit 20] [--out FILE.json]
+ *        [--latency-tolerance 2] [--slope-limit 20] [--multicast] [--out FILE.json]
  *
  * One Prosody on loopback, the broker as its own process (`voxnet broker`, as
  * deployed) enforcing an access policy, and the agents as their own processes:
@@ -108,6 +108,8 @@ export type SoakOptions = {
   /** Allowed |RSS slope| after warm-up, MB/hour; undefined: recorded, not checked. */
   slopeLimitMBh?: number;
   inflight: number;
+  /** Fan-out through the server's XEP-0033 service (mod_voxnet_multicast), as docs/deploy.md recommends; off: one stanza per subscriber. */
+  multicast?: boolean;
   log?: (line: string) => void;
 };
 
@@ -281,7 +283,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     // ---------------------------------------------------------------- set-up
     const policyFile = join(workDir, 'policy.yaml');
     writeFileSync(policyFile, POLICY);
-    server = await startProsody({ dir: join(workDir, 'prosody'), components: [{ domain: PUBSUB, secret: SECRET }], logLevel: 'warn' });
+    server = await startProsody({
+      dir: join(workDir, 'prosody'),
+      components: [{ domain: PUBSUB, secret: SECRET }],
+      multicast: o.multicast ? { domain: 'multicast.svom.fr', trusted: [PUBSUB] } : undefined,
+      logLevel: 'warn',
+    });
     const dataDir = join(workDir, 'broker');
     mkdirSync(dataDir);
     broker = spawnBroker({ componentUrl: componentUrlFor(server, PUBSUB), domain: PUBSUB, secret: SECRET, dataDir, env: { VOXNET_POLICY_FILE: policyFile } });
@@ -294,7 +301,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     };
     const pub = await login('soakpub');
     await waitService(pub, PUBSUB);
-    log(`soak: Prosody ${pidsUnder(server.dir).join(',')}, broker ${broker.pid}; policy on (products burst, gcn); ${o.subscribers} subscribers, bursts of ${o.burstSize} every ${o.burstEveryS} s, GCN-like every ${o.gcnEveryS} s, ${HEARTBEATS} heartbeats at 1 Hz, ${o.durationS} s`);
+    log(`soak: Prosody ${pidsUnder(server.dir).join(',')}, broker ${broker.pid}; policy on (products burst, gcn); ${o.subscribers} subscribers (fan-out ${o.multicast ? 'through XEP-0033' : 'one stanza per subscriber'}), bursts of ${o.burstSize} every ${o.burstEveryS} s, GCN-like every ${o.gcnEveryS} s, ${HEARTBEATS} heartbeats at 1 Hz, ${o.durationS} s`);
 
     // Heartbeat nodes, created by the accounts that publish to them.
     const hbNodes = Array.from({ length: HEARTBEATS }, (_, i) => `soak/hb${i + 1}`);
@@ -571,7 +578,7 @@ const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 export function formatReport(r: SoakResult): string {
   const out: string[] = [];
-  out.push(`soak ${r.startedAt}: ${f(r.wallS, 0)} s, ${r.options.subscribers} subscribers, bursts of ${r.options.burstSize} every ${r.options.burstEveryS} s, GCN-like every ${r.options.gcnEveryS} s, 3 heartbeats at 1 Hz`);
+  out.push(`soak ${r.startedAt}: ${f(r.wallS, 0)} s, ${r.options.subscribers} subscribers (${r.options.multicast ? "XEP-0033 fan-out" : "one stanza per subscriber"}), bursts of ${r.options.burstSize} every ${r.options.burstEveryS} s, GCN-like every ${r.options.gcnEveryS} s, 3 heartbeats at 1 Hz`);
   out.push('\nitems: acknowledged / expected deliveries / delivered / lost / duplicates / delivered unacknowledged / refused');
   for (const a of r.accounting) out.push(`  ${a.stream.padEnd(18)} ${a.acknowledged} / ${a.expected} / ${a.delivered} / ${a.lost} / ${a.duplicates} / ${a.unacknowledged} / ${a.refused}`);
   out.push('\nlatency publish → delivery (ms)');
@@ -597,6 +604,7 @@ async function main(): Promise<number> {
       'latency-tolerance': { type: 'string', default: '2' },
       'slope-limit': { type: 'string', default: '20' },
       inflight: { type: 'string', default: '4' },
+      multicast: { type: 'boolean', default: false },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -618,6 +626,7 @@ async function main(): Promise<number> {
     latencyTolerance: Number(a['latency-tolerance']),
     slopeLimitMBh: Number(a['slope-limit']),
     inflight: Number(a.inflight),
+    multicast: a.multicast,
   };
   for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && !(v > 0)) throw new Error(`--${k}: must be a positive number`);
   process.chdir(repo);
