@@ -36,8 +36,9 @@ describe('soak (two minutes)', () => {
     const burst = r.accounting.find((a) => a.stream.startsWith('burst'))!;
     expect(burst.acknowledged).toBe(3 * 50);
     expect(burst.delivered).toBe(3 * 50 * 200);
-    // Heartbeats at 1 Hz on three nodes for two minutes.
-    expect(r.accounting.find((a) => a.stream === 'heartbeat')!.acknowledged).toBeGreaterThan(3 * 100);
+    // Heartbeats at 1 Hz on three nodes for two minutes (a beat due while the previous one
+    // still waits for its acknowledgement, during a burst, is skipped: not every second is there).
+    expect(r.accounting.find((a) => a.stream === 'heartbeat')!.acknowledged).toBeGreaterThan(3 * 60);
     // Memory recorded for the broker, Prosody and each agent.
     expect(r.processes.map((p) => p.name)).toEqual(['broker', 'prosody', 'heartbeat1', 'heartbeat2', 'heartbeat3', 'publisher', 'bench']);
     for (const p of r.processes) expect(p.rssMaxMB, p.name).toBeGreaterThan(1);
