@@ -16,7 +16,7 @@ import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-co
 import type { NodeConfig } from './core/types.ts';
 import { domainOf } from './core/jid.ts';
 import { NS } from './xep0060/ns.ts';
-import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
+import { checkVOEventPayload, describeVOEventPayload, ivornOfPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
 
 export type Broker = {
@@ -44,7 +44,7 @@ function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): Node
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
   const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } });
-  const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous });
+  const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous, ivornOf: ivornOfPayload });
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
@@ -78,6 +78,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       policy?.onServiceEvent(ev);
     },
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
+    describePayload: describeVOEventPayload,
     onAudit: audit,
   });
   // Loaded before going online (a broken file with no policy in force stops here); applied once online.
@@ -156,6 +157,18 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   link.on('online', () => {
     discovery = chooseFanOut().catch((err) => log.warn({ err: (err as Error).message }, 'multicast discovery failed'));
   });
+  // Age retention (voxnet#max_age): a sweep at start and every minute.
+  const expire = () => {
+    try {
+      const n = service.expireItems();
+      if (n) log.info({ removed: n }, 'items past their node\'s max_age removed');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'retention sweep failed');
+    }
+  };
+  expire();
+  const retention = setInterval(expire, 60_000);
+  retention.unref();
   await link.start();
   await discovery;
   policy?.start();
@@ -169,6 +182,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     log,
     policy,
     async stop() {
+      clearInterval(retention);
       policy?.stop();
       await notifier.drain();
       await link.stop();

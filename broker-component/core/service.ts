@@ -13,7 +13,7 @@ import { affiliationIn, decide, type Decision, type DecisionContext, type Operat
 import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from './node-config.ts';
 import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from './types.ts';
 import { bareJid, domainOf, isValidJid } from './jid.ts';
-import type { ItemPage, ItemQuery, Store } from '../store/store.ts';
+import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, Store } from '../store/store.ts';
 
 /** One delivery target: a subscribed JID and the subscriptions through which it receives. */
 export type Recipient = { jid: string; subids: string[] };
@@ -52,8 +52,13 @@ export type ServiceOptions = {
   onAudit?: (rec: AuditRecord) => void;
   /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
+  /** What the archive indexes about a payload (its IVORN), read from the tree the protocol layer parsed. */
+  describePayload?: (node: string, config: NodeConfig, item: PublishInput) => PayloadKeys | undefined;
   now?: () => number;
 };
+
+/** Keys of a payload that the archive indexes. */
+export type PayloadKeys = { ivorn?: string };
 
 type NodeState = {
   rec: NodeRecord;
@@ -80,6 +85,7 @@ export class PubsubService {
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
+  private readonly describePayload: NonNullable<ServiceOptions['describePayload']>;
   private transientSeq = 0;
 
   constructor(
@@ -94,6 +100,7 @@ export class PubsubService {
     this.audit = opts.onAudit ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.checkPayload = opts.checkPayload ?? (() => {});
+    this.describePayload = opts.describePayload ?? (() => undefined);
     const state = store.load();
     for (const rec of state.nodes) this.nodes.set(rec.id, { rec, affiliations: new Map(), subs: new Map() });
     for (const a of state.affiliations) this.nodes.get(a.node)?.affiliations.set(a.jid, a.affiliation);
@@ -231,6 +238,7 @@ export class PubsubService {
     if (config.max_items < before.max_items || (!config.persist_items && before.persist_items)) {
       this.store.trim(id, config.persist_items ? config.max_items : 0);
     }
+    if (config.max_age > 0 && (before.max_age === 0 || config.max_age < before.max_age)) this.store.expire(id, this.now() - config.max_age * 1000);
     if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed');
     if (config.notify_config && config.deliver_notifications) {
       this.emit({ kind: 'config', node: id, config, recipients: this.recipients(n) });
@@ -466,6 +474,31 @@ export class PubsubService {
     return page;
   }
 
+  /**
+   * Archive query (XEP-0313 on a node). The same decision as retrieving items:
+   * whoever may not look back at a node (no access, or voxnet#history off) may not
+   * query its archive either.
+   */
+  queryArchive(actor: Actor, id: string, q: ArchiveQuery): ArchivePage {
+    const n = this.node(id);
+    this.check('retrieve-items', n, actor);
+    if (!n.rec.config.persist_items) return { items: [], complete: true, count: 0 };
+    const page = this.store.queryArchive(id, q);
+    if (page.missingCursor !== undefined) throw errors.itemNotFound(`no item ${page.missingCursor} in node ${id}`);
+    return page;
+  }
+
+  /** Age retention: remove items older than each node's max_age. Returns the number removed. */
+  expireItems(): number {
+    let removed = 0;
+    const now = this.now();
+    for (const n of this.nodes.values()) {
+      const age = n.rec.config.max_age;
+      if (age > 0 && n.rec.config.persist_items) removed += this.store.expire(n.rec.id, now - age * 1000).length;
+    }
+    return removed;
+  }
+
   // ---------------------------------------------------------------- publisher use cases
 
   /**
@@ -498,7 +531,8 @@ export class PubsubService {
       const itemId = it.id || randomUUID();
       if (ids.has(itemId)) throw errors.badRequest(undefined, `item id ${itemId} appears twice`);
       ids.add(itemId);
-      return { id: itemId, payload: it.payload, publisher: actor.bare, published: now };
+      const keys = it.payload ? this.describePayload(id, cfg, it) : undefined;
+      return { id: itemId, payload: it.payload, publisher: actor.bare, published: now, ...(keys?.ivorn ? { ivorn: keys.ivorn } : {}) };
     });
     let stored: Item[];
     if (cfg.persist_items && cfg.max_items > 0) {

@@ -8,16 +8,27 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../core/types.ts';
 import { DEFAULT_NODE_CONFIG } from '../core/node-config.ts';
-import type { ItemPage, ItemQuery, Store, StoredState } from './store.ts';
+import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, Store, StoredState } from './store.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export type SqliteStoreOptions = {
   /** 'full' (default): fsync on every commit. 'normal': survives a killed process, not a power cut. */
   synchronous?: 'full' | 'normal';
+  /** The IVORN of a stored payload, to fill the archive's IVORN index of items stored before it existed (schema 1). */
+  ivornOf?: (payload: string) => string | undefined;
 };
 
-type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number };
+/** Counting a result set (RSM <count/>, <first index>) stops beyond this many items: a huge count is never worth a full scan. */
+export const ARCHIVE_COUNT_LIMIT = 10_000;
+
+type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number; ivorn: string | null };
+
+function toItem(r: ItemRow): Item {
+  const it: Item = { node: r.node, id: r.id, payload: r.payload, publisher: r.publisher, published: r.published, seq: r.seq };
+  if (r.ivorn !== null) it.ivorn = r.ivorn;
+  return it;
+}
 
 export class SqliteStore implements Store {
   private db: Database.Database;
@@ -29,14 +40,48 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
-    this.migrate();
+    this.migrate(opts.ivornOf);
     this.q = this.prepare();
   }
 
-  private migrate(): void {
+  private migrate(ivornOf: SqliteStoreOptions['ivornOf']): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this broker (${SCHEMA_VERSION})`);
     if (version === SCHEMA_VERSION) return;
+    this.db.transaction(() => {
+      if (version < 1) this.createSchema1();
+      if (version < 2) this.migrateTo2(ivornOf);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+
+  /**
+   * Schema 2: the archive. Items carry their IVORN; indexes serve archive queries
+   * by time, by publisher and by IVORN in publication order (time, then seq), so a
+   * query costs a seek plus its page, however many items the node holds.
+   */
+  private migrateTo2(ivornOf: SqliteStoreOptions['ivornOf']): void {
+    this.db.exec(`
+      ALTER TABLE items ADD COLUMN ivorn TEXT;
+      CREATE INDEX IF NOT EXISTS items_node_time ON items(node, published, seq);
+      CREATE INDEX IF NOT EXISTS items_node_publisher ON items(node, publisher, published, seq);
+      CREATE INDEX IF NOT EXISTS items_node_ivorn ON items(node, ivorn) WHERE ivorn IS NOT NULL;
+    `);
+    if (!ivornOf) return;
+    const set = this.db.prepare('UPDATE items SET ivorn = ? WHERE seq = ?');
+    const batch = this.db.prepare('SELECT seq, payload FROM items WHERE seq > ? ORDER BY seq LIMIT 1000');
+    for (let last = -1; ; ) {
+      const rows = batch.all(last) as { seq: number; payload: string }[];
+      for (const r of rows) {
+        const iv = ivornOf(r.payload);
+        if (iv) set.run(iv, r.seq);
+      }
+      if (rows.length < 1000) break;
+      last = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  private createSchema1(): void {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS nodes (
         id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
@@ -54,7 +99,6 @@ export class SqliteStore implements Store {
       CREATE INDEX IF NOT EXISTS items_node_seq ON items(node, seq);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
   private prepare() {
@@ -68,7 +112,9 @@ export class SqliteStore implements Store {
       putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid'),
       delSub: d.prepare('DELETE FROM subscriptions WHERE node = ? AND subid = ?'),
       delItem: d.prepare('DELETE FROM items WHERE node = ? AND id = ?'),
-      insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published) VALUES (?, ?, ?, ?, ?)'),
+      insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published, ivorn) VALUES (?, ?, ?, ?, ?, ?)'),
+      posOf: d.prepare('SELECT published, seq FROM items WHERE node = ? AND id = ?'),
+      expired: d.prepare('SELECT id FROM items WHERE node = ? AND published < ? ORDER BY published, seq LIMIT 10000').pluck(),
       countItems: d.prepare('SELECT count(*) AS n FROM items WHERE node = ?').pluck(),
       oldestIds: d.prepare('SELECT id FROM items WHERE node = ? ORDER BY seq ASC LIMIT ?').pluck(),
       purge: d.prepare('DELETE FROM items WHERE node = ?'),
@@ -128,7 +174,7 @@ export class SqliteStore implements Store {
       const stored: Item[] = [];
       for (const it of items) {
         this.q.delItem.run(node, it.id);
-        const r = this.q.insItem.run(node, it.id, it.payload, it.publisher, it.published);
+        const r = this.q.insItem.run(node, it.id, it.payload, it.publisher, it.published, it.ivorn ?? null);
         stored.push({ ...it, node, seq: Number(r.lastInsertRowid) });
       }
       return { stored, trimmed: this.trimInTx(node, maxItems) };
@@ -157,11 +203,97 @@ export class SqliteStore implements Store {
   }
 
   getItem(node: string, id: string): Item | undefined {
-    return this.q.getItem.get(node, id) as ItemRow | undefined;
+    const r = this.q.getItem.get(node, id) as ItemRow | undefined;
+    return r && toItem(r);
   }
 
   lastItem(node: string): Item | undefined {
-    return this.q.lastItem.get(node) as ItemRow | undefined;
+    const r = this.q.lastItem.get(node) as ItemRow | undefined;
+    return r && toItem(r);
+  }
+
+  expire(node: string, cutoff: number): string[] {
+    const removed: string[] = [];
+    // In transactions of at most 10,000 items, so publishes are never held up long.
+    for (;;) {
+      const ids = this.db.transaction(() => {
+        const batch = this.q.expired.all(node, cutoff) as string[];
+        for (const id of batch) this.q.delItem.run(node, id);
+        return batch;
+      })();
+      removed.push(...ids);
+      if (ids.length < 10_000) return removed;
+    }
+  }
+
+  queryArchive(node: string, q: ArchiveQuery): ArchivePage {
+    // The result set: every filter and bound, in (published, seq) order.
+    const where: string[] = ['node = ?'];
+    const args: unknown[] = [node];
+    const shape: string[] = [];
+    const bound = (id: string, op: '>' | '<'): string | undefined => {
+      const p = this.q.posOf.get(node, id) as { published: number; seq: number } | undefined;
+      if (!p) return id;
+      where.push(`(published, seq) ${op} (?, ?)`);
+      args.push(p.published, p.seq);
+      shape.push(op);
+      return undefined;
+    };
+    if (q.start !== undefined) where.push('published >= ?'), args.push(q.start), shape.push('s');
+    if (q.end !== undefined) where.push('published <= ?'), args.push(q.end), shape.push('e');
+    if (q.publisher !== undefined) where.push('publisher = ?'), args.push(q.publisher), shape.push('p');
+    if (q.ivorn !== undefined) where.push('ivorn = ?'), args.push(q.ivorn), shape.push('i');
+    if (q.ids) {
+      where.push(`id IN (${q.ids.map(() => '?').join(', ')})`);
+      args.push(...q.ids);
+      shape.push(`d${q.ids.length}`);
+    }
+    for (const [id, op] of [[q.afterId, '>'], [q.beforeId, '<']] as const) {
+      if (id === undefined) continue;
+      const missing = bound(id, op);
+      if (missing !== undefined) return { items: [], complete: true, missingCursor: missing };
+    }
+    const filter = where.join(' AND ');
+    const filterArgs = [...args];
+    const filterShape = shape.join('');
+    // The page: after / before a cursor inside the result set, or the first / last page.
+    const backward = q.before !== undefined;
+    const cursor = q.after ?? (q.before || undefined);
+    if (cursor !== undefined) {
+      const missing = bound(cursor, backward ? '<' : '>');
+      if (missing !== undefined) return { items: [], complete: true, missingCursor: missing };
+    }
+    const order = backward ? 'DESC' : 'ASC';
+    const sql = `SELECT * FROM items WHERE ${where.join(' AND ')} ORDER BY published ${order}, seq ${order} LIMIT ?`;
+    const rows = this.cached(`page${order}${shape.join('')}`, sql).all(...args, q.max + 1) as ItemRow[];
+    const complete = rows.length <= q.max;
+    const page = rows.slice(0, q.max);
+    if (backward) page.reverse();
+    const items = page.map(toItem);
+    // RSM count and index, when the result set is small enough to count.
+    const countSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE ${filter} LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
+    const count = this.cached(`count${filterShape}`, countSql).pluck().get(...filterArgs) as number;
+    if (count > ARCHIVE_COUNT_LIMIT) return { items, complete };
+    let firstIndex: number | undefined;
+    if (items.length) {
+      const f = items[0]!;
+      const beforeSql = `SELECT count(*) FROM items WHERE ${filter} AND (published, seq) < (?, ?)`;
+      firstIndex = this.cached(`before${filterShape}`, beforeSql).pluck().get(...filterArgs, f.published, f.seq) as number;
+    }
+    return { items, complete, count, firstIndex };
+  }
+
+  private stmts = new Map<string, Database.Statement>();
+
+  /** Archive statements by query shape (which filters are present), prepared once. */
+  private cached(key: string, sql: string): Database.Statement {
+    let st = this.stmts.get(key);
+    if (!st) {
+      if (this.stmts.size > 256) this.stmts.clear();
+      st = this.db.prepare(sql);
+      this.stmts.set(key, st);
+    }
+    return st;
   }
 
   getItems(node: string, query: ItemQuery): ItemPage {
@@ -190,7 +322,7 @@ export class SqliteStore implements Store {
       rows = (this.q.newest.all(node, max) as ItemRow[]).reverse();
     }
     const firstIndex = rows.length ? (this.q.countBefore.get(node, rows[0]!.seq) as number) : 0;
-    return { items: rows, count, firstIndex };
+    return { items: rows.map(toItem), count, firstIndex };
   }
 
   getMeta(key: string): string | undefined {

@@ -29,6 +29,42 @@ export type ItemPage = {
   missingCursor?: string;
 };
 
+/**
+ * An archive query (XEP-0313 on a node): items matching every given filter, in
+ * publication order (time, then sequence), one page at a time.
+ */
+export type ArchiveQuery = {
+  /** Published at or after this time (ms since epoch). */
+  start?: number;
+  /** Published at or before this time (ms since epoch). */
+  end?: number;
+  /** Published by this bare JID. */
+  publisher?: string;
+  /** Items whose payload has this IVORN. */
+  ivorn?: string;
+  /** Only these item ids. */
+  ids?: string[];
+  /** Only items after / before this item (XEP-0313 after-id / before-id): bounds of the result set. */
+  afterId?: string;
+  beforeId?: string;
+  /** Page size. */
+  max: number;
+  /** RSM paging inside the result set: the page after this item, or before it ('' = the last page). */
+  after?: string;
+  before?: string;
+};
+
+export type ArchivePage = {
+  items: Item[];
+  /** The page reaches the end of the result set in the direction of the query. */
+  complete: boolean;
+  /** Size of the result set, and the first item's position in it; undefined when too costly to count (more than `countLimit`). */
+  count?: number;
+  firstIndex?: number;
+  /** Set when an id named as a cursor or bound is not in the node (item-not-found). */
+  missingCursor?: string;
+};
+
 export type StoredState = {
   nodes: NodeRecord[];
   affiliations: { node: string; jid: string; affiliation: Affiliation }[];
@@ -50,6 +86,10 @@ export interface Store {
   purge(node: string): number;
   getItems(node: string, q: ItemQuery): ItemPage;
   getItem(node: string, id: string): Item | undefined;
+  /** Archive query over a node's stored items (indexed by time, publisher and IVORN). */
+  queryArchive(node: string, q: ArchiveQuery): ArchivePage;
+  /** Remove the node's items published before `cutoff` (ms since epoch): age retention. Returns the ids removed. */
+  expire(node: string, cutoff: number): string[];
   lastItem(node: string): Item | undefined;
   /** Keep only the newest `maxItems` items (after max_items was lowered). */
   trim(node: string, maxItems: number): string[];

@@ -7,7 +7,8 @@ import { xml, type Element } from '@xmpp/xml';
 import { NS } from './ns.ts';
 import { buildForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
-import { raw, serializeStandalone } from './raw.ts';
+import { itemElement, serializeStandalone } from './raw.ts';
+import { handleMamQuery, mamForm, MAM, MAM_EXTENDED } from '../xep0313/mam.ts';
 import { PubsubError, errors } from '../core/errors.ts';
 import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../core/node-config.ts';
 import { bareJid } from '../core/jid.ts';
@@ -60,6 +61,8 @@ export const SERVICE_FEATURES = [
   NS.RSM,
   NS.COMMANDS,
   NS.PING,
+  MAM,
+  MAM_EXTENDED,
   ...PUBSUB_FEATURES.map((f) => `${NS.PUBSUB}#${f}`),
 ];
 
@@ -72,6 +75,8 @@ export type HandlerOptions = {
   maxPage?: number;
   /** Payload bytes in one items reply (below the server's stanza limit for components). */
   maxReplyBytes?: number;
+  /** Archive page when a query gives no RSM <max/> (default 50). */
+  archivePage?: number;
 };
 
 function actorOf(stanza: Element): Actor {
@@ -131,6 +136,11 @@ export class Xep0060Handler {
       if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child);
       if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child);
       if (child.name === 'ping' && ns === NS.PING && type === 'get') return result(iq);
+      if (child.name === 'query' && ns === MAM) {
+        if (type === 'get') return mamForm(iq);
+        const { domain, send } = this.opts;
+        return handleMamQuery(this.service, { domain, send, maxPage: this.maxPage, defaultPage: Math.min(this.opts.archivePage ?? 50, this.maxPage) }, iq, child, actorOf(iq));
+      }
       throw new PubsubError('service-unavailable', { text: `${child.name} in ${ns ?? 'no namespace'} is not served here` });
     } catch (e) {
       return errorReply(iq, toPubsubError(e));
@@ -382,6 +392,8 @@ export class Xep0060Handler {
     return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
       xml('identity', { category: 'pubsub', type: 'leaf', name: c.title || undefined }),
       xml('feature', { var: NS.PUBSUB }),
+      xml('feature', { var: MAM }),
+      xml('feature', { var: MAM_EXTENDED }),
       buildForm('result', meta)));
   }
 
@@ -440,11 +452,7 @@ function toPubsubError(e: unknown): PubsubError {
   return new PubsubError('internal-server-error', { text: msg });
 }
 
-export function itemElement(it: Item, withPayload: boolean): Element {
-  const el = xml('item', { id: it.id, publisher: it.publisher });
-  if (withPayload && it.payload) el.append(raw(it.payload));
-  return el;
-}
+export { itemElement };
 
 export function configForm(cfg: NodeConfig, type: 'form' | 'result'): Element {
   return buildForm(type, [

@@ -1,5 +1,6 @@
 /** Stored payloads are serialized XML; this embeds them in outgoing elements without reparsing. */
-import type { Element } from '@xmpp/xml';
+import { xml, type Element } from '@xmpp/xml';
+import type { Item } from '../core/types.ts';
 
 export class RawXml {
   constructor(readonly xml: string) {}
@@ -75,4 +76,11 @@ function collectPrefixes(el: Element, out: Set<string>, declared: ReadonlySet<st
     if (i > 0 && !Object.prototype.hasOwnProperty.call(ch.attrs, `xmlns:${ch.name.slice(0, i)}`)) use(ch.name.slice(0, i));
     collectPrefixes(ch, out, here);
   }
+}
+
+/** A stored item as an <item/> element (payload embedded as stored, not reparsed). */
+export function itemElement(it: Item, withPayload: boolean): Element {
+  const el = xml('item', { id: it.id, publisher: it.publisher });
+  if (withPayload && it.payload) el.append(raw(it.payload));
+  return el;
 }
