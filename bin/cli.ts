@@ -25,8 +25,12 @@ const commands: Record<string, Command> = {
     run: async (argv) => (await import('../agents/publish/cli.ts')).publishCommand(argv),
   },
   subscribe: {
-    summary: 'print a node\'s items live with catch-up: NODE [--since ID] [--format summary|xml|json] [--alarm-silence 5s]',
+    summary: 'print a node\'s items live with catch-up: NODE [--since ID|TIME] [--last N] [--format summary|xml|json] [--alarm-silence 5s]',
     run: async (argv) => (await import('../agents/subscribe/cli.ts')).subscribeCommand(argv),
+  },
+  history: {
+    summary: "print a node's archive: NODE [--since TIME] [--until TIME] [--last N] [--ivorn IVORN] [--format summary|xml|json]",
+    run: async (argv) => (await import('../agents/history/cli.ts')).historyCommand(argv),
   },
   replay: {
     summary: 'replay real packets in time order for drills: DIR --node NODE --speed N [--as-test]',

@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from './log.ts';
 import type { ConnectionOptions } from './options.ts';
 import { AgentState, lockStateFile, type StateOptions } from './state.ts';
 import { NS, embeddablePayload, itemFromElement, rawXml, type PubsubItem } from './xml.ts';
+import { archiveQueryElement, archivedItemOf, archivePageOf, MAM, type ArchivedItem, type ArchivePage, type ArchiveQuery } from './archive.ts';
 import { IqTimeoutError, NotConnectedError, XmppIqError } from './errors.ts';
 
 export type { PubsubItem };
@@ -85,6 +86,8 @@ export class Agent extends EventEmitter {
   private readonly xmpp: ReturnType<typeof client>;
   private readonly pending = new Map<string, Pending>();
   private readonly followers = new Set<Follower>();
+  /** Archive queries in flight: queryid → the result messages received so far. */
+  private readonly archiveResults = new Map<string, ArchivedItem[]>();
   private readonly iqTimeoutMs: number;
   private readonly resyncMsDefault: number;
   private releaseLock?: () => void;
@@ -289,6 +292,13 @@ export class Agent extends EventEmitter {
       else p.reject(XmppIqError.fromReply(st));
       return;
     }
+    if (st.is('message') && this.archiveResults.size && st.getChild('result', MAM)) {
+      const qid = st.getChild('result', MAM)!.attrs.queryid ?? '';
+      const got = this.archiveResults.get(qid);
+      const item = got && bareOf(st.attrs.from ?? '') === this.service.toLowerCase() ? archivedItemOf(st, qid) : undefined;
+      if (item) got!.push(item);
+      return;
+    }
     if (st.is('message') && st.attrs.type !== 'error' && bareOf(st.attrs.from ?? '') === this.service.toLowerCase()) {
       const event = st.getChild('event', NS.EVENT);
       if (!event) return;
@@ -363,6 +373,23 @@ export class Agent extends EventEmitter {
       count: count != null ? Number(count) : undefined,
       firstIndex: first?.attrs.index !== undefined ? Number(first.attrs.index) : undefined,
     };
+  }
+
+  /**
+   * One page of a node's archive (XEP-0313): items matching the query in
+   * publication order. Refusals come as XmppIqError (e.g. forbidden when the
+   * node keeps no history for us).
+   */
+  async archive(node: string, q: ArchiveQuery = {}): Promise<ArchivePage> {
+    const queryid = `q${(++this.iqSeq).toString(36)}${randomBytes(3).toString('hex')}`;
+    const got: ArchivedItem[] = [];
+    this.archiveResults.set(queryid, got);
+    try {
+      const reply = await this.iq('set', archiveQueryElement(node, queryid, q));
+      return archivePageOf(reply, got);
+    } finally {
+      this.archiveResults.delete(queryid);
+    }
   }
 
   /** One item by id, or undefined when the node has no such item. */

@@ -37,6 +37,12 @@ export type FollowOptions = {
    * or an item id (the items published after it; this one overrides a stored cursor).
    */
   since?: string;
+  /**
+   * Start at a point of the node's archive instead (XEP-0313): the items published
+   * at or after this time, or the newest `last` items. Like an item id in `since`,
+   * this overrides a stored cursor (items already handled are still skipped).
+   */
+  start?: { time: Date } | { last: number };
   /** Subscribe the agent's bare JID (default true; false = poll by fetches only). */
   subscribe?: boolean;
   /** Unsubscribe on stop() (default false: the subscription outlives the process). */
@@ -256,7 +262,17 @@ export class Follower extends EventEmitter {
       this.needSubscribe = false;
     }
     this.check();
-    const since = this.opts.since ?? 'latest';
+    let since = this.opts.since ?? 'latest';
+    if (!this.firstSyncDone && this.opts.start) {
+      // The archive says which item lies just before the requested start ('' = the node's beginning).
+      const s = this.opts.start;
+      const page = 'time' in s
+        ? await agent.archive(node, { end: new Date(s.time.getTime() - 1), before: '', max: 1 })
+        : await agent.archive(node, { before: '', max: s.last + 1 });
+      const before = 'time' in s ? page.items[0] : page.items.length > s.last ? page.items[0] : undefined;
+      since = before?.id ?? 'beginning';
+      if (since === 'beginning') state.setCursor(node, '');
+    }
     const explicit = !this.firstSyncDone && since !== 'latest' && since !== 'beginning';
     let cursor = explicit ? since : state.cursor(node);
     if (cursor === undefined) {

@@ -10,6 +10,7 @@
  */
 export { Agent, connectAgent, type AgentOptions, type ItemsPage, type ItemsQuery, type PubsubItem } from './connect.ts';
 export { Follower, type FollowOptions, type FollowedItem, type ItemHandler, type SilenceAlarm } from './follow.ts';
+export { type ArchiveQuery, type ArchivePage, type ArchivedItem } from './archive.ts';
 export { XmppIqError, NotConnectedError, IqTimeoutError, isTransient } from './errors.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export { prepareVOEvent, publishVOEvent, InvalidVOEventError, type PreparedVOEvent, type PublishResult } from './publish.ts';

@@ -5,7 +5,8 @@
  */
 import { parse as parseVOEvent, summary as voeventSummary } from '../../voevent/index.ts';
 import { connectAgent } from '../lib/connect.ts';
-import type { FollowedItem, SilenceAlarm } from '../lib/follow.ts';
+import type { FollowOptions, FollowedItem, SilenceAlarm } from '../lib/follow.ts';
+import { parseTime } from '../history/time.ts';
 import { createLogger } from '../lib/log.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration } from '../lib/options.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../lib/command.ts';
@@ -16,8 +17,12 @@ Prints NODE's items as they arrive. After a disconnection or a restart it first
 prints what it missed (it remembers the last item in a state file), never an
 item twice.
 
-  --since ID|latest|beginning   where to start when there is no saved state: after item ID,
-                                new items only (latest, the default), or all the node holds
+  --since ID|latest|beginning|TIME
+                                where to start when there is no saved state: after item ID,
+                                new items only (latest, the default), or all the node holds;
+                                an ISO date-time (2026-12-06T04:00:00Z) starts at the items
+                                published since then (from the node's archive, overriding the state)
+  --last N                      start with the newest N items of the archive (overrides the state)
   --format summary|xml|json     one summary line per item (default), the packet XML, or JSON lines
   --alarm-silence DURATION      alarm on stderr (and a JSON line with --format json) when no item
                                 arrived for this long, e.g. 5s for a heartbeat node
@@ -71,6 +76,7 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
     const { values, positionals } = parseCommandLine(argv, {
       ...CONNECTION_ARGS,
       since: { type: 'string' },
+      last: { type: 'string' },
       format: { type: 'string', default: 'summary' },
       'alarm-silence': { type: 'string' },
       count: { type: 'string' },
@@ -90,6 +96,18 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
     const silenceMs = values['alarm-silence'] ? parseDuration(values['alarm-silence'], '--alarm-silence') : undefined;
     const count = values.count !== undefined ? Number(values.count) : undefined;
     if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new UsageError('--count must be a positive integer');
+    let start: FollowOptions['start'];
+    let since = values.since;
+    if (since !== undefined && /^\d{4}-\d{2}-\d{2}(T|$)/.test(since)) {
+      start = { time: parseTime(since, '--since') };
+      since = undefined;
+    }
+    if (values.last !== undefined) {
+      const last = Number(values.last);
+      if (!(Number.isInteger(last) && last >= 0)) throw new UsageError('--last must be a non-negative integer');
+      if (start) throw new UsageError('give --since TIME or --last N, not both');
+      start = { last };
+    }
     const conn = connectionFrom(values, env);
     const log = createLogger('subscribe', values['log-level'] ?? env.VOXNET_LOG_LEVEL ?? 'warn', { node });
     const stateDir = values['no-state'] ? undefined : (values['state-dir'] ?? defaultStateDir(env));
@@ -113,7 +131,8 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
     });
     try {
       const follower = await agent.follow(node, (item) => io.out(formatItem(item, format)), {
-        since: values.since,
+        since,
+        start,
         silenceMs,
         unsubscribeOnStop: values.unsubscribe,
         maxItems: count,
