@@ -15,6 +15,9 @@ import { xml } from '@xmpp/xml';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { NS, ps, owner, errorOf, nodeConfig, formFields } from './helpers/pubsub.ts';
 import { agentEnv, voxnet } from './helpers/agents.ts';
+import { runHeartbeat } from '../agents/heartbeat/heartbeat.ts';
+import { compile } from '../access-policy/compile.ts';
+import { parsePolicy } from '../access-policy/load.ts';
 import { connectAgent, publishVOEvent, itemIdFor, XmppIqError, type Agent } from '../agents/lib/index.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -195,4 +198,24 @@ describe('archive queries (XEP-0313 on pubsub nodes)', () => {
     const refused = await alice.iq('set', owner(xml('configure', { node }, nodeConfig({ 'voxnet#max_age': 'a week' })))).catch((e: XmppIqError) => e);
     expect(refused).toMatchObject({ condition: 'not-acceptable' });
   }, 60_000);
+
+  it('gives heartbeat nodes a short retention (a day) and policy products a permanent archive', async () => {
+    const run = runHeartbeat(alice, { node: 'archive/hb', intervalMs: 1000, count: 1 });
+    await run.done;
+    const cfg = await alice.iq('get', owner(xml('configure', { node: 'archive/hb' })));
+    const fields = formFields(cfg.getChild('pubsub')!.getChild('configure')!.getChild('x', NS.DATA));
+    expect(fields['voxnet#max_age']).toEqual(['86400']);
+    // A node that exists with another retention keeps it, and beats still go out.
+    await alice.iq('set', owner(xml('configure', { node: 'archive/hb' }, nodeConfig({ 'voxnet#max_age': '600' }))));
+    const beats: { id?: string; error?: Error }[] = [];
+    await runHeartbeat(alice, { node: 'archive/hb', intervalMs: 1000, count: 1, onBeat: (b) => beats.push(b) }).done;
+    expect(beats[0]!.error).toBeUndefined();
+    expect(env.broker.service.nodeConfig('archive/hb')!.max_age).toBe(600);
+
+    const policy = compile(parsePolicy(`version: 1\nlevels: [{ id: public, public: true }]\nproducts:\n  - { id: grb, publishers: [fsc@svom.fr], levels: { public: {} } }\n  - { id: hb, publishers: [fsc@svom.fr], max_items: 100, max_age: 6h, levels: { public: {} } }\n`));
+    const grb = policy.nodes.find((n) => n.id === 'grb/public')!;
+    const hb = policy.nodes.find((n) => n.id === 'hb/public')!;
+    expect(grb.config).toMatchObject({ max_items: Infinity, max_age: 0 });
+    expect(hb.config).toMatchObject({ max_items: 100, max_age: 21_600 });
+  });
 });
