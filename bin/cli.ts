@@ -32,6 +32,10 @@ const commands: Record<string, Command> = {
     summary: "print a node's archive: NODE [--since TIME] [--until TIME] [--last N] [--ivorn IVORN] [--format summary|xml|json]",
     run: async (argv) => (await import('../agents/history/cli.ts')).historyCommand(argv),
   },
+  event: {
+    summary: "one event's thread and state (retracted? latest localisation): IVORN | event id | item id [--format summary|json]",
+    run: async (argv) => (await import('../agents/event/cli.ts')).eventCommand(argv),
+  },
   replay: {
     summary: 'replay real packets in time order for drills: DIR --node NODE --speed N [--as-test]',
     run: async (argv) => (await import('../agents/replay/cli.ts')).replayCommand(argv),

@@ -18,6 +18,7 @@ import { domainOf } from './core/jid.ts';
 import { NS } from './xep0060/ns.ts';
 import { checkVOEventPayload, describeVOEventPayload, ivornOfPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
+import { ThreadKeeper } from './threads/keeper.ts';
 
 export type Broker = {
   service: PubsubService;
@@ -26,6 +27,8 @@ export type Broker = {
   /** Multicast services of recipient domains (multicast: auto). */
   multicastDirectory: MulticastDirectory;
   log: Logger;
+  /** Event threads kept from the stored alerts. */
+  threads: ThreadKeeper;
   /** The access policy in force (when the configuration names a policy_file). */
   policy?: PolicyRuntime;
   stop(): Promise<void>;
@@ -67,6 +70,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const creators = new Set(cfg.create_nodes);
   const audit = (rec: PolicyAudit) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`);
   let policy: PolicyRuntime | undefined;
+  let threads: ThreadKeeper | undefined;
   const service = new PubsubService(store, {
     // The component itself owns every node: the access policy acts through it.
     admins: [...cfg.admins, cfg.domain],
@@ -79,8 +83,20 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     },
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
     describePayload: describeVOEventPayload,
+    onStoreChange: (change) => {
+      if (!threads) return;
+      try {
+        if (change.kind === 'stored') threads.catchUp(new Map(change.items.map((it, i) => [`${it.node}\n${it.id}`, change.parsed[i]])));
+        else threads.forget(change.node, change.ids);
+      } catch (err) {
+        // The item is stored: the thread index catches up at the next publish or start.
+        log.error({ err: (err as Error).message }, 'event thread index update failed');
+      }
+    },
     onAudit: audit,
   });
+  threads = new ThreadKeeper(store.database, service);
+  threads.catchUp();
   // Loaded before going online (a broken file with no policy in force stops here); applied once online.
   if (cfg.policy_file) {
     try {
@@ -90,7 +106,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       throw e;
     }
   }
-  const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });
+  const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page, threads });
 
   link.on('stanza', (st: Element) => {
     const events: Promise<void>[] = [];
@@ -179,6 +195,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     link,
     notifier,
     multicastDirectory: directory,
+    threads,
     log,
     policy,
     async stop() {

@@ -32,5 +32,5 @@ export {
 } from './missions.ts';
 export {
   type Relation, type Localisation, type AlertFacts, type RelationRule, type ThreadEntry, type ThreadState,
-  RELATIONS, RELATION_RULES, EFFECTS, relationOf, factsOfVOEvent, factsOfJson, threadKeysOf, threadState, joinThreads, ThreadIndex,
+  RELATIONS, RELATION_RULES, EFFECTS, relationOf, factsOfVOEvent, factsOfJson, threadKeysOf, threadState, joinThreads, ThreadIndex, describeLocalisation,
 } from './thread.ts';

@@ -183,6 +183,13 @@ export type ThreadState = {
   localisation?: Localisation & { from: string };
 };
 
+/** A localisation in one line, e.g. "RA 123.4567° Dec -12.3456° ± 0.0500° (from ivo://...)". */
+export function describeLocalisation(l: (Localisation & { from: string }) | undefined): string {
+  if (!l) return '';
+  if (l.kind === 'circle') return `RA ${l.ra.toFixed(4)}° Dec ${l.dec.toFixed(4)}°${Number.isFinite(l.error) ? ` ± ${l.error.toFixed(4)}°` : ''} (from ${l.from})`;
+  return `sky map${l.url ? ` ${l.url}` : ''} (from ${l.from})`;
+}
+
 const label = (e: ThreadEntry) => e.ivorn ?? `${e.node ?? ''}/${e.item ?? ''}`;
 
 /** Fold a thread's entries into its state. Order-free: the entries are sorted first. */

@@ -54,8 +54,14 @@ export type ServiceOptions = {
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
   /** What the archive indexes about a payload (its IVORN), read from the tree the protocol layer parsed. */
   describePayload?: (node: string, config: NodeConfig, item: PublishInput) => PayloadKeys | undefined;
+  /** Told after items were stored or removed on purpose (retract, purge, node deletion): indexes kept beside the store follow. */
+  onStoreChange?: (change: StoreChange) => void;
   now?: () => number;
 };
+
+export type StoreChange =
+  | { kind: 'stored'; node: string; items: Item[]; parsed: unknown[] }
+  | { kind: 'removed'; node: string; ids?: string[] };
 
 /** Keys of a payload that the archive indexes. */
 export type PayloadKeys = { ivorn?: string };
@@ -86,6 +92,7 @@ export class PubsubService {
   private readonly now: () => number;
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
   private readonly describePayload: NonNullable<ServiceOptions['describePayload']>;
+  private readonly storeChanged: NonNullable<ServiceOptions['onStoreChange']>;
   private transientSeq = 0;
 
   constructor(
@@ -101,6 +108,7 @@ export class PubsubService {
     this.now = opts.now ?? Date.now;
     this.checkPayload = opts.checkPayload ?? (() => {});
     this.describePayload = opts.describePayload ?? (() => undefined);
+    this.storeChanged = opts.onStoreChange ?? (() => {});
     const state = store.load();
     for (const rec of state.nodes) this.nodes.set(rec.id, { rec, affiliations: new Map(), subs: new Map() });
     for (const a of state.affiliations) this.nodes.get(a.node)?.affiliations.set(a.jid, a.affiliation);
@@ -252,6 +260,7 @@ export class PubsubService {
     const recipients = this.recipients(n);
     this.store.deleteNode(id);
     this.nodes.delete(id);
+    this.storeChanged({ kind: 'removed', node: id });
     if (n.rec.config.notify_delete) this.emit({ kind: 'delete', node: id, redirect, recipients });
   }
 
@@ -260,6 +269,7 @@ export class PubsubService {
     this.check('purge', n, actor);
     if (!n.rec.config.persist_items) throw errors.unsupported('persistent-items', 'this node does not persist items');
     this.store.purge(id);
+    this.storeChanged({ kind: 'removed', node: id });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
       this.emit({ kind: 'purge', node: id, recipients: this.recipients(n) });
   }
@@ -537,6 +547,7 @@ export class PubsubService {
     let stored: Item[];
     if (cfg.persist_items && cfg.max_items > 0) {
       stored = this.store.publishItems(id, toStore, cfg.max_items).stored;
+      this.storeChanged({ kind: 'stored', node: id, items: stored, parsed: items.map((it) => it.parsed) });
     } else {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
@@ -568,6 +579,7 @@ export class PubsubService {
       if (!mayAny && it.publisher !== actor.bare) throw errors.forbidden(`item ${itemId} was published by someone else`);
     }
     const removed = this.store.retractItems(id, itemIds);
+    this.storeChanged({ kind: 'removed', node: id, ids: removed });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
       this.emit({ kind: 'retract', node: id, ids: removed, recipients: this.recipients(n) });
   }

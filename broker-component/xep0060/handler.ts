@@ -9,6 +9,8 @@ import { buildForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
 import { itemElement, serializeStandalone } from './raw.ts';
 import { handleMamQuery, mamForm, MAM, MAM_EXTENDED } from '../xep0313/mam.ts';
+import { EVENT_COMMAND, eventCommandForm, eventCommandResult } from '../threads/command.ts';
+import type { ThreadAnswer } from '../threads/keeper.ts';
 import { PubsubError, errors } from '../core/errors.ts';
 import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../core/node-config.ts';
 import { bareJid } from '../core/jid.ts';
@@ -77,6 +79,8 @@ export type HandlerOptions = {
   maxReplyBytes?: number;
   /** Archive page when a query gives no RSM <max/> (default 50). */
   archivePage?: number;
+  /** Event threads (the urn:voxnet:event command), when the broker keeps them. */
+  threads?: { query(actor: Actor, ref: string): ThreadAnswer };
 };
 
 function actorOf(stanza: Element): Actor {
@@ -369,6 +373,11 @@ export class Xep0060Handler {
     if (node === NS.COMMANDS) {
       return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node }, xml('identity', { category: 'automation', type: 'command-list' })));
     }
+    if (node === EVENT_COMMAND && this.opts.threads) {
+      return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
+        xml('identity', { category: 'automation', type: 'command-node', name: 'Event thread' }),
+        xml('feature', { var: NS.COMMANDS }), xml('feature', { var: NS.DATA })));
+    }
     if (node === NS.GET_PENDING) {
       return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
         xml('identity', { category: 'automation', type: 'command-node', name: 'Get pending subscription requests' }),
@@ -406,16 +415,29 @@ export class Xep0060Handler {
       return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS }, ...nodes.map((n) => xml('item', { jid: me, node: n.id, name: n.config.title || undefined }))));
     }
     if (node === NS.COMMANDS) {
-      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' })));
+      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' }),
+        ...(this.opts.threads ? [xml('item', { jid: me, node: EVENT_COMMAND, name: 'Event thread: alerts and current state of one event' })] : [])));
     }
     // Items of a leaf node, by id (XEP-0060 §5.5).
     const page = this.service.getItems(actor, node, { max: this.maxPage });
     return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...page.items.map((it) => xml('item', { jid: me, name: it.id }))));
   }
 
+  // ------------------------------------------------------------------ ad-hoc: event threads
+
+  private eventCommand(iq: Element, cmd: Element): Element {
+    const sessionid = cmd.attrs.sessionid ?? `event-${Date.now().toString(36)}`;
+    if (cmd.attrs.action === 'cancel')
+      return result(iq, xml('command', { xmlns: NS.COMMANDS, node: EVENT_COMMAND, sessionid, status: 'canceled' }));
+    const ref = readForm(cmd.getChild('x', NS.DATA))?.fields.ref?.[0];
+    if (ref === undefined) return result(iq, eventCommandForm(sessionid));
+    return result(iq, eventCommandResult(sessionid, this.opts.threads!.query(actorOf(iq), ref)));
+  }
+
   // ------------------------------------------------------------------ ad-hoc: get-pending (XEP-0060 §8.7)
 
   private command(iq: Element, cmd: Element): Element {
+    if (cmd.attrs.node === EVENT_COMMAND && this.opts.threads) return this.eventCommand(iq, cmd);
     if (cmd.attrs.node !== NS.GET_PENDING) throw errors.itemNotFound(`no command ${cmd.attrs.node}`);
     const actor = actorOf(iq);
     const action = cmd.attrs.action ?? 'execute';
