@@ -19,12 +19,22 @@ type V = string | number | boolean | undefined;
 /** One alert as filters see it; sky maps are read on first use, once. */
 export class Subject {
   private map?: SkyMap | null;
+  private peak?: { ra: number; dec: number } | null;
 
   constructor(
     readonly facts: AlertFacts | undefined,
     readonly voevent?: VOEvent,
     readonly json?: Record<string, unknown>,
   ) {}
+
+  /** Where the alert puts the source: an error circle's centre, else its sky map's densest point; null when unknown. */
+  position(): { ra: number; dec: number } | null {
+    if (this.peak !== undefined) return this.peak;
+    const l = this.facts?.localisation;
+    if (l?.kind === 'circle') return (this.peak = { ra: l.ra, dec: l.dec });
+    const map = this.skymap();
+    return (this.peak = map ? map.densest() : null);
+  }
 
   /** The sky map: a JSON notice's inline map, or one made from an error circle; null when there is none. */
   skymap(): SkyMap | null {
@@ -125,14 +135,8 @@ function equal(a: V, b: V): boolean | undefined {
 
 /** Is the alert's position (an error circle's centre, a sky map's densest point) in the region? */
 function inside(s: Subject, r: Region): boolean | undefined {
-  const l = s.facts?.localisation;
-  let at: { ra: number; dec: number } | undefined;
-  if (l?.kind === 'circle') at = l;
-  else {
-    const map = s.skymap();
-    if (!map) return undefined;
-    at = map.densest();
-  }
+  const at = s.position();
+  if (!at) return undefined;
   if (r.kind === 'cone') return angularDistanceDeg(r.ra, r.dec, at.ra, at.dec) <= r.radius;
   return r.moc.contains(at.ra, at.dec);
 }
@@ -141,6 +145,14 @@ function inside(s: Subject, r: Region): boolean | undefined {
 const angularDistanceDeg = (ra1: number, dec1: number, ra2: number, dec2: number) => (angularDistance(ra1, dec1, ra2, dec2) * 180) / Math.PI;
 
 function prob(s: Subject, r: Region): number | undefined {
+  // An error circle wholly inside or outside a cone needs no sky map (to 1e-3: the
+  // circle map holds 90% within its radius, the rest within three radii).
+  const l = s.facts?.localisation;
+  if (r.kind === 'cone' && l?.kind === 'circle' && Number.isFinite(l.error)) {
+    const d = angularDistanceDeg(r.ra, r.dec, l.ra, l.dec);
+    if (d + 3 * l.error <= r.radius) return 1;
+    if (d - 3 * l.error >= r.radius) return 0;
+  }
   const map = s.skymap();
   return map ? r.moc.probability(map) : undefined;
 }
