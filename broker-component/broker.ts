@@ -10,12 +10,13 @@ import { PubsubService } from './core/service.ts';
 import { Xep0060Handler } from './xep0060/handler.ts';
 import { Notifier } from './delivery/notifier.ts';
 import { ComponentLink } from './link.ts';
+import { XmppIqError } from '../common/xmpp/iq-errors.ts';
 import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { MulticastDirectory } from './delivery/multicast-directory.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
-import type { NodeConfig } from './core/types.ts';
-import { domainOf } from './core/jid.ts';
-import { NS } from './xep0060/ns.ts';
+import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
+import type { NodeConfig } from '../pubsub/types.ts';
+import { domainOf } from '../pubsub/jid.ts';
+import { NS } from '../common/ns.ts';
 import { checkVOEventPayload, describeVOEventPayload, ivornOfPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
 import { ThreadKeeper } from './threads/keeper.ts';
@@ -53,8 +54,13 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   let barrierSeq = 0;
   // The server (or its multicast service) answers this IQ only after routing every
   // stanza we wrote before it: it confirms notifications and multicast probes alike.
+  // Any answer will do, an error reply included.
   const barrier = async (to: string) => {
-    await link.request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000);
+    await link
+      .request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000)
+      .catch((e: unknown) => {
+        if (!(e instanceof XmppIqError)) throw e;
+      });
   };
   const notifier = new Notifier({
     from: cfg.domain,

@@ -6,7 +6,7 @@
  * receives stays the core's (core/filtering.ts narrows its recipient list).
  */
 import { FilterError, compileFilter, subjectOf, type Filter } from '../filter/index.ts';
-import { PubsubError } from './core/errors.ts';
+import { PubsubError } from '../pubsub/errors.ts';
 
 const CACHE_MAX = 10_000;
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
-import { DEFAULT_NODE_CONFIG } from '../broker-component/core/node-config.ts';
+import { DEFAULT_NODE_CONFIG } from '../pubsub/node-config.ts';
 import { ivornOfPayload } from '../broker-component/voevent-rules.ts';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');

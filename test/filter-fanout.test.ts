@@ -7,7 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { applyFilters } from '../broker-component/core/filtering.ts';
 import { FilterEngine } from '../broker-component/filters.ts';
-import { PubsubError } from '../broker-component/core/errors.ts';
+import { PubsubError } from '../pubsub/errors.ts';
 
 const SWIFT = readFileSync(new URL('./fixtures/voevents/fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml', import.meta.url), 'utf8');
 

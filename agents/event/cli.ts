@@ -8,7 +8,7 @@ import { xml } from '@xmpp/xml';
 import { describeLocalisation, type ThreadState } from '../../voevent/index.ts';
 import { connectAgent, type Agent } from '../lib/connect.ts';
 import { createLogger } from '../lib/log.ts';
-import { NS } from '../lib/xml.ts';
+import { NS } from '../../common/ns.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, parseCommandLine } from '../lib/options.ts';
 import { runCommand, stdio, type CliIO } from '../lib/command.ts';
 

@@ -4,7 +4,8 @@
  * result messages; the Agent sends the IQ and collects the messages by queryid.
  */
 import { xml, type Element } from '@xmpp/xml';
-import { NS, itemFromElement, type PubsubItem } from './xml.ts';
+import { NS } from '../../common/ns.ts';
+import { itemFromElement, type PubsubItem } from './xml.ts';
 
 export const MAM = 'urn:xmpp:mam:2';
 export const FORWARD = 'urn:xmpp:forward:0';

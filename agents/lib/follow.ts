@@ -18,8 +18,8 @@
 import { EventEmitter } from 'node:events';
 import type { Element } from '@xmpp/xml';
 import type { Agent } from './connect.ts';
-import { XmppIqError, isTransient } from './errors.ts';
-import { backoffDelay } from './backoff.ts';
+import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
+import { backoffDelay } from '../../common/backoff.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
 
 export type FollowedItem = PubsubItem & {
@@ -257,7 +257,7 @@ export class Follower extends EventEmitter {
     const { agent, node } = this;
     const state = agent.state;
     if (this.needSubscribe && this.opts.subscribe !== false) {
-      const sub = await agent.subscribe(node);
+      const sub = await agent.ensureSubscribed(node);
       if (sub.subscription !== 'subscribed') this.log.warn({ node, subscription: sub.subscription }, 'subscription is not active yet');
       this.needSubscribe = false;
     }

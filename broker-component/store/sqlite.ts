@@ -6,11 +6,62 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../core/types.ts';
-import { DEFAULT_NODE_CONFIG } from '../core/node-config.ts';
+import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, SubscriptionOptions } from '../../pubsub/types.ts';
+import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
+import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
 import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, Store, StoredState } from './store.ts';
 
-const SCHEMA_VERSION = 2;
+type MigrationOptions = { ivornOf?: (payload: string) => string | undefined };
+
+/** Migration i takes the schema from version i to i + 1. */
+const MIGRATIONS: ((db: Database.Database, opts: MigrationOptions) => void)[] = [
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS nodes (
+        id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS affiliations (
+        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, jid TEXT NOT NULL, affiliation TEXT NOT NULL,
+        PRIMARY KEY (node, jid));
+      CREATE TABLE IF NOT EXISTS subscriptions (
+        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, subid TEXT NOT NULL, jid TEXT NOT NULL,
+        state TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (node, subid));
+      CREATE TABLE IF NOT EXISTS items (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, id TEXT NOT NULL,
+        payload TEXT NOT NULL, publisher TEXT NOT NULL, published INTEGER NOT NULL);
+      CREATE UNIQUE INDEX IF NOT EXISTS items_node_id ON items(node, id);
+      CREATE INDEX IF NOT EXISTS items_node_seq ON items(node, seq);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `),
+  // 2: subscription options (XEP-0060 §6.3), one JSON record per subscription; fields
+  // added later read as their defaults, so new options need no migration.
+  (db) => db.exec(`ALTER TABLE subscriptions ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`),
+  // 3: the archive. Items carry their IVORN; indexes serve archive queries by time, by
+  // publisher and by IVORN in publication order (time, then seq), so a query costs a
+  // seek plus its page however many items the node holds. The IVORNs of items stored
+  // before are filled in.
+  (db, { ivornOf }) => {
+    db.exec(`
+      ALTER TABLE items ADD COLUMN ivorn TEXT;
+      CREATE INDEX IF NOT EXISTS items_node_time ON items(node, published, seq);
+      CREATE INDEX IF NOT EXISTS items_node_publisher ON items(node, publisher, published, seq);
+      CREATE INDEX IF NOT EXISTS items_node_ivorn ON items(node, ivorn) WHERE ivorn IS NOT NULL;
+    `);
+    if (!ivornOf) return;
+    const set = db.prepare('UPDATE items SET ivorn = ? WHERE seq = ?');
+    const batch = db.prepare('SELECT seq, payload FROM items WHERE seq > ? ORDER BY seq LIMIT 1000');
+    for (let last = -1; ; ) {
+      const rows = batch.all(last) as { seq: number; payload: string }[];
+      for (const r of rows) {
+        const iv = ivornOf(r.payload);
+        if (iv) set.run(iv, r.seq);
+      }
+      if (rows.length < 1000) break;
+      last = rows[rows.length - 1]!.seq;
+    }
+  },
+];
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 export type SqliteStoreOptions = {
   /** 'full' (default): fsync on every commit. 'normal': survives a killed process, not a power cut. */
@@ -40,65 +91,23 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
-    this.migrate(opts.ivornOf);
+    this.migrate(opts);
     this.q = this.prepare();
   }
 
-  private migrate(ivornOf: SqliteStoreOptions['ivornOf']): void {
+  /**
+   * Bring the database to SCHEMA_VERSION: each migration runs once, in order, in
+   * one transaction with the version bump (a crash leaves the previous version).
+   */
+  private migrate(opts: MigrationOptions): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this broker (${SCHEMA_VERSION})`);
-    if (version === SCHEMA_VERSION) return;
-    this.db.transaction(() => {
-      if (version < 1) this.createSchema1();
-      if (version < 2) this.migrateTo2(ivornOf);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    })();
-  }
-
-  /**
-   * Schema 2: the archive. Items carry their IVORN; indexes serve archive queries
-   * by time, by publisher and by IVORN in publication order (time, then seq), so a
-   * query costs a seek plus its page, however many items the node holds.
-   */
-  private migrateTo2(ivornOf: SqliteStoreOptions['ivornOf']): void {
-    this.db.exec(`
-      ALTER TABLE items ADD COLUMN ivorn TEXT;
-      CREATE INDEX IF NOT EXISTS items_node_time ON items(node, published, seq);
-      CREATE INDEX IF NOT EXISTS items_node_publisher ON items(node, publisher, published, seq);
-      CREATE INDEX IF NOT EXISTS items_node_ivorn ON items(node, ivorn) WHERE ivorn IS NOT NULL;
-    `);
-    if (!ivornOf) return;
-    const set = this.db.prepare('UPDATE items SET ivorn = ? WHERE seq = ?');
-    const batch = this.db.prepare('SELECT seq, payload FROM items WHERE seq > ? ORDER BY seq LIMIT 1000');
-    for (let last = -1; ; ) {
-      const rows = batch.all(last) as { seq: number; payload: string }[];
-      for (const r of rows) {
-        const iv = ivornOf(r.payload);
-        if (iv) set.run(iv, r.seq);
-      }
-      if (rows.length < 1000) break;
-      last = rows[rows.length - 1]!.seq;
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        MIGRATIONS[v]!(this.db, opts);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
     }
-  }
-
-  private createSchema1(): void {
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS nodes (
-        id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS affiliations (
-        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, jid TEXT NOT NULL, affiliation TEXT NOT NULL,
-        PRIMARY KEY (node, jid));
-      CREATE TABLE IF NOT EXISTS subscriptions (
-        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, subid TEXT NOT NULL, jid TEXT NOT NULL,
-        state TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (node, subid));
-      CREATE TABLE IF NOT EXISTS items (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        node TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, id TEXT NOT NULL,
-        payload TEXT NOT NULL, publisher TEXT NOT NULL, published INTEGER NOT NULL);
-      CREATE UNIQUE INDEX IF NOT EXISTS items_node_id ON items(node, id);
-      CREATE INDEX IF NOT EXISTS items_node_seq ON items(node, seq);
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    `);
   }
 
   private prepare() {
@@ -109,7 +118,7 @@ export class SqliteStore implements Store {
       deleteNode: d.prepare('DELETE FROM nodes WHERE id = ?'),
       setAff: d.prepare('INSERT INTO affiliations (node, jid, affiliation) VALUES (?, ?, ?) ON CONFLICT(node, jid) DO UPDATE SET affiliation = excluded.affiliation'),
       delAff: d.prepare('DELETE FROM affiliations WHERE node = ? AND jid = ?'),
-      putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid'),
+      putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created, options) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid, options = excluded.options'),
       delSub: d.prepare('DELETE FROM subscriptions WHERE node = ? AND subid = ?'),
       delItem: d.prepare('DELETE FROM items WHERE node = ? AND id = ?'),
       insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published, ivorn) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -121,10 +130,13 @@ export class SqliteStore implements Store {
       getItem: d.prepare('SELECT * FROM items WHERE node = ? AND id = ?'),
       lastItem: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1'),
       seqOf: d.prepare('SELECT seq FROM items WHERE node = ? AND id = ?').pluck(),
-      countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq < ?').pluck(),
+      // `floor`: the lowest seq of the result set (0: every item; see ItemQuery.newest).
+      countFrom: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ?').pluck(),
+      nthNewestSeq: d.prepare('SELECT seq FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
+      countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ? AND seq < ?').pluck(),
       pageAfter: d.prepare('SELECT * FROM items WHERE node = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
-      pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      pageIndex: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
+      pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      pageIndex: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
       newest: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq DESC LIMIT ?'),
       getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -137,7 +149,9 @@ export class SqliteStore implements Store {
       (r): NodeRecord => ({ id: r.id, config: decodeConfig(r.config), created: r.created, creator: r.creator }),
     );
     const affiliations = this.db.prepare('SELECT node, jid, affiliation FROM affiliations').all() as StoredState['affiliations'];
-    const subscriptions = this.db.prepare('SELECT node, subid, jid, state, created FROM subscriptions ORDER BY created').all() as Subscription[];
+    const subscriptions = (this.db.prepare('SELECT node, subid, jid, state, created, options FROM subscriptions ORDER BY created').all() as (Omit<Subscription, 'options'> & { options: string })[]).map(
+      (r): Subscription => ({ ...r, options: decodeOptions(r.options) }),
+    );
     return { nodes, affiliations, subscriptions };
   }
 
@@ -162,7 +176,7 @@ export class SqliteStore implements Store {
   }
 
   putSubscription(sub: Subscription): void {
-    this.q.putSub.run(sub.node, sub.subid, sub.jid, sub.state, sub.created);
+    this.q.putSub.run(sub.node, sub.subid, sub.jid, sub.state, sub.created, encodeOptions(sub.options));
   }
 
   deleteSubscription(node: string, subid: string): void {
@@ -297,31 +311,38 @@ export class SqliteStore implements Store {
   }
 
   getItems(node: string, query: ItemQuery): ItemPage {
-    const count = this.q.countItems.get(node) as number;
+    let count = this.q.countItems.get(node) as number;
     if (query.ids) {
       const items = query.ids
         .map((id) => this.getItem(node, id))
         .filter((x): x is Item => !!x)
         .sort((a, b) => a.seq - b.seq);
-      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, items[0]!.seq) as number) : 0 };
+      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, 0, items[0]!.seq) as number) : 0 };
+    }
+    // The result set: every item, or the newest `newest`, in publication order.
+    let floor = 0;
+    if (query.newest !== undefined && query.newest < count) {
+      if (query.newest <= 0) return { items: [], count: 0, firstIndex: 0 };
+      floor = this.q.nthNewestSeq.get(node, query.newest - 1) as number;
+      count = query.newest;
     }
     const max = Math.max(0, Math.min(query.max ?? count, count));
     let rows: ItemRow[];
     if (query.after !== undefined) {
       const seq = this.q.seqOf.get(node, query.after) as number | undefined;
       if (seq === undefined) return { items: [], count, firstIndex: 0, ...missingCursor(query.after) };
-      rows = this.q.pageAfter.all(node, seq, max) as ItemRow[];
+      rows = this.q.pageAfter.all(node, Math.max(seq, floor - 1), max) as ItemRow[];
     } else if (query.before !== undefined && query.before !== '') {
       const seq = this.q.seqOf.get(node, query.before) as number | undefined;
       if (seq === undefined) return { items: [], count, firstIndex: 0, ...missingCursor(query.before) };
-      rows = (this.q.pageBefore.all(node, seq, max) as ItemRow[]).reverse();
+      rows = (this.q.pageBefore.all(node, floor, seq, max) as ItemRow[]).reverse();
     } else if (query.index !== undefined) {
-      rows = this.q.pageIndex.all(node, max, query.index) as ItemRow[];
+      rows = this.q.pageIndex.all(node, floor, max, query.index) as ItemRow[];
     } else {
-      // No cursor, or <before/>: the newest `max` items, oldest first.
+      // No cursor, or <before/>: the last page, i.e. the newest `max` items, oldest first.
       rows = (this.q.newest.all(node, max) as ItemRow[]).reverse();
     }
-    const firstIndex = rows.length ? (this.q.countBefore.get(node, rows[0]!.seq) as number) : 0;
+    const firstIndex = rows.length ? (this.q.countBefore.get(node, floor, rows[0]!.seq) as number) : 0;
     return { items: rows.map(toItem), count, firstIndex };
   }
 
@@ -350,6 +371,16 @@ export class SqliteStore implements Store {
 /** An RSM cursor naming an item that is not in the node: XEP-0059 §2.6 says item-not-found. */
 function missingCursor(id: string): { missingCursor: string } {
   return { missingCursor: id };
+}
+
+/** Infinity (subscription_depth "all") survives JSON as "all". */
+function encodeOptions(o: SubscriptionOptions): string {
+  return JSON.stringify(o, (_k, v) => (v === Infinity ? 'all' : v));
+}
+
+function decodeOptions(s: string): SubscriptionOptions {
+  const o = JSON.parse(s, (_k, v) => (v === 'all' ? Infinity : v)) as Partial<SubscriptionOptions>;
+  return subscriptionOptionsOf(o);
 }
 
 function encodeConfig(c: NodeConfig): string {

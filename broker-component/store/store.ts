@@ -4,12 +4,20 @@
  * commits a transaction). The core acknowledges a publish only after `publishItems`
  * returned.
  */
-import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../core/types.ts';
+import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../../pubsub/types.ts';
 
+/**
+ * A page of a node's items. The result set is the node's items (or its `newest`
+ * ones) in publication order, oldest first, as in XEP-0313; `after`, `before` and
+ * `index` page through it (XEP-0059). Without a cursor, the last page: the newest
+ * `max` items.
+ */
 export type ItemQuery = {
   /** Only these ids (in publication order). */
   ids?: string[];
-  /** The newest `max` items (after paging is applied, the page size). */
+  /** Restrict the result set to the newest `newest` items (XEP-0060 max_items). */
+  newest?: number;
+  /** The page size; without a cursor, the newest `max` items. */
   max?: number;
   /** XEP-0059: items published after this item id (newer). */
   after?: string;
@@ -21,7 +29,7 @@ export type ItemQuery = {
 
 export type ItemPage = {
   items: Item[];
-  /** Total number of items in the node (for RSM <count/>). */
+  /** Number of items in the result set (for RSM <count/>). */
   count: number;
   /** Position of the first returned item in publication order (for RSM <first index>). */
   firstIndex: number;

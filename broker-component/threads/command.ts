@@ -6,7 +6,7 @@
  * XEP-0335 <json/> element for programs. Without a ref it asks for one.
  */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from '../xep0060/ns.ts';
+import { NS } from '../../common/ns.ts';
 import { buildForm } from '../xep0060/forms.ts';
 import type { ThreadAnswer } from './keeper.ts';
 import { describeLocalisation } from '../../voevent/index.ts';

@@ -12,9 +12,9 @@
  */
 import type Database from 'better-sqlite3';
 import { factsOfJson, factsOfVOEvent, fromElement, joinThreads, parse, threadKeysOf, threadState, type AlertFacts, type ThreadEntry, type ThreadState, type XmlElement } from '../../voevent/index.ts';
-import { errors } from '../core/errors.ts';
+import { errors } from '../../pubsub/errors.ts';
 import type { PubsubService } from '../core/service.ts';
-import type { Actor } from '../core/types.ts';
+import type { Actor } from '../../pubsub/types.ts';
 
 const META_SEQ = 'threads.seq';
 const JSON_NS = 'urn:xmpp:json:0';

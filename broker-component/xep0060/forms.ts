@@ -1,7 +1,9 @@
 /** XEP-0004 data forms: read submitted fields, build forms. */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from './ns.ts';
-import { PubsubError } from '../core/errors.ts';
+import { NS } from '../../common/ns.ts';
+import { PubsubError } from '../../pubsub/errors.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValues } from '../../pubsub/node-config.ts';
+import type { NodeConfig } from '../../pubsub/types.ts';
 
 /** Fields of a submitted form as var → values. Throws bad-request on a malformed form. */
 export function readForm(x: Element | undefined): { formType?: string; fields: Record<string, string[]>; type?: string } | undefined {
@@ -33,4 +35,43 @@ export function buildForm(type: 'form' | 'result' | 'submit', fields: FormField[
     x.append(el);
   }
   return x;
+}
+
+/** XEP-0248 pubsub#children: the nodes of a collection, computed by the service, not stored in the config. */
+export const CHILDREN_FIELD = 'pubsub#children';
+
+/** The node configuration form; `children` for a collection node (XEP-0248). */
+export function configForm(cfg: NodeConfig, type: 'form' | 'result', children?: string[]): Element {
+  const fields: FormField[] = [
+    { var: 'FORM_TYPE', type: 'hidden', values: [NS.NODE_CONFIG] },
+    ...CONFIG_FIELDS.map((f) => ({
+      var: fieldVar(f.key),
+      type: f.kind,
+      label: f.label,
+      options: f.options,
+      values: formatConfigValues(cfg, f.key),
+    })),
+  ];
+  if (cfg.node_type === 'collection')
+    fields.push({ var: CHILDREN_FIELD, type: 'text-multi', label: 'The child nodes (leaf or collection) of this collection', values: children ?? [] });
+  return buildForm(type, fields);
+}
+
+/** Split a submitted node configuration into its stored fields and the collection's children (when given). */
+export function splitChildren(fields: Record<string, string[]> | undefined): { fields?: Record<string, string[]>; children?: string[] } {
+  if (!fields || !(CHILDREN_FIELD in fields)) return { fields };
+  const { [CHILDREN_FIELD]: children, ...rest } = fields;
+  return { fields: rest, children: children!.filter((c) => c !== '') };
+}
+
+/** The message asking an owner to approve a subscription (XEP-0060 §8.6.1). */
+export function authorizationRequest(from: string, owner: string, node: string, jid: string, subid: string): Element {
+  return xml('message', { from, to: owner, id: `auth-${subid}` },
+    buildForm('form', [
+      { var: 'FORM_TYPE', type: 'hidden', values: [NS.SUB_AUTH] },
+      { var: 'pubsub#subid', type: 'hidden', values: [subid] },
+      { var: 'pubsub#node', type: 'text-single', label: 'Node ID', values: [node] },
+      { var: 'pubsub#subscriber_jid', type: 'jid-single', label: 'Subscriber Address', values: [jid] },
+      { var: 'pubsub#allow', type: 'boolean', label: 'Allow this JID to subscribe to this pubsub node?', values: ['false'] },
+    ], 'PubSub subscriber request'));
 }

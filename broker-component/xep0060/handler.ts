@@ -4,18 +4,20 @@
  * nothing itself: every permission question goes to the core.
  */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from './ns.ts';
-import { buildForm, readForm, type FormField } from './forms.ts';
+import { NS } from '../../common/ns.ts';
+import { parseBoolean } from '../../common/boolean.ts';
+import { authorizationRequest, buildForm, configForm, readForm, splitChildren, type FormField } from './forms.ts';
+import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
-import { itemElement, serializeStandalone } from './raw.ts';
+import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
 import { handleMamQuery, mamForm, MAM, MAM_EXTENDED } from '../xep0313/mam.ts';
 import { EVENT_COMMAND, eventCommandForm, eventCommandResult } from '../threads/command.ts';
 import type { ThreadAnswer } from '../threads/keeper.ts';
-import { PubsubError, errors } from '../core/errors.ts';
-import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../core/node-config.ts';
-import { bareJid } from '../core/jid.ts';
+import { PubsubError, errors } from '../../pubsub/errors.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
+import { bareJid } from '../../pubsub/jid.ts';
 import type { PubsubService, PublishInput } from '../core/service.ts';
-import type { Actor, Item, NodeConfig } from '../core/types.ts';
+import type { Actor, Item, NodeConfig } from '../../pubsub/types.ts';
 import type { ItemQuery } from '../store/store.ts';
 
 /** The pubsub#features this service implements, and nothing else. */
@@ -24,6 +26,7 @@ export const PUBSUB_FEATURES = [
   'access-open',
   'access-whitelist',
   'auto-create',
+  'collections',
   'config-node',
   'create-and-configure',
   'create-nodes',
@@ -50,10 +53,13 @@ export const PUBSUB_FEATURES = [
   'retract-items',
   'retrieve-affiliations',
   'retrieve-default',
+  'retrieve-default-sub',
   'retrieve-items',
   'retrieve-subscriptions',
+  'rsm',
   'subscribe',
   'subscription-notifications',
+  'subscription-options',
 ] as const;
 
 export const SERVICE_FEATURES = [
@@ -164,7 +170,7 @@ export class Xep0060Handler {
       const jid = f['pubsub#subscriber_jid']?.[0];
       const allowRaw = f['pubsub#allow']?.[0];
       if (!node || !jid || allowRaw === undefined) throw errors.badRequest(undefined, 'authorization form lacks node, subscriber_jid or allow');
-      const allow = allowRaw === '1' || allowRaw === 'true';
+      const allow = parseBoolean(allowRaw) === true;
       this.service.authorize(actorOf(msg), node, jid, f['pubsub#subid']?.[0], allow);
       return undefined;
     } catch (e) {
@@ -186,7 +192,8 @@ export class Xep0060Handler {
         const configure = ps.getChild('configure');
         const form = readForm(configure?.getChild('x', NS.DATA));
         if (form && form.formType && form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
-        const node = this.service.createNode(actor, first.attrs.node || undefined, form?.fields);
+        const { fields, children } = splitChildren(form?.fields);
+        const node = this.service.createNode(actor, first.attrs.node || undefined, fields, children);
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('create', { node })));
       }
       case 'publish': {
@@ -195,28 +202,33 @@ export class Xep0060Handler {
         const items: PublishInput[] = first.getChildren('item').map((it) => {
           const payloads = it.getChildElements();
           if (payloads.length > 1) throw errors.badRequest('invalid-payload', 'an item carries one payload element');
-          return { id: it.attrs.id, payload: payloads[0] ? serializeStandalone(payloads[0]) : '', parsed: payloads[0] };
+          return { id: it.attrs.id, payload: payloads[0] ? standaloneXml(payloads[0]) : '', parsed: payloads[0] };
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
         const stored = this.service.publish(actor, node!, items, po?.fields);
+        // A transient notification-only publish has no item: the reply names the node only (§7.1.2).
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('publish', { node }, ...stored.map((s) => xml('item', { id: s.id })))));
       }
       case 'retract': {
         requireType(set, 'retract');
         const ids = first.getChildren('item').map((i) => i.attrs.id ?? '');
-        const notify = first.attrs.notify === 'true' || first.attrs.notify === '1';
+        const notify = parseBoolean(first.attrs.notify) === true;
         this.service.retract(actor, first.attrs.node!, ids, notify);
         return result(iq);
       }
       case 'subscribe': {
         requireType(set, 'subscribe');
-        if (ps.getChild('options')?.getChild('x', NS.DATA)) throw errors.unsupported('subscription-options');
         const jid = first.attrs.jid;
         if (!jid) throw errors.badRequest('jid-required');
-        const sub = this.service.subscribe(actor, first.attrs.node!, jid);
+        // Subscribe and configure (§6.3.7): the options form rides along.
+        const optForm = readForm(ps.getChild('options')?.getChild('x', NS.DATA));
+        const options = optForm ? readSubscriptionOptions(this.service.defaultSubscriptionOptions(actor), optForm) : undefined;
+        const sub = this.service.subscribe(actor, first.attrs.node!, jid, options);
         queueMicrotask(() => this.service.afterSubscribe(sub));
-        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscription', { node: sub.node, jid: sub.jid, subid: sub.subid, subscription: sub.state })));
+        const reply = xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscription', { node: sub.node, jid: sub.jid, subid: sub.subid, subscription: sub.state }));
+        if (optForm) reply.append(xml('options', { node: sub.node, jid: sub.jid, subid: sub.subid }, subscriptionOptionsForm(sub.options, 'result')));
+        return result(iq, reply);
       }
       case 'unsubscribe': {
         requireType(set, 'unsubscribe');
@@ -239,15 +251,46 @@ export class Xep0060Handler {
       case 'items':
         requireType(!set, 'items');
         return this.items(iq, ps, first, actor);
-      case 'options':
-        throw errors.unsupported('subscription-options');
-      case 'default':
-        throw errors.unsupported('retrieve-default-sub');
+      case 'options': {
+        const node = first.attrs.node;
+        const jid = first.attrs.jid;
+        if (!node) throw errors.badRequest('nodeid-required');
+        if (!jid) throw errors.badRequest('jid-required');
+        const subid = first.attrs.subid || undefined;
+        if (!set) {
+          const sub = this.service.subscriptionOptions(actor, node, jid, subid);
+          return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('options', { node, jid, subid: sub.subid }, subscriptionOptionsForm(sub.options, 'form'))));
+        }
+        const x = first.getChild('x', NS.DATA);
+        if (x?.attrs.type === 'cancel') return result(iq);
+        const form = readForm(x);
+        if (!form) throw errors.badRequest('invalid-options', 'options need a data form');
+        const current = this.service.subscriptionOptions(actor, node, jid, subid);
+        this.service.setSubscriptionOptions(actor, node, jid, current.subid, readSubscriptionOptions(current.options, form));
+        return result(iq);
+      }
+      case 'default': {
+        requireType(!set, 'default');
+        const node = first.attrs.node || undefined;
+        const opts = this.service.defaultSubscriptionOptions(actor, node);
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('default', { node }, subscriptionOptionsForm(opts, 'form'))));
+      }
       default:
         throw errors.badRequest(undefined, `unknown pubsub request ${first.name}`);
     }
   }
 
+  /**
+   * Items retrieval (§6.5) with XEP-0059 paging. The result set is the node's
+   * items in publication order, oldest first (the order of XEP-0313 archives,
+   * which slixmpp's and Smack's RSM iterators and our agents page through); with
+   * max_items, only the newest max_items of them (§6.5.7). Within it:
+   *   - no RSM: the newest items (max_items, or up to maxPage);
+   *   - RSM without a cursor: the first page; <after>X: the page following X
+   *     (newer), and so on with <after> = the previous <last> until <count>;
+   *   - <before/>: the last page (newest); <before>X: the page preceding X;
+   *   - <index>: the page starting at that position.
+   */
   private items(iq: Element, ps: Element, itemsEl: Element, actor: Actor): Element {
     const node = itemsEl.attrs.node!;
     const q: ItemQuery = {};
@@ -256,13 +299,14 @@ export class Xep0060Handler {
     if (ids.length) q.ids = ids;
     if (itemsEl.attrs.max_items !== undefined) {
       if (!/^\d+$/.test(itemsEl.attrs.max_items)) throw errors.badRequest(undefined, 'max_items must be a non-negative integer');
-      q.max = Number(itemsEl.attrs.max_items);
+      q.newest = Number(itemsEl.attrs.max_items);
+      if (!set) q.max = q.newest;
     }
-    if (set) {
+    if (set && !q.ids) {
       const max = set.getChildText('max');
       if (max !== null && max !== undefined) {
         if (!/^\d+$/.test(max)) throw errors.badRequest(undefined, 'RSM max must be a non-negative integer');
-        q.max = Math.min(Number(max), q.max ?? Infinity);
+        q.max = Number(max);
       }
       const after = set.getChild('after');
       const before = set.getChild('before');
@@ -272,15 +316,14 @@ export class Xep0060Handler {
       else if (index !== null && index !== undefined) {
         if (!/^\d+$/.test(index)) throw errors.badRequest(undefined, 'RSM index must be a non-negative integer');
         q.index = Number(index);
-      }
-      if (q.after !== undefined && q.before === undefined && q.max === undefined) q.max = this.maxPage;
+      } else q.index = 0; // no cursor: the first page of the result set
     }
     if (q.max === undefined && !q.ids) q.max = this.maxPage;
     if (q.max !== undefined) q.max = Math.min(q.max, this.maxPage);
     const full = this.service.getItems(actor, node, q);
     // A reply must fit the server's stanza limit for components (Prosody: 512 KiB),
     // or the server drops the link: cut the page by bytes and let RSM say where it ends.
-    // Pages anchored at the newest items (<before/>, max_items) keep the newest.
+    // Pages anchored at the newest items (<before>, no RSM) keep the newest.
     const keepNewest = q.after === undefined && q.index === undefined && !q.ids;
     const page = fitPage(full, this.maxReplyBytes, keepNewest);
     const truncated = page.items.length < full.items.length;
@@ -311,14 +354,15 @@ export class Xep0060Handler {
         if (!node) throw errors.badRequest('nodeid-required');
         if (!set) {
           const cfg = this.service.getConfig(actor, node);
-          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('configure', { node }, configForm(cfg, 'form'))));
+          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('configure', { node }, configForm(cfg, 'form', this.service.childrenOf(node)))));
         }
         const x = first.getChild('x', NS.DATA);
         if (x?.attrs.type === 'cancel') return result(iq);
         const form = readForm(x);
         if (!form) throw errors.badRequest(undefined, 'configure needs a data form');
         if (form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
-        this.service.configure(actor, node, form.fields);
+        const { fields, children } = splitChildren(form.fields);
+        this.service.configure(actor, node, fields!, children);
         return result(iq);
       }
       case 'default': {
@@ -396,10 +440,13 @@ export class Xep0060Handler {
       { var: 'pubsub#access_model', values: [c.access_model] },
       { var: 'pubsub#publish_model', values: [c.publish_model] },
       { var: 'pubsub#max_items', values: [formatConfigValue(c, 'max_items')] },
+      { var: 'pubsub#node_type', values: [c.node_type] },
+      { var: 'pubsub#collection', type: 'text-multi', values: c.collection },
+      ...(c.node_type === 'collection' ? [{ var: 'pubsub#children', type: 'text-multi', values: this.service.childrenOf(node) }] : []),
       { var: 'pubsub#num_subscribers', values: [String(info.subscribers)] },
     ];
     return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
-      xml('identity', { category: 'pubsub', type: 'leaf', name: c.title || undefined }),
+      xml('identity', { category: 'pubsub', type: c.node_type, name: c.title || undefined }),
       xml('feature', { var: NS.PUBSUB }),
       xml('feature', { var: MAM }),
       xml('feature', { var: MAM_EXTENDED }),
@@ -417,6 +464,12 @@ export class Xep0060Handler {
     if (node === NS.COMMANDS) {
       return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' }),
         ...(this.opts.threads ? [xml('item', { jid: me, node: EVENT_COMMAND, name: 'Event thread: alerts and current state of one event' })] : [])));
+    }
+    // The nodes of a collection (XEP-0248 §5.2), those the asker may see.
+    if (this.service.nodeConfig(node)?.node_type === 'collection') {
+      this.service.nodeInfo(actor, node);
+      const kids = this.service.childrenOf(node).filter((c) => this.service.may('discover', c, actor.bare));
+      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...kids.map((c) => xml('item', { jid: me, node: c }))));
     }
     // Items of a leaf node, by id (XEP-0060 §5.5).
     const page = this.service.getItems(actor, node, { max: this.maxPage });
@@ -474,29 +527,9 @@ function toPubsubError(e: unknown): PubsubError {
   return new PubsubError('internal-server-error', { text: msg });
 }
 
-export { itemElement };
-
-export function configForm(cfg: NodeConfig, type: 'form' | 'result'): Element {
-  return buildForm(type, [
-    { var: 'FORM_TYPE', type: 'hidden', values: [NS.NODE_CONFIG] },
-    ...CONFIG_FIELDS.map((f) => ({
-      var: fieldVar(f.key),
-      type: f.kind,
-      label: f.label,
-      options: f.options,
-      values: [formatConfigValue(cfg, f.key)],
-    })),
-  ]);
+export function itemElement(it: Item, withPayload: boolean): Element {
+  const el = xml('item', { id: it.id, publisher: it.publisher });
+  if (withPayload && it.payload) el.append(rawXml(it.payload));
+  return el;
 }
 
-/** The message asking an owner to approve a subscription (XEP-0060 §8.6.1). */
-export function authorizationRequest(from: string, owner: string, node: string, jid: string, subid: string): Element {
-  return xml('message', { from, to: owner, id: `auth-${subid}` },
-    buildForm('form', [
-      { var: 'FORM_TYPE', type: 'hidden', values: [NS.SUB_AUTH] },
-      { var: 'pubsub#subid', type: 'hidden', values: [subid] },
-      { var: 'pubsub#node', type: 'text-single', label: 'Node ID', values: [node] },
-      { var: 'pubsub#subscriber_jid', type: 'jid-single', label: 'Subscriber Address', values: [jid] },
-      { var: 'pubsub#allow', type: 'boolean', label: 'Allow this JID to subscribe to this pubsub node?', values: ['false'] },
-    ], 'PubSub subscriber request'));
-}

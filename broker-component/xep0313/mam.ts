@@ -9,13 +9,13 @@
  * decision (the same as retrieving items); this layer only translates.
  */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from '../xep0060/ns.ts';
+import { NS } from '../../common/ns.ts';
 import { buildForm, readForm } from '../xep0060/forms.ts';
-import { itemElement } from '../xep0060/raw.ts';
-import { errors } from '../core/errors.ts';
-import { bareJid, isValidJid } from '../core/jid.ts';
+import { itemElement } from '../xep0060/handler.ts';
+import { errors } from '../../pubsub/errors.ts';
+import { bareJid, isValidJid } from '../../pubsub/jid.ts';
 import type { PubsubService } from '../core/service.ts';
-import type { Actor } from '../core/types.ts';
+import type { Actor } from '../../pubsub/types.ts';
 import type { ArchivePage, ArchiveQuery } from '../store/store.ts';
 
 export const MAM = 'urn:xmpp:mam:2';

@@ -4,8 +4,10 @@
  * data-form strings into calls of `applyConfigFields`.
  */
 import { PubsubError } from './errors.ts';
+import { parseBoolean } from '../common/boolean.ts';
 import {
   ACCESS_MODELS,
+  NODE_TYPES,
   PUBLISH_MODELS,
   SEND_LAST_MODELS,
   SUPPORTED_ACCESS_MODELS,
@@ -14,6 +16,8 @@ import {
 } from './types.ts';
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = Object.freeze({
+  node_type: 'leaf',
+  collection: [],
   access_model: 'open',
   publish_model: 'publishers',
   max_items: 1000,
@@ -32,7 +36,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = Object.freeze({
   max_age: 0,
 });
 
-export type FieldKind = 'list-single' | 'boolean' | 'text-single';
+export type FieldKind = 'list-single' | 'boolean' | 'text-single' | 'text-multi';
 export type FieldSpec = {
   key: keyof NodeConfig;
   kind: FieldKind;
@@ -42,9 +46,11 @@ export type FieldSpec = {
 
 /** The configurable fields, in form order. `pubsub#<key>` except for our own extension. */
 export const CONFIG_FIELDS: readonly FieldSpec[] = [
+  { key: 'node_type', kind: 'list-single', label: 'Whether the node is a leaf (default) or a collection (fixed at creation)', options: NODE_TYPES },
+  { key: 'collection', kind: 'text-multi', label: 'The collections this node belongs to' },
   { key: 'title', kind: 'text-single', label: 'A friendly name for the node' },
   { key: 'type', kind: 'text-single', label: 'The type of node data, usually the namespace of the payload' },
-  { key: 'access_model', kind: 'list-single', label: 'Who may subscribe and retrieve items', options: ACCESS_MODELS },
+  { key: 'access_model', kind: 'list-single', label: 'Who may subscribe and retrieve items', options: SUPPORTED_ACCESS_MODELS },
   { key: 'publish_model', kind: 'list-single', label: 'Who may publish', options: PUBLISH_MODELS },
   { key: 'max_items', kind: 'text-single', label: 'Maximum number of items to persist ("max" for no limit)' },
   { key: 'persist_items', kind: 'boolean', label: 'Persist items to storage' },
@@ -69,15 +75,17 @@ export function fieldVar(key: keyof NodeConfig): string {
 
 const byVar = new Map(CONFIG_FIELDS.map((f) => [fieldVar(f.key), f]));
 
-export function parseBoolean(v: string): boolean | undefined {
-  if (v === '1' || v === 'true') return true;
-  if (v === '0' || v === 'false') return false;
-  return undefined;
+
+/** The values of a config key, as they appear in a data form. */
+export function formatConfigValues(config: NodeConfig, key: keyof NodeConfig): string[] {
+  const v = config[key];
+  return Array.isArray(v) ? [...v] : [formatConfigValue(config, key)];
 }
 
-/** The string value of a config key, as it appears in a data form. */
+/** The string value of a single-valued config key, as it appears in a data form. */
 export function formatConfigValue(config: NodeConfig, key: keyof NodeConfig): string {
   const v = config[key];
+  if (Array.isArray(v)) return v.join(' ');
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (key === 'max_items' && v === Infinity) return 'max';
   return String(v);
@@ -101,6 +109,11 @@ export function applyConfigFields(base: NodeConfig, fields: Record<string, strin
     if (!spec) throw invalid(`unknown configuration field ${name}`);
     const v = values[0] ?? '';
     switch (spec.kind) {
+      case 'text-multi': {
+        if (values.length > 64 || values.some((x) => !x || x.length > 1024)) throw invalid(`${name}: at most 64 non-empty node ids`);
+        (out as Record<string, unknown>)[spec.key] = [...new Set(values)];
+        break;
+      }
       case 'boolean': {
         const b = parseBoolean(v);
         if (b === undefined) throw invalid(`${name} must be a boolean, got "${v}"`);
@@ -108,12 +121,13 @@ export function applyConfigFields(base: NodeConfig, fields: Record<string, strin
         break;
       }
       case 'list-single': {
-        if (!spec.options!.includes(v)) throw invalid(`${name} must be one of ${spec.options!.join(', ')}, got "${v}"`);
-        if (spec.key === 'access_model' && !SUPPORTED_ACCESS_MODELS.includes(v as AccessModel))
+        // Presence and roster are real access models this service does not offer: say so precisely.
+        if (spec.key === 'access_model' && (ACCESS_MODELS as readonly string[]).includes(v) && !SUPPORTED_ACCESS_MODELS.includes(v as AccessModel))
           throw new PubsubError('not-acceptable', {
             pubsub: 'unsupported-access-model',
             text: `access model ${v} needs the owner's roster, which this service cannot see`,
           });
+        if (!spec.options!.includes(v)) throw invalid(`${name} must be one of ${spec.options!.join(', ')}, got "${v}"`);
         (out as Record<string, unknown>)[spec.key] = v;
         break;
       }
