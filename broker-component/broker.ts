@@ -20,6 +20,7 @@ import { NS } from '../common/ns.ts';
 import { checkVOEventPayload, describeVOEventPayload, ivornOfPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
 import { ThreadKeeper } from './threads/keeper.ts';
+import { FilterEngine } from './filters.ts';
 
 export type Broker = {
   service: PubsubService;
@@ -89,6 +90,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     },
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
     describePayload: describeVOEventPayload,
+    filters: new FilterEngine(),
     onStoreChange: (change) => {
       if (!threads) return;
       try {

@@ -84,6 +84,8 @@ export type SubscriptionOptions = {
   subscription_depth: number;
   /** pubsub#expire: the subscription ends at this time (ms since epoch); null: never. */
   expire: number | null;
+  /** voxnet#filter: only items this filter accepts (the language of filter/, docs/filters.md); null: every item. */
+  filter: string | null;
 };
 
 export type Item = {

@@ -381,9 +381,10 @@ export class Agent extends EventEmitter {
     }
   }
 
-  /** Subscribe the agent's bare JID (idempotent: the service returns the existing subscription). */
-  async subscribe(node: string): Promise<{ subscription: string; subid?: string }> {
-    const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscribe', { node, jid: this.bare })));
+  /** Subscribe the agent's bare JID, with subscription options (XEP-0060 §6.3.7) when given, e.g. { 'voxnet#filter': 'role = "observation"' }. */
+  async subscribe(node: string, options?: Record<string, string>): Promise<{ subscription: string; subid?: string }> {
+    const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscribe', { node, jid: this.bare }),
+      ...(options ? [xml('options', {}, subscriptionOptionsForm(options))] : [])));
     const sub = reply.getChild('pubsub', NS.PUBSUB)?.getChild('subscription');
     return { subscription: sub?.attrs.subscription ?? 'subscribed', subid: sub?.attrs.subid };
   }
@@ -393,7 +394,7 @@ export class Agent extends EventEmitter {
    * service with multi-subscribe (XEP-0060 §6.1.6, ours) adds a subscription per
    * request, and an agent resubscribing at each reconnection must not pile them up.
    */
-  async ensureSubscribed(node: string): Promise<{ subscription: string; subid?: string }> {
+  async ensureSubscribed(node: string, options?: Record<string, string>): Promise<{ subscription: string; subid?: string }> {
     let mine: { subscription: string; subid?: string } | undefined;
     try {
       const reply = await this.iq('get', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscriptions', { node })));
@@ -404,7 +405,10 @@ export class Agent extends EventEmitter {
       // A service without retrieve-subscriptions: subscribing is all we can do.
       if (!(e instanceof XmppIqError)) throw e;
     }
-    return mine ?? this.subscribe(node);
+    // An existing subscription takes the options asked for now (e.g. a changed filter).
+    if (mine?.subid && options)
+      await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('options', { node, jid: this.bare, subid: mine.subid }, subscriptionOptionsForm(options))));
+    return mine ?? this.subscribe(node, options);
   }
 
   async unsubscribe(node: string): Promise<void> {
@@ -466,4 +470,11 @@ export async function connectAgent(opts: AgentOptions): Promise<Agent> {
   const agent = new Agent(opts);
   await agent.start();
   return agent;
+}
+
+/** A submitted pubsub#subscribe_options form. */
+function subscriptionOptionsForm(options: Record<string, string>): Element {
+  return xml('x', { xmlns: NS.DATA, type: 'submit' },
+    xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#subscribe_options')),
+    ...Object.entries(options).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v))));
 }

@@ -43,6 +43,8 @@ export type FollowOptions = {
    * this overrides a stored cursor (items already handled are still skipped).
    */
   start?: { time: Date } | { last: number };
+  /** Subscription options to subscribe with (and to set on an existing subscription), e.g. { 'voxnet#filter': '...' }. */
+  subscriptionOptions?: Record<string, string>;
   /** Subscribe the agent's bare JID (default true; false = poll by fetches only). */
   subscribe?: boolean;
   /** Unsubscribe on stop() (default false: the subscription outlives the process). */
@@ -257,7 +259,7 @@ export class Follower extends EventEmitter {
     const { agent, node } = this;
     const state = agent.state;
     if (this.needSubscribe && this.opts.subscribe !== false) {
-      const sub = await agent.ensureSubscribed(node);
+      const sub = await agent.ensureSubscribed(node, this.opts.subscriptionOptions);
       if (sub.subscription !== 'subscribed') this.log.warn({ node, subscription: sub.subscription }, 'subscription is not active yet');
       this.needSubscribe = false;
     }

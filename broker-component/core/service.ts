@@ -18,6 +18,7 @@ import { idProblem } from '../../pubsub/ids.ts';
 import { checkSubscriptionOptions, delivers, DEFAULT_SUBSCRIPTION_OPTIONS } from '../../pubsub/subscription-options.ts';
 import type { SubscriptionOptions } from '../../pubsub/types.ts';
 import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, Store } from '../store/store.ts';
+import { applyFilters } from './filtering.ts';
 
 /**
  * One delivery target: a subscribed JID and the subscriptions through which it
@@ -62,6 +63,12 @@ export type ServiceOptions = {
   onAudit?: (rec: AuditRecord) => void;
   /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
+  /**
+   * Filters of subscriptions (voxnet#filter): `check` refuses a filter that does not
+   * parse (a PubsubError naming the column); `passing` says which of an item's
+   * distinct filters accept it, each evaluated once. Without it, filters are refused.
+   */
+  filters?: FilterEvaluator;
   /** What the archive indexes about a payload (its IVORN), read from the tree the protocol layer parsed. */
   describePayload?: (node: string, config: NodeConfig, item: PublishInput) => PayloadKeys | undefined;
   /** Told after items were stored or removed on purpose (retract, purge, node deletion): indexes kept beside the store follow. */
@@ -72,6 +79,11 @@ export type ServiceOptions = {
 export type StoreChange =
   | { kind: 'stored'; node: string; items: Item[]; parsed: unknown[] }
   | { kind: 'removed'; node: string; ids?: string[] };
+
+export type FilterEvaluator = {
+  check(text: string): void;
+  passing(payload: string, parsed: unknown, filters: ReadonlySet<string>): ReadonlySet<string>;
+};
 
 /** Keys of a payload that the archive indexes. */
 export type PayloadKeys = { ivorn?: string };
@@ -102,6 +114,7 @@ export class PubsubService {
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
   private readonly describePayload: NonNullable<ServiceOptions['describePayload']>;
   private readonly storeChanged: NonNullable<ServiceOptions['onStoreChange']>;
+  private readonly filters?: FilterEvaluator;
   private transientSeq = 0;
 
   constructor(
@@ -118,6 +131,7 @@ export class PubsubService {
     this.checkPayload = opts.checkPayload ?? (() => {});
     this.describePayload = opts.describePayload ?? (() => undefined);
     this.storeChanged = opts.onStoreChange ?? (() => {});
+    this.filters = opts.filters;
     const state = store.load();
     for (const rec of state.nodes) this.nodes.set(rec.id, { rec, affiliations: new Map(), subs: new Map() });
     for (const a of state.affiliations) this.nodes.get(a.node)?.affiliations.set(a.jid, a.affiliation);
@@ -553,6 +567,7 @@ export class PubsubService {
       throw errors.badRequest('invalid-jid', `subscription JID ${jid} does not match your JID ${actor.bare}`);
     const d = this.check('subscribe', n, actor);
     checkSubscriptionOptions(options, n.rec.config.node_type, this.now());
+    this.checkFilter(options);
     if (this.subsOf(n, actor.bare).length >= this.maxSubs)
       throw new PubsubError('not-allowed', { pubsub: 'too-many-subscriptions', text: `at most ${this.maxSubs} subscriptions per JID and node` });
     const sub = this.addSubscription(n, jid, d.pending ? 'pending' : 'subscribed', options);
@@ -576,6 +591,8 @@ export class PubsubService {
     if (n.rec.config.history === false && !['owner', 'publisher'].includes(this.affiliationOf(n, bareJid(sub.jid)))) return;
     const last = this.store.lastItem(n.rec.id);
     if (!last) return;
+    const f = sub.options.filter;
+    if (f && !this.filters?.passing(last.payload, undefined, new Set([f])).has(f)) return;
     this.emit({ kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
   }
 
@@ -623,6 +640,7 @@ export class PubsubService {
     const n = this.node(id);
     const sub = this.subscriptionOf(actor, n, jid, subid, 'set subscription options');
     checkSubscriptionOptions(options, n.rec.config.node_type, this.now());
+    this.checkFilter(options);
     sub.options = { ...options };
     this.store.putSubscription(sub);
     return { ...sub };
@@ -740,8 +758,45 @@ export class PubsubService {
     } else {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
-    if (cfg.deliver_notifications) this.emit({ kind: 'items', node: id, items: stored, recipients: this.itemRecipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
+    if (cfg.deliver_notifications) this.notifyItems(n, stored, items.map((it) => it.parsed));
     return stored;
+  }
+
+  /**
+   * Tell an item's recipients. Subscriptions with a filter (voxnet#filter) get only
+   * the items it accepts: each distinct filter is evaluated once per item, before
+   * fan-out; without filters the items go out together, as published.
+   */
+  private notifyItems(n: NodeState, stored: Item[], parsed: unknown[]): void {
+    const cfg = n.rec.config;
+    const recipients = this.itemRecipients(n);
+    const filterOf = this.subscriptionFilters(n, recipients);
+    if (!filterOf || !this.filters) {
+      this.emit({ kind: 'items', node: n.rec.id, items: stored, recipients, config: cfg, parsed });
+      return;
+    }
+    const filters = this.filters;
+    stored.forEach((it, i) => {
+      const r = applyFilters(recipients, (subid) => filterOf.get(subid), (fs) => filters.passing(it.payload, parsed[i], fs));
+      if (r.length) this.emit({ kind: 'items', node: n.rec.id, items: [it], recipients: r, config: cfg, parsed: [parsed[i]] });
+    });
+  }
+
+  /** subid → filter of the recipients' subscriptions (on the node and the collections above), or undefined when none has one. */
+  private subscriptionFilters(n: NodeState, recipients: Recipient[]): Map<string, string> | undefined {
+    const wanted = new Set(recipients.flatMap((r) => r.subids));
+    let out: Map<string, string> | undefined;
+    for (const x of [n, ...this.ancestors(n).map(([c]) => c)])
+      for (const s of x.subs.values())
+        if (s.options.filter && wanted.has(s.subid)) (out ??= new Map()).set(s.subid, s.options.filter);
+    return out;
+  }
+
+  /** A filter must parse (bad-request naming the column); a service without a filter engine refuses filters. */
+  private checkFilter(o: SubscriptionOptions): void {
+    if (o.filter === null) return;
+    if (!this.filters) throw errors.unsupported('subscription-options', 'this service evaluates no voxnet#filter');
+    this.filters.check(o.filter);
   }
 
   private checkPreconditions(n: NodeState, options: Record<string, string[]>): void {
