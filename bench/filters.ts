@@ -10,12 +10,25 @@
  * (inside) and sky-map probabilities in cones (prob >= p, the costly kind).
  * Reported: µs per item for all filters (and per filter), per family; the same
  * run also times reading the item alone (subjectOf), the part paid once per item.
- * The fan-out comparison (deliveries/s, filters on vs off) needs subscription
- * options in the broker: see bench/README or the issue's closing note.
+ *
+ * Fan-out with filters on vs off, in the same run, alternating: the broker's core
+ * (SQLite store, synchronous=NORMAL) and notifier publish the corpus to 1,000
+ * subscribers — off: no filters; on: 100 distinct filters among them — writing
+ * every stanza to a counting sink instead of a server socket (the server's own
+ * routing is measured by bench/fanout.ts). Reported: deliveries/s (recipient
+ * stanzas serialized) and alerts/s.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileFilter, subjectOf, type Filter } from '../filter/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { SqliteStore } from '../broker-component/store/sqlite.ts';
+import { PubsubService } from '../broker-component/core/service.ts';
+import { Notifier } from '../broker-component/delivery/notifier.ts';
+import { FilterEngine } from '../broker-component/filters.ts';
+import { DEFAULT_SUBSCRIPTION_OPTIONS } from '../pubsub/subscription-options.ts';
+import { summarizeVOEvent } from '../broker-component/voevent-rules.ts';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,6 +77,12 @@ function timeIt(fn: () => void): number {
   return Number(now - start) / 1e3 / n; // µs per call
 }
 
+// Warm-up: every filter meets every item once (cone MOCs are built on first use).
+for (const it of items) {
+  const s = subjectOf(it);
+  for (const { f } of filters) f.accepts(s);
+}
+
 const perFamily = new Map<string, number[]>();
 const perItemAll: number[] = [];
 const subjectOnly: number[] = [];
@@ -94,3 +113,51 @@ console.log(`filter evaluation: ${NF} distinct filters (${names.length} families
 console.log(`per item, all ${NF} filters: ${med(perItemAll).toFixed(0)} µs (median of rounds: ${perItemAll.map((x) => x.toFixed(0)).join(', ')}); reading the item alone: ${med(subjectOnly).toFixed(0)} µs`);
 console.log(`per item and filter: ${((med(perItemAll) - med(subjectOnly)) / NF).toFixed(2)} µs`);
 for (const fam of names) console.log(`  ${fam.padEnd(8)} ${med(perFamily.get(fam)!).toFixed(2)} µs per filter (incl. its share of reading the item)`);
+
+// ------------------------------------------------------------------ fan-out, filters on vs off
+const SUBS = 1000;
+async function fanout(withFilters: boolean): Promise<{ deliveries: number; alerts: number; ms: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'voxnet-bench-filters-'));
+  const store = new SqliteStore(dir, { synchronous: 'normal' });
+  let deliveries = 0;
+  const transport = { isOnline: () => true, write: async (data: string) => void (deliveries += (data.match(/<message /g) ?? []).length) };
+  const notifier = new Notifier({ from: 'pubsub.svom.fr', transport, summarize: summarizeVOEvent });
+  const pending: Promise<void>[] = [];
+  const service = new PubsubService(store, { admins: ['fsc@svom.fr'], filters: new FilterEngine(), onEvent: (e) => pending.push(notifier.handle(e)) });
+  const admin = { jid: 'fsc@svom.fr', bare: 'fsc@svom.fr' };
+  service.createNode(admin, 'alerts', { 'pubsub#max_items': ['1000'] });
+  const distinct = filters.filter((f) => f.family !== 'prob').slice(0, 100).map((f) => f.f.text);
+  for (let k = 0; k < SUBS; k++) {
+    const jid = `user${k}@svom.cn/r`;
+    service.subscribe({ jid, bare: `user${k}@svom.cn` }, 'alerts', jid, { ...DEFAULT_SUBSCRIPTION_OPTIONS, filter: withFilters ? distinct[k % distinct.length]! : null });
+  }
+  const t = process.hrtime.bigint();
+  let alerts = 0;
+  const until = t + BigInt(SECONDS * 1e9);
+  while (process.hrtime.bigint() < until) {
+    const payload = payloads[alerts % payloads.length]!;
+    service.publish(admin, 'alerts', [{ id: `a${alerts}`, payload }]);
+    alerts++;
+    await Promise.all(pending.splice(0));
+  }
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { deliveries, alerts, ms };
+}
+
+const on: number[] = [];
+const off: number[] = [];
+const onAlerts: number[] = [];
+const offAlerts: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  for (const f of r % 2 === 0 ? [false, true] : [true, false]) {
+    const x = await fanout(f);
+    (f ? on : off).push((x.deliveries / x.ms) * 1000);
+    (f ? onAlerts : offAlerts).push((x.alerts / x.ms) * 1000);
+  }
+}
+console.log(`fan-out to ${SUBS} subscribers (core + notifier into a counting sink, ${ROUNDS} alternating rounds of ${SECONDS} s):`);
+console.log(`  filters off: ${med(off).toFixed(0)} deliveries/s, ${med(offAlerts).toFixed(1)} alerts/s`);
+console.log(`  filters on (100 distinct, no prob()): ${med(on).toFixed(0)} deliveries/s, ${med(onAlerts).toFixed(1)} alerts/s (each subscriber gets only what its filter accepts)`);
+console.log(`  alerts/s on/off: ${(med(onAlerts) / med(offAlerts)).toFixed(2)}`);
