@@ -21,6 +21,8 @@ import { checkVOEventPayload, describeVOEventPayload, ivornOfPayload, summarizeV
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
 import { ThreadKeeper } from './threads/keeper.ts';
 import { FilterEngine } from './filters.ts';
+import { BrokerMetrics } from './metrics.ts';
+import { serveMetrics, type Health, type MetricsServer } from '../common/metrics-http.ts';
 
 export type Broker = {
   service: PubsubService;
@@ -33,6 +35,9 @@ export type Broker = {
   threads: ThreadKeeper;
   /** The access policy in force (when the configuration names a policy_file). */
   policy?: PolicyRuntime;
+  metrics: BrokerMetrics;
+  /** The /metrics and /healthz endpoint, when metrics_port is set. */
+  metricsServer?: MetricsServer;
   stop(): Promise<void>;
 };
 
@@ -72,6 +77,13 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     serverJid: serverDomain,
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
   });
+  const metrics = new BrokerMetrics({
+    subscribers: () => {
+      const admin = { jid: cfg.domain, bare: cfg.domain };
+      return service.nodeIds().map((id) => [id, service.nodeInfo(admin, id).subscribers] as [string, number]);
+    },
+    releaseQueue: () => (policy ? { depth: policy.queue.size(), nextDue: policy.queue.nextDue() } : { depth: 0 }),
+  });
   // Events of the IQ being handled: its reply waits for their dispatch (ack_after: dispatch).
   let dispatching: Promise<void>[] | undefined;
   const creators = new Set(cfg.create_nodes);
@@ -85,6 +97,11 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     onEvent: (ev) => {
       const dispatched = notifier.handle(ev);
+      if (ev.kind === 'items' && !ev.lastPublished) {
+        metrics.itemsWritten(ev.items.length);
+        const t0 = performance.now();
+        void dispatched.then(() => metrics.routed.observe((performance.now() - t0) / 1000));
+      }
       dispatching?.push(dispatched);
       policy?.onServiceEvent(ev);
     },
@@ -121,7 +138,10 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     dispatching = events;
     try {
       let reply: Element | undefined;
-      if (st.name === 'iq') reply = handler.handleIq(st);
+      if (st.name === 'iq') {
+        reply = handler.handleIq(st);
+        if (reply) metrics.observeIq(st, reply);
+      }
       else if (st.name === 'message') reply = handler.handleMessage(st);
       if (!reply) return;
       // Publishers are paced by the delivery rate: the acknowledgement of a publish
@@ -155,30 +175,36 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   });
   const chooseFanOut = async () => {
     directory.clear();
-    if (cfg.multicast === 'off') return notifier.useFanOut(undefined);
+    if (cfg.multicast === 'off') return notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
     const auto = cfg.multicast === 'auto';
     const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
     if (jid && !refusal) {
       notifier.useFanOut(
-        new MulticastFanOut({
+        metrics.counting(new MulticastFanOut({
           from: cfg.domain,
           service: jid,
           messageType: notifier.type,
           transport: link,
           maxAddresses: cfg.multicast_batch,
           byDomain: auto ? { route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)), direct: notifier.direct } : undefined,
-        }),
+        }), 'multicast', jid),
       );
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
-      notifier.useFanOut(undefined);
+      notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
       if (refusal) log.error({ multicast: jid, refusal }, 'the multicast service refuses our stanzas (is this component among its trusted senders?); sending per subscriber');
-      else log.info('no multicast service: notifications are sent per subscriber, in batches');
+      else
+        log.warn(
+          { server: serverDomain },
+          'NO MULTICAST SERVICE on the server: notifications are sent per subscriber, several times slower. Load the XEP-0033 module (Prosody: mod_voxnet_multicast; ejabberd: mod_multicast), see docs/deploy.md',
+        );
     }
   };
   let discovery: Promise<void> = Promise.resolve();
+  link.on('offline', () => metrics.linkOffline());
   link.on('online', () => {
+    metrics.linkOnline();
     discovery = chooseFanOut().catch((err) => log.warn({ err: (err as Error).message }, 'multicast discovery failed'));
   });
   // Age retention (voxnet#max_age): a sweep at start and every minute.
@@ -196,6 +222,17 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   await link.start();
   await discovery;
   policy?.start();
+  const health = (): Health => {
+    if (!link.isOnline()) return { ok: false, reason: `component link to ${cfg.xmpp_url} is down` };
+    try {
+      store.setMeta('healthz', new Date().toISOString());
+    } catch (e) {
+      return { ok: false, reason: `store not writable: ${(e as Error).message}` };
+    }
+    return { ok: true };
+  };
+  const metricsServer = cfg.metrics_port !== undefined ? await serveMetrics({ port: cfg.metrics_port, host: cfg.metrics_host, registry: metrics.registry, health }) : undefined;
+  if (metricsServer) log.info({ url: `${metricsServer.url}/metrics` }, 'metrics and /healthz served');
   log.info({ nodes: service.nodeIds().length }, 'broker ready');
 
   return {
@@ -206,8 +243,11 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     threads,
     log,
     policy,
+    metrics,
+    metricsServer,
     async stop() {
       clearInterval(retention);
+      await metricsServer?.close();
       policy?.stop();
       await notifier.drain();
       await link.stop();

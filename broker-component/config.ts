@@ -27,6 +27,9 @@ export type BrokerConfig = {
   default_node_config: Record<string, string | number | boolean>;
   max_items_page: number;
   validate_voevents: boolean;
+  /** Serve /metrics and /healthz on this port (unset: no endpoint; 0: any free port). */
+  metrics_port?: number;
+  metrics_host: string;
 };
 
 const schema = {
@@ -58,6 +61,8 @@ const schema = {
     policy_file: { type: 'string', description: 'access policy YAML to enforce' },
     default_node_config: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number', 'boolean'] } },
     max_items_page: { type: 'integer', minimum: 1, default: 500 },
+    metrics_port: { type: 'integer', minimum: 0, maximum: 65535, description: 'serve Prometheus /metrics and /healthz on this port (unset: none)' },
+    metrics_host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'address of the metrics endpoint' },
     validate_voevents: { type: 'boolean', default: true, description: 'refuse invalid VOEvents on nodes whose type is the VOEvent namespace' },
   },
 } as const;

@@ -79,6 +79,14 @@ describe('1,000 subscribers, 100 distinct filters', () => {
       expect(Math.max(...sizes)).toBeGreaterThan(packets.length / 2);
       // Once per item per distinct filter, never per subscriber.
       expect(engine.stats).toEqual({ items: packets.length, evaluations: packets.length * 100 });
+      // Every item is still one event (the policy's release queue and metrics see it),
+      // also on a node whose only subscriber's filter accepts nothing.
+      expect(events.filter((e) => e.kind === 'items')).toHaveLength(packets.length);
+      service.createNode(admin, 'quiet');
+      service.subscribe({ jid: 'x@svom.cn', bare: 'x@svom.cn' }, 'quiet', 'x@svom.cn', { ...DEFAULT_SUBSCRIPTION_OPTIONS, filter: 'role = "nothing"' });
+      events.length = 0;
+      service.publish(admin, 'quiet', [{ id: 'q', payload: packets[0]! }]);
+      expect(events).toMatchObject([{ kind: 'items', node: 'quiet', recipients: [] }]);
     } finally {
       store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -776,9 +776,11 @@ export class PubsubService {
       return;
     }
     const filters = this.filters;
+    // One event per item, even one no filter accepts: the event also feeds the access
+    // policy's release queue and the metrics, which must see every item.
     stored.forEach((it, i) => {
       const r = applyFilters(recipients, (subid) => filterOf.get(subid), (fs) => filters.passing(it.payload, parsed[i], fs));
-      if (r.length) this.emit({ kind: 'items', node: n.rec.id, items: [it], recipients: r, config: cfg, parsed: [parsed[i]] });
+      this.emit({ kind: 'items', node: n.rec.id, items: [it], recipients: r, config: cfg, parsed: [parsed[i]] });
     });
   }
 
