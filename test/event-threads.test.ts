@@ -13,6 +13,14 @@ import { NS, ps, nodeConfig } from './helpers/pubsub.ts';
 import { agentEnv, voxnet } from './helpers/agents.ts';
 import { connectAgent, publishVOEvent, XmppIqError, type Agent } from '../agents/lib/index.ts';
 import { queryEventThread, type EventThread } from '../agents/event/cli.ts';
+import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = fileURLToPath(new URL('./interop/slixmpp_event.py', import.meta.url));
+const slixmpp = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import slixmpp.plugins.xep_0050'], { timeout: 20_000 }).status === 0;
+if (!slixmpp) console.warn(`event-threads: slixmpp part skipped — ${PYTHON} cannot import slixmpp (apt-get install -y python3-slixmpp)`);
 
 const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
 const fixture = (f: string) => readFileSync(new URL(`./fixtures/voevents/${f}`, import.meta.url), 'utf8');
@@ -85,6 +93,31 @@ describe('event threads kept by the broker', () => {
     expect(field('latest')).toBe(LVK('4-Update'));
     expect(form.getChildren('item')).toHaveLength(6);
   });
+
+  it.skipIf(!slixmpp)('slixmpp xep_0050 finds and runs the event command (an independent client)', async () => {
+    await env.prosody.addUser('slixev', 'svom.cn', 'slixev');
+    // Asynchronously: the broker runs in this process and must answer meanwhile.
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(PYTHON, [SCRIPT, '--jid', 'slixev@svom.cn', '--password', 'slixev', '--port', String(env.prosody.c2sPort), '--service', PUBSUB,
+        '--ref', 'lvk:MS181101ab', ...env.prosody.certFiles.flatMap((c) => ['--ca', c])]);
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+      p.on('exit', (status) => (clearTimeout(t), resolve({ status, stdout, stderr })));
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.commands).toContain('urn:voxnet:event');
+    expect(out.asked).toEqual(['ref']);
+    expect(out.status).toBe('completed');
+    expect(out.fields).toMatchObject({ retracted: ['1'], retracted_by: [LVK('5-Retraction')], latest: [LVK('4-Update')], event: ['lvk:MS181101ab'] });
+    expect(out.items.map((i: { ivorn: string; relation: string }) => `${i.relation} ${i.ivorn}`)).toEqual([
+      `retraction ${LVK('5-Retraction')}`, `initial ${LVK('1-EarlyWarning')}`, `supersedes ${LVK('2-Preliminary')}`,
+      `supersedes ${LVK('3-Initial')}`, `supersedes ${LVK('4-Update')}`, 'retraction ',
+    ]);
+  }, 90_000);
 
   it('voxnet event prints the thread; it survives a broker restart', async () => {
     await env.restartBroker();
