@@ -92,6 +92,35 @@ describe('archive queries in the store', () => {
   });
 });
 
+describe('item counts kept up to date (no count(*) per page)', () => {
+  it('stay exact through publish, replace, trim, retract, expire and purge; indexes count from the near end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxnet-counts-'));
+    const store = new SqliteStore(dir, { synchronous: 'normal' });
+    try {
+      store.createNode({ id: 'c', config: { ...DEFAULT_NODE_CONFIG, max_items: 50 }, created: T0, creator: 'a@svom.fr' }, 'a@svom.fr');
+      const real = () => store.database.prepare("SELECT count(*) FROM items WHERE node = 'c'").pluck().get() as number;
+      const page = () => store.getItems('c', { max: 5, before: '' });
+      const put = (i: number, at = T0 + i) => store.publishItems('c', [{ id: `x${i}`, payload: '<a/>', publisher: 'a@svom.fr', published: at }], 50);
+      for (let i = 0; i < 40; i++) put(i);
+      expect(page()).toMatchObject({ count: 40, firstIndex: 35 });
+      put(3, T0 + 1000); // replaced, not added
+      expect(page()).toMatchObject({ count: 40, firstIndex: 35 });
+      for (let i = 40; i < 70; i++) put(i); // trimmed to 50
+      expect([page().count, real()]).toEqual([50, 50]);
+      store.retractItems('c', ['x69', 'nope']);
+      expect([page().count, real()]).toEqual([49, 49]);
+      store.expire('c', T0 + 30);
+      expect([page().count, real()]).toEqual([real(), real()]);
+      expect(store.getItems('c', { max: 3, index: 0 }).firstIndex).toBe(0);
+      store.purge('c');
+      expect([page().count, real()]).toEqual([0, 0]);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('schema migration', () => {
   it('opens a schema-1 database and indexes the IVORNs of the items it holds', () => {
     const dir = mkdtempSync(join(tmpdir(), 'voxnet-migrate-'));

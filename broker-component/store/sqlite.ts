@@ -134,6 +134,7 @@ export class SqliteStore implements Store {
       countFrom: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ?').pluck(),
       nthNewestSeq: d.prepare('SELECT seq FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
       countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ? AND seq < ?').pluck(),
+      countFromCapped: d.prepare(`SELECT count(*) FROM (SELECT 1 FROM items WHERE node = ? AND seq >= ? LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`).pluck(),
       pageAfter: d.prepare('SELECT * FROM items WHERE node = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
       pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       pageIndex: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
@@ -168,6 +169,32 @@ export class SqliteStore implements Store {
 
   deleteNode(node: string): void {
     this.q.deleteNode.run(node);
+    this.counts.delete(node);
+  }
+
+  /**
+   * Items per node, counted once and then kept up to date by every write of this
+   * store (the only writer of the items table), applied after each transaction
+   * commits: RSM counts stay exact without counting a node of a million items.
+   */
+  private readonly counts = new Map<string, number>();
+
+  private countOf(node: string): number {
+    let n = this.counts.get(node);
+    if (n === undefined) this.counts.set(node, (n = this.q.countItems.get(node) as number));
+    return n;
+  }
+
+  private adjust(node: string, delta: number): void {
+    const n = this.counts.get(node);
+    if (n !== undefined) this.counts.set(node, n + delta);
+  }
+
+  /** Position of the item with this seq among the node's items from `floor` on, counting from the near end. */
+  private indexOf(node: string, floor: number, seq: number, count: number): number {
+    const fromHere = this.q.countFromCapped.get(node, seq) as number;
+    if (fromHere <= ARCHIVE_COUNT_LIMIT) return count - fromHere;
+    return this.q.countBefore.get(node, floor, seq) as number;
   }
 
   setAffiliation(node: string, jid: string, affiliation: Affiliation): void {
@@ -184,20 +211,25 @@ export class SqliteStore implements Store {
   }
 
   publishItems(node: string, items: Omit<Item, 'seq' | 'node'>[], maxItems: number) {
-    return this.db.transaction(() => {
+    const before = this.countOf(node);
+    const out = this.db.transaction(() => {
       const stored: Item[] = [];
+      let delta = 0;
       for (const it of items) {
-        this.q.delItem.run(node, it.id);
+        delta -= this.q.delItem.run(node, it.id).changes;
         const r = this.q.insItem.run(node, it.id, it.payload, it.publisher, it.published, it.ivorn ?? null);
+        delta++;
         stored.push({ ...it, node, seq: Number(r.lastInsertRowid) });
       }
-      return { stored, trimmed: this.trimInTx(node, maxItems) };
+      const trimmed = this.trimInTx(node, maxItems, before + delta);
+      return { stored, trimmed, delta: delta - trimmed.length };
     })();
+    this.adjust(node, out.delta);
+    return { stored: out.stored, trimmed: out.trimmed };
   }
 
-  private trimInTx(node: string, maxItems: number): string[] {
+  private trimInTx(node: string, maxItems: number, n: number): string[] {
     if (!Number.isFinite(maxItems)) return [];
-    const n = this.q.countItems.get(node) as number;
     if (n <= maxItems) return [];
     const ids = this.q.oldestIds.all(node, n - maxItems) as string[];
     for (const id of ids) this.q.delItem.run(node, id);
@@ -205,15 +237,22 @@ export class SqliteStore implements Store {
   }
 
   trim(node: string, maxItems: number): string[] {
-    return this.db.transaction(() => this.trimInTx(node, maxItems))();
+    const n = this.countOf(node);
+    const trimmed = this.db.transaction(() => this.trimInTx(node, maxItems, n))();
+    this.adjust(node, -trimmed.length);
+    return trimmed;
   }
 
   retractItems(node: string, ids: string[]): string[] {
-    return this.db.transaction(() => ids.filter((id) => this.q.delItem.run(node, id).changes > 0))();
+    const removed = this.db.transaction(() => ids.filter((id) => this.q.delItem.run(node, id).changes > 0))();
+    this.adjust(node, -removed.length);
+    return removed;
   }
 
   purge(node: string): number {
-    return this.q.purge.run(node).changes;
+    const n = this.q.purge.run(node).changes;
+    this.counts.set(node, 0);
+    return n;
   }
 
   getItem(node: string, id: string): Item | undefined {
@@ -236,6 +275,7 @@ export class SqliteStore implements Store {
         return batch;
       })();
       removed.push(...ids);
+      this.adjust(node, -ids.length);
       if (ids.length < 10_000) return removed;
     }
   }
@@ -311,13 +351,13 @@ export class SqliteStore implements Store {
   }
 
   getItems(node: string, query: ItemQuery): ItemPage {
-    let count = this.q.countItems.get(node) as number;
+    let count = this.countOf(node);
     if (query.ids) {
       const items = query.ids
         .map((id) => this.getItem(node, id))
         .filter((x): x is Item => !!x)
         .sort((a, b) => a.seq - b.seq);
-      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, 0, items[0]!.seq) as number) : 0 };
+      return { items, count, firstIndex: items.length ? this.indexOf(node, 0, items[0]!.seq, count) : 0 };
     }
     // The result set: every item, or the newest `newest`, in publication order.
     let floor = 0;
@@ -342,7 +382,7 @@ export class SqliteStore implements Store {
       // No cursor, or <before/>: the last page, i.e. the newest `max` items, oldest first.
       rows = (this.q.newest.all(node, max) as ItemRow[]).reverse();
     }
-    const firstIndex = rows.length ? (this.q.countBefore.get(node, floor, rows[0]!.seq) as number) : 0;
+    const firstIndex = rows.length ? this.indexOf(node, floor, rows[0]!.seq, count) : 0;
     return { items: rows.map(toItem), count, firstIndex };
   }
 
