@@ -144,7 +144,7 @@ export class ThreadKeeper {
    * items from. A thread with none of those is item-not-found, as if absent.
    */
   query(actor: Actor, ref: string): ThreadAnswer {
-    if (!ref.trim()) throw errors.badRequest(undefined, 'give an IVORN, an event id or an item id');
+    if (!ref.trim() || ref.length > 1024) throw errors.badRequest(undefined, 'give an IVORN, an event id or an item id (at most 1024 characters)');
     const thread = this.resolve(ref);
     const none = () => errors.itemNotFound(`no event thread for ${ref}`);
     if (!thread) throw none();

@@ -79,9 +79,12 @@ export function readMamQuery(query: Element, opts: Pick<MamOptions, 'maxPage' | 
           break;
         case 'before-id': q.beforeId = v; break;
         case 'after-id': q.afterId = v; break;
-        case 'ids': if (values.length) q.ids = values; break;
+        case 'ids':
+          if (values.length > opts.maxPage) throw errors.badRequest(undefined, `ids: at most ${opts.maxPage} ids in one query`);
+          if (values.length) q.ids = values;
+          break;
         case IVORN_FIELD:
-          if (!v.startsWith('ivo://')) throw errors.badRequest(undefined, `${IVORN_FIELD} must be an IVORN (ivo://...), got "${v}"`);
+          if (!v.startsWith('ivo://') || v.length > 1024) throw errors.badRequest(undefined, `${IVORN_FIELD} must be an IVORN (ivo://...), got "${v}"`);
           q.ivorn = v.trim();
           break;
       }
