@@ -110,17 +110,12 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     filters: new FilterEngine(),
     onStoreChange: (change) => {
       if (!threads) return;
-      try {
-        if (change.kind === 'stored') threads.catchUp(new Map(change.items.map((it, i) => [`${it.node}\n${it.id}`, change.parsed[i]])));
-        else threads.forget(change.node, change.ids);
-      } catch (err) {
-        // The item is stored: the thread index catches up at the next publish or start.
-        log.error({ err: (err as Error).message }, 'event thread index update failed');
-      }
+      if (change.kind === 'stored') threads.schedule(change.items, change.parsed);
+      else threads.forget(change.node, change.ids);
     },
     onAudit: audit,
   });
-  threads = new ThreadKeeper(store.database, service);
+  threads = new ThreadKeeper(store.database, service, { onError: (err) => log.error({ err: err.message }, 'event thread index update failed; it catches up at the next publish or start') });
   threads.catchUp();
   // Loaded before going online (a broken file with no policy in force stops here); applied once online.
   if (cfg.policy_file) {
@@ -247,6 +242,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     metricsServer,
     async stop() {
       clearInterval(retention);
+      threads?.flush();
       await metricsServer?.close();
       policy?.stop();
       await notifier.drain();

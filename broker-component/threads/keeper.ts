@@ -53,10 +53,14 @@ export function factsOfPayload(payload: string, parsed?: unknown): AlertFacts | 
 export class ThreadKeeper {
   private readonly q;
   private fresh = 0;
+  /** Trees of items published since the last catch-up, by node and id (not parsed again). */
+  private pending = new Map<string, unknown>();
+  private timer?: NodeJS.Immediate;
 
   constructor(
     private readonly db: Database.Database,
     private readonly service: PubsubService,
+    private readonly opts: { onError?: (err: Error) => void } = {},
   ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS thread_keys (key TEXT PRIMARY KEY, thread TEXT NOT NULL);
@@ -83,6 +87,29 @@ export class ThreadKeeper {
       delItem: db.prepare('DELETE FROM thread_entries WHERE node = ? AND item = ?'),
       delNode: db.prepare('DELETE FROM thread_entries WHERE node = ?'),
     };
+  }
+
+  /**
+   * Index items just stored, off the publisher's path: right after the current
+   * turn of the event loop, many publishes in one transaction (one fsync). A crash
+   * before it runs loses nothing: the next catch-up starts from the last item indexed.
+   */
+  schedule(items: { node: string; id: string }[], parsed: unknown[]): void {
+    items.forEach((it, i) => this.pending.set(`${it.node}\n${it.id}`, parsed[i]));
+    this.timer ??= setImmediate(() => this.flush());
+  }
+
+  /** Index now whatever was scheduled. */
+  flush(): void {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+    const parsed = this.pending;
+    this.pending = new Map();
+    try {
+      this.catchUp(parsed);
+    } catch (err) {
+      this.opts.onError?.(err as Error);
+    }
   }
 
   /**
@@ -144,6 +171,7 @@ export class ThreadKeeper {
    * items from. A thread with none of those is item-not-found, as if absent.
    */
   query(actor: Actor, ref: string): ThreadAnswer {
+    if (this.timer) this.flush(); // a query sees every item stored before it
     if (!ref.trim() || ref.length > 1024) throw errors.badRequest(undefined, 'give an IVORN, an event id or an item id (at most 1024 characters)');
     const thread = this.resolve(ref);
     const none = () => errors.itemNotFound(`no event thread for ${ref}`);
