@@ -324,7 +324,19 @@ export class SqliteStore implements Store {
     const page = rows.slice(0, q.max);
     if (backward) page.reverse();
     const items = page.map(toItem);
-    // RSM count and index, when the result set is small enough to count.
+    // RSM count and index. The whole node: its count is kept, the index counted from the near end.
+    if (filterShape === '') {
+      const total = this.countOf(node);
+      if (!items.length) return { items, complete, count: total };
+      const f = items[0]!;
+      const fromHereSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE node = ? AND (published, seq) >= (?, ?) LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
+      const fromHere = this.cached('fromHere', fromHereSql).pluck().get(node, f.published, f.seq) as number;
+      if (fromHere <= ARCHIVE_COUNT_LIMIT) return { items, complete, count: total, firstIndex: total - fromHere };
+      const beforeSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE node = ? AND (published, seq) < (?, ?) LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
+      const before = this.cached('beforeCapped', beforeSql).pluck().get(node, f.published, f.seq) as number;
+      return before <= ARCHIVE_COUNT_LIMIT ? { items, complete, count: total, firstIndex: before } : { items, complete, count: total };
+    }
+    // A filtered result set: counted when small enough.
     const countSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE ${filter} LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
     const count = this.cached(`count${filterShape}`, countSql).pluck().get(...filterArgs) as number;
     if (count > ARCHIVE_COUNT_LIMIT) return { items, complete };
