@@ -1,0 +1,43 @@
+/**
+ * Builds the page: web/src/app.ts and what it imports (voevent/, sky/,
+ * @xmpp/client's browser build) into one ES module with esbuild, next to the
+ * static files. Node built-ins that sky/ and voevent/ import for their file and
+ * gzip paths become a stub that throws if ever called (web/shims/).
+ */
+import { build, type Plugin } from 'esbuild';
+import { cpSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const WEB_SRC = join(here, 'src');
+export const WEB_STATIC = join(here, 'static');
+export const WEB_DIST = join(here, 'dist');
+
+const nodeBuiltins: Plugin = {
+  name: 'node-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, () => ({ path: join(here, 'shims', 'node-builtin.cjs') }));
+  },
+};
+
+/** Builds into `outDir` (default web/dist): index.html, style.css, app.js (+ source map). */
+export async function buildWeb(outDir = WEB_DIST, opts: { minify?: boolean } = {}): Promise<string> {
+  const out = resolve(outDir);
+  mkdirSync(out, { recursive: true });
+  cpSync(WEB_STATIC, out, { recursive: true });
+  await build({
+    entryPoints: [join(WEB_SRC, 'app.ts')],
+    outfile: join(out, 'app.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome110', 'firefox115', 'safari16'],
+    sourcemap: true,
+    minify: opts.minify ?? true,
+    legalComments: 'none',
+    logLevel: 'silent',
+    plugins: [nodeBuiltins],
+  });
+  return out;
+}

@@ -1,0 +1,264 @@
+/**
+ * The sky view: where an alert's localisation comes from (an igwn.gwalert's
+ * base64 multi-order FITS, a VOEvent's sky-map URL, a VOEvent error circle),
+ * reading it with sky/ (the same HEALPix and FITS code the crossmatch agent
+ * uses), and drawing it on a Mollweide all-sky projection with its 50 % and
+ * 90 % credible contours, the alert's position and the crossmatch agent's top
+ * galaxies. The drawing is an RGBA pixel buffer (pure, testable without a
+ * browser); the page puts it on a canvas.
+ */
+import { readSkyMapBytes } from '../../sky/readers.ts';
+import { circleSkyMap } from '../../sky/circle.ts';
+import { isGzip } from '../../sky/fits.ts';
+import { radec2nest29Bulk } from '../../sky/healpix.ts';
+import type { SkyMap } from '../../sky/skymap.ts';
+import { lvk } from '../../voevent/missions.ts';
+import type { Alert } from './alert.ts';
+
+export type Localisation =
+  | { kind: 'circle'; ra: number; dec: number; radius: number }
+  | { kind: 'base64'; data: string; name?: string }
+  | { kind: 'url'; url: string };
+
+/** Where the alert's localisation is, if it has one (a sky map first, else an error circle). */
+export function localisationOf(a: Alert): Localisation | undefined {
+  if (a.kind === 'json' && a.json) {
+    const ev = a.json.event as Record<string, unknown> | undefined;
+    const sky = ev && typeof ev.skymap === 'string' ? ev.skymap : undefined;
+    if (sky) return { kind: 'base64', data: sky, ...(typeof a.json.superevent_id === 'string' ? { name: a.json.superevent_id } : {}) };
+    const j = a.json;
+    const err = typeof j.ra_dec_error === 'number' ? j.ra_dec_error : typeof j.ra_dec_error_90 === 'number' ? j.ra_dec_error_90 : undefined;
+    if (typeof j.ra === 'number' && typeof j.dec === 'number' && err) return { kind: 'circle', ra: j.ra, dec: j.dec, radius: err };
+    return undefined;
+  }
+  if (a.voevent) {
+    // LVK's skymap_fits Param, without the ",0" HDU suffix LVK appends
+    const url = lvk(a.voevent)?.skymapUrl?.trim().replace(/,\d+$/, '');
+    if (url && /^https?:\/\//i.test(url)) return { kind: 'url', url };
+    const p = a.voevent.whereWhen?.position;
+    if (p && p.error > 0 && !(p.ra === 0 && p.dec === 0)) return { kind: 'circle', ra: p.ra, dec: p.dec, radius: Math.min(p.error, 180) };
+  }
+  return undefined;
+}
+
+function base64Bytes(b64: string): Uint8Array {
+  const bin = atob(b64.replace(/\s+/g, ''));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Reads the localisation into a sky map (error circles as a Fisher profile holding 90 % inside the radius). */
+export async function loadSkyMap(loc: Localisation, fetchFn: typeof fetch = fetch): Promise<SkyMap> {
+  if (loc.kind === 'circle') return circleSkyMap({ ra: loc.ra, dec: loc.dec, radius: loc.radius, containment: 0.9 });
+  let bytes: Uint8Array;
+  if (loc.kind === 'base64') bytes = base64Bytes(loc.data);
+  else {
+    const r = await fetchFn(loc.url);
+    if (!r.ok) throw new Error(`sky map ${loc.url}: HTTP ${r.status}`);
+    bytes = new Uint8Array(await r.arrayBuffer());
+  }
+  if (isGzip(bytes)) bytes = await gunzip(bytes);
+  return readSkyMapBytes(bytes, { source: loc.kind === 'url' ? loc.url : loc.name });
+}
+
+// ------------------------------------------------------------------ Mollweide
+
+const SQRT2 = Math.SQRT2;
+
+/**
+ * Astronomical Mollweide: RA 180° at the centre, RA increasing to the left
+ * (east left, as the sky is seen), Dec up. The ellipse fills width × height
+ * with width = 2 height.
+ */
+export class Mollweide {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {}
+
+  /** Canvas pixel → RA/Dec (degrees), or undefined outside the ellipse. */
+  unproject(px: number, py: number): { ra: number; dec: number } | undefined {
+    const x = ((px + 0.5) / this.width - 0.5) * 4 * SQRT2;
+    const y = (0.5 - (py + 0.5) / this.height) * 2 * SQRT2;
+    if ((x * x) / 8 + (y * y) / 2 > 1) return undefined;
+    const theta = Math.asin(y / SQRT2);
+    const dec = Math.asin((2 * theta + Math.sin(2 * theta)) / Math.PI);
+    const lon = (Math.PI * x) / (2 * SQRT2 * Math.cos(theta));
+    if (!(Math.abs(lon) <= Math.PI)) return undefined;
+    const ra = (((180 - (lon * 180) / Math.PI) % 360) + 360) % 360;
+    return { ra, dec: (dec * 180) / Math.PI };
+  }
+
+  /** RA/Dec (degrees) → canvas pixel. */
+  project(ra: number, dec: number): { x: number; y: number } {
+    const phi = (dec * Math.PI) / 180;
+    let lon = ((180 - ra) * Math.PI) / 180;
+    lon = Math.atan2(Math.sin(lon), Math.cos(lon));
+    let t = phi;
+    if (Math.abs(phi) < Math.PI / 2 - 1e-9) {
+      for (let i = 0; i < 50; i++) {
+        const d = -(2 * t + Math.sin(2 * t) - Math.PI * Math.sin(phi)) / (2 + 2 * Math.cos(2 * t));
+        t += d;
+        if (Math.abs(d) < 1e-10) break;
+      }
+    }
+    const x = ((2 * SQRT2) / Math.PI) * lon * Math.cos(t);
+    const y = SQRT2 * Math.sin(t);
+    return { x: (x / (4 * SQRT2) + 0.5) * this.width - 0.5, y: (0.5 - y / (2 * SQRT2)) * this.height - 0.5 };
+  }
+}
+
+export type Marker = { ra: number; dec: number; kind: 'position' | 'galaxy' };
+
+export const COLOURS = {
+  background: [255, 255, 255, 0],
+  sky: [18, 24, 48, 255],
+  grid: [60, 72, 110, 255],
+  contour50: [255, 255, 255, 255],
+  contour90: [255, 214, 0, 255],
+  position: [0, 230, 255, 255],
+  galaxy: [255, 64, 160, 255],
+} as const;
+
+/** A perceptual ramp for probability density (dark violet → orange → pale yellow), 0..1. */
+function ramp(t: number): [number, number, number] {
+  const stops: [number, number, number, number][] = [
+    [0, 60, 20, 110],
+    [0.35, 170, 40, 110],
+    [0.7, 245, 120, 40],
+    [1, 255, 245, 170],
+  ];
+  for (let i = 1; i < stops.length; i++) {
+    const [t1, r1, g1, b1] = stops[i]!;
+    const [t0, r0, g0, b0] = stops[i - 1]!;
+    if (t <= t1) {
+      const f = (t - t0) / (t1 - t0);
+      return [r0 + f * (r1 - r0), g0 + f * (g1 - g0), b0 + f * (b1 - b0)];
+    }
+  }
+  return [255, 245, 170];
+}
+
+export type Drawing = {
+  width: number;
+  height: number;
+  rgba: Uint8ClampedArray;
+  /** Credible level (searched probability, 0..1) under each pixel; NaN outside the sky or the map. */
+  level: Float32Array;
+  projection: Mollweide;
+};
+
+/**
+ * Draws the sky map: pixels of the 90 % credible region coloured by probability
+ * density (square root, relative to the densest pixel), the 50 % and 90 %
+ * contours as lines, a 30° graticule, then markers.
+ */
+export function drawMollweide(width: number, height: number, map: SkyMap | undefined, markers: Marker[] = []): Drawing {
+  const proj = new Mollweide(width, height);
+  const n = width * height;
+  const rgba = new Uint8ClampedArray(n * 4);
+  const level = new Float32Array(n).fill(NaN);
+  const ras: number[] = [];
+  const decs: number[] = [];
+  const where: number[] = [];
+  for (let py = 0; py < height; py++) {
+    for (let px = 0; px < width; px++) {
+      const p = proj.unproject(px, py);
+      const i = py * width + px;
+      if (!p) {
+        rgba.set(COLOURS.background, i * 4);
+        continue;
+      }
+      rgba.set(COLOURS.sky, i * 4);
+      const onGrid = Math.abs(p.dec % 30) < 0.25 * (180 / height) * 2 || Math.abs(((p.ra + 0.5) % 30) - 0.5) < 0.25 * (360 / width) * 2;
+      if (onGrid) rgba.set(COLOURS.grid, i * 4);
+      ras.push(p.ra);
+      decs.push(p.dec);
+      where.push(i);
+    }
+  }
+  if (map) {
+    const hi = new Uint32Array(ras.length);
+    const lo = new Uint32Array(ras.length);
+    radec2nest29Bulk(ras, decs, hi, lo);
+    const tiles = map.locate(hi, lo);
+    const { searchedProb } = map.ranking();
+    let maxDensity = 0;
+    for (let k = 0; k < tiles.length; k++) if (tiles[k]! >= 0) maxDensity = Math.max(maxDensity, map.probdensity[tiles[k]!]!);
+    for (let k = 0; k < tiles.length; k++) {
+      const t = tiles[k]!;
+      if (t < 0) continue;
+      const i = where[k]!;
+      const sp = searchedProb[t]!;
+      level[i] = sp;
+      if (sp <= 0.9 && maxDensity > 0) {
+        const [r, g, b] = ramp(Math.sqrt(map.probdensity[t]! / maxDensity));
+        rgba[i * 4] = r;
+        rgba[i * 4 + 1] = g;
+        rgba[i * 4 + 2] = b;
+        rgba[i * 4 + 3] = 255;
+      }
+    }
+    // contours: a pixel inside a level whose right or lower neighbour is outside it
+    for (let py = 0; py < height; py++) {
+      for (let px = 0; px < width; px++) {
+        const i = py * width + px;
+        const l = level[i]!;
+        if (Number.isNaN(l)) continue;
+        for (const [cl, colour] of [[0.9, COLOURS.contour90], [0.5, COLOURS.contour50]] as const) {
+          const inside = l <= cl;
+          const edge = [i + 1, i - 1, i + width, i - width].some((j) => {
+            const m = level[j];
+            return m !== undefined && !Number.isNaN(m) && m <= cl !== inside;
+          });
+          if (inside && edge) rgba.set(colour, i * 4);
+        }
+      }
+    }
+  }
+  for (const m of markers) drawMarker(rgba, width, height, proj.project(m.ra, m.dec), m.kind);
+  return { width, height, rgba, level, projection: proj };
+}
+
+function drawMarker(rgba: Uint8ClampedArray, w: number, h: number, c: { x: number; y: number }, kind: Marker['kind']): void {
+  const colour = kind === 'position' ? COLOURS.position : COLOURS.galaxy;
+  const put = (x: number, y: number) => {
+    const xi = Math.round(x);
+    const yi = Math.round(y);
+    if (xi >= 0 && yi >= 0 && xi < w && yi < h) rgba.set(colour, (yi * w + xi) * 4);
+  };
+  if (kind === 'position') {
+    // a ring of radius 7 px with a cross hair gap
+    for (let a = 0; a < 360; a += 2) put(c.x + 7 * Math.cos((a * Math.PI) / 180), c.y + 7 * Math.sin((a * Math.PI) / 180));
+    for (let d = 3; d <= 11; d++) {
+      if (d === 7) continue;
+      put(c.x + d, c.y);
+      put(c.x - d, c.y);
+      put(c.x, c.y + d);
+      put(c.x, c.y - d);
+    }
+  } else {
+    for (let dx = -2; dx <= 2; dx++) for (let dy = -2; dy <= 2; dy++) if (Math.abs(dx) + Math.abs(dy) <= 2) put(c.x + dx, c.y + dy);
+  }
+}
+
+/** The crossmatch agent's top galaxies in its JSON result (result.galaxies.top[]). */
+export function topGalaxies(doc: Record<string, unknown> | undefined): { id: string; ra: number; dec: number; distance?: number; searchedProb?: number }[] {
+  const top = ((doc?.result as Record<string, unknown> | undefined)?.galaxies as Record<string, unknown> | undefined)?.top;
+  if (!Array.isArray(top)) return [];
+  return top
+    .filter((g): g is Record<string, unknown> => !!g && typeof g === 'object' && typeof g.ra === 'number' && typeof g.dec === 'number')
+    .map((g) => ({
+      id: String(g.id ?? g.name ?? ''),
+      ra: g.ra as number,
+      dec: g.dec as number,
+      ...(typeof g.distance === 'number' ? { distance: g.distance } : {}),
+      ...(typeof g.searchedProb === 'number' ? { searchedProb: g.searchedProb } : {}),
+    }));
+}
