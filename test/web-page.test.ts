@@ -168,6 +168,13 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     // the position marker is drawn around the alert's position
     expect(px.filter((p) => same(p, COLOURS.position)).length).toBeGreaterThan(10);
     expect(await page.locator('#sky-summary').textContent()).toContain('error circle 9.1');
+    // the zoom shows the error circle: the 90 % region of a circle holding 90 % is the disc of that radius
+    const z = await canvasCounts(page, 'sky-zoom');
+    const fov = Number((await page.locator('#zoom-caption').textContent())!.match(/Zoom: ([\d.]+)'/)![1]) / 60;
+    const disc = ((z.total - z.background - z.sky - z.grid) * (fov / 512) ** 2);
+    const expected = Math.PI * 0.1515 ** 2;
+    expect(Math.abs(disc - expected) / expected).toBeLessThan(0.15);
+    expect(z.contour90).toBeGreaterThan(300); // a ring of ~200 px radius
     await shot('03-alert-circle');
   });
 
@@ -220,6 +227,10 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     // the crossmatch agent's top galaxies: listed, and drawn at their position
     expect(await page.locator('.galaxies').textContent()).toContain('HOST-A');
     expect(counts.galaxy).toBeGreaterThan(5);
+    const z = await canvasCounts(page, 'sky-zoom');
+    expect(z.contour50).toBeGreaterThan(50);
+    expect(z.contour90).toBeGreaterThan(z.contour50);
+    expect(z.galaxy).toBeGreaterThan(5);
     expect(await page.locator('#sky-summary').textContent()).toMatch(/90 % area 3\d\.\d deg²/);
     expect(await page.locator('table.json-fields').textContent()).toContain('superevent_id');
     await shot('05-alert-skymap');
@@ -276,15 +287,15 @@ function* ring(c: { x: number; y: number }, r: number): Generator<{ x: number; y
 
 async function canvasPixels(page: Page, pts: { x: number; y: number }[]): Promise<Px[]> {
   return page.evaluate((pts) => {
-    const c = document.querySelector('canvas#sky') as HTMLCanvasElement;
+    const c = document.getElementById('sky') as HTMLCanvasElement;
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     return pts.map(({ x, y }) => Array.from(d.subarray((y * c.width + x) * 4, (y * c.width + x) * 4 + 4)) as Px);
   }, pts);
 }
 
-async function canvasCounts(page: Page): Promise<Record<'total' | 'background' | 'sky' | 'grid' | 'contour50' | 'contour90' | 'position' | 'galaxy', number>> {
-  return page.evaluate((C) => {
-    const c = document.querySelector('canvas#sky') as HTMLCanvasElement;
+async function canvasCounts(page: Page, id = 'sky'): Promise<Record<'total' | 'background' | 'sky' | 'grid' | 'contour50' | 'contour90' | 'position' | 'galaxy', number>> {
+  return page.evaluate(([C, id]) => {
+    const c = document.getElementById(id) as HTMLCanvasElement;
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     const out = { total: 0, background: 0, sky: 0, grid: 0, contour50: 0, contour90: 0, position: 0, galaxy: 0 };
     const is = (i: number, col: readonly number[]) => d[i] === col[0] && d[i + 1] === col[1] && d[i + 2] === col[2] && d[i + 3] === col[3];
@@ -299,5 +310,5 @@ async function canvasCounts(page: Page): Promise<Record<'total' | 'background' |
       else if (is(i, C.galaxy)) out.galaxy++;
     }
     return out;
-  }, COLOURS);
+  }, [COLOURS, id] as const);
 }

@@ -41,3 +41,9 @@ export async function buildWeb(outDir = WEB_DIST, opts: { minify?: boolean } = {
   });
   return out;
 }
+
+// `npx tsx web/build.ts [OUT_DIR]` (npm run build:web): build without serving, e.g. before `npm pack`.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = await buildWeb(process.argv[2]);
+  console.log(`web page built in ${out}`);
+}

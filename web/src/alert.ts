@@ -139,6 +139,8 @@ export type Relation = { cite: string; by: Alert };
 export class Threads {
   private byIvorn = new Map<string, Alert>();
   private byEvent = new Map<string, Alert[]>();
+  /** Citations of IVORNs not seen yet: they attach when the cited alert arrives (history pages come newest first). */
+  private waiting = new Map<string, Relation[]>();
   private relations = new Map<string, Relation[]>();
 
   static key(a: Pick<Alert, 'node' | 'id'>): string {
@@ -146,27 +148,38 @@ export class Threads {
   }
 
   add(a: Alert): void {
-    if (a.ivorn) this.byIvorn.set(a.ivorn, a);
+    if (a.ivorn) {
+      this.byIvorn.set(a.ivorn, a);
+      for (const r of this.waiting.get(a.ivorn) ?? []) this.relate(a, r);
+    }
     for (const c of a.citations) {
       const target = this.byIvorn.get(c.ivorn);
       if (target) this.relate(target, { cite: c.cite, by: a });
+      const w = this.waiting.get(c.ivorn) ?? [];
+      if (!w.some((r) => r.by === a)) w.push({ cite: c.cite, by: a });
+      this.waiting.set(c.ivorn, w);
     }
     if (a.kind === 'json' && a.eventKey) {
-      const earlier = this.byEvent.get(a.eventKey) ?? [];
-      for (const e of earlier) this.relate(e, { cite: a.retraction ? 'retraction' : 'update', by: a });
-      earlier.push(a);
-      this.byEvent.set(a.eventKey, earlier);
+      // igwn.gwalert: later notices of a superevent update (or retract) the earlier ones
+      const same = this.byEvent.get(a.eventKey) ?? [];
+      for (const e of same) {
+        const [older, newer] = (e.time ?? e.id) <= (a.time ?? a.id) ? [e, a] : [a, e];
+        this.relate(older, { cite: newer.retraction ? 'retraction' : 'update', by: newer });
+      }
+      same.push(a);
+      this.byEvent.set(a.eventKey, same);
     }
   }
 
   private relate(target: Alert, r: Relation): void {
-    if (target === r.by) return;
+    if (target === r.by || Threads.key(target) === Threads.key(r.by)) return;
     const k = Threads.key(target);
-    const list = this.relations.get(k) ?? [];
-    if (!list.some((x) => x.by === r.by)) list.push(r);
+    const list = (this.relations.get(k) ?? []).filter((x) => Threads.key(x.by) !== Threads.key(r.by));
+    list.push(r);
     this.relations.set(k, list);
   }
 
+  /** Later alerts about this one: updates and retractions. */
   of(a: Pick<Alert, 'node' | 'id'>): Relation[] {
     return this.relations.get(Threads.key(a)) ?? [];
   }

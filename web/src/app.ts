@@ -7,10 +7,11 @@
  */
 import { h, replace, type Child } from './dom.ts';
 import { Session, LoginError, type Status } from './session.ts';
+import { refusal } from './messages.ts';
 import { XmppError, listNodes, nodeMeta, subscriptions, subscribe, unsubscribe, itemsPage, type PubsubEvent, type RawItem } from './protocol.ts';
 import { readAlert, Threads, type Alert } from './alert.ts';
 import { groupNodes, crossmatchNodeOf, type NodeInfo } from './nodes.ts';
-import { drawMollweide, localisationOf, loadSkyMap, topGalaxies, type Marker } from './sky.ts';
+import { drawMollweide, drawSky, zoomOn, localisationOf, loadSkyMap, topGalaxies, type Drawing, type Marker } from './sky.ts';
 import { formatRadius } from '../../voevent/summary.ts';
 import type { Param } from '../../voevent/model.ts';
 
@@ -40,40 +41,6 @@ const st = {
 
 const app = document.getElementById('app')!;
 const keyOf = (node: string, id: string) => Threads.key({ node, id });
-
-// ------------------------------------------------------------------ errors said plainly
-
-export function refusal(node: string, err: unknown, doing: string): string {
-  if (err instanceof XmppError) {
-    const why = err.text ? ` — ${err.text}` : '';
-    switch (err.pubsubCondition) {
-      case 'closed-node':
-      case 'not-in-roster-group':
-      case 'presence-subscription-required':
-        return `Refused: ${node} is open only to its members (${err.pubsubCondition})${why}.`;
-      case 'pending-subscription':
-        return `Your subscription to ${node} still waits for the owner's approval${why}.`;
-      case 'not-subscribed':
-        return `Subscribe to ${node} first: its items are for subscribers${why}.`;
-    }
-    switch (err.condition) {
-      case 'forbidden':
-        return `Refused: this account may not ${doing} ${node} (forbidden)${why}.`;
-      case 'not-authorized':
-        return `Refused: ${node} is open only to its members (${err.pubsubCondition ?? 'not-authorized'})${why}.`;
-      case 'item-not-found':
-        return `${node} does not exist or is hidden from this account${why}.`;
-      case 'not-allowed':
-        return `Refused: ${doing} ${node} is not allowed${why}.`;
-      case 'remote-server-not-found':
-      case 'service-unavailable':
-        return `The alert service is not reachable right now (${err.condition})${why}.`;
-      default:
-        return `Could not ${doing} ${node}: ${err.condition}${why}.`;
-    }
-  }
-  return `Could not ${doing} ${node}: ${err instanceof Error ? err.message : String(err)}.`;
-}
 
 function setBanner(text: string, kind: 'info' | 'error' = 'info'): void {
   st.banner = text;
@@ -582,7 +549,7 @@ function renderAlert(main: HTMLElement, node: string, id: string): void {
       a.json ? h('section', {}, h('h3', {}, 'Fields'), table(['Field', 'Value'], (() => { const out: [string, string][] = []; flatten(a.json, '', out); return out; })(), 'json-fields')) : null,
       h('section', {}, h('details', { class: 'raw' }, h('summary', {}, `Raw packet (${a.raw.length} characters)`), h('pre', {}, a.raw.length > 300_000 ? `${a.raw.slice(0, 300_000)}\n… (truncated)` : a.raw)))),
   );
-  if (loc) void drawSky(a, loc);
+  if (loc) void showSky(a, loc);
 }
 
 function referencesSection(ev: NonNullable<Alert['voevent']>): HTMLElement | null {
@@ -638,7 +605,9 @@ async function crossmatchFor(a: Alert): Promise<Record<string, unknown> | undefi
   }
 }
 
-async function drawSky(a: Alert, loc: NonNullable<ReturnType<typeof localisationOf>>): Promise<void> {
+const area = (deg2: number) => (deg2 >= 10 ? deg2.toFixed(1) : deg2.toPrecision(2));
+
+async function showSky(a: Alert, loc: NonNullable<ReturnType<typeof localisationOf>>): Promise<void> {
   const box = () => document.getElementById('sky-view');
   try {
     const [map, xm] = await Promise.all([loadSkyMap(loc), crossmatchFor(a)]);
@@ -647,25 +616,33 @@ async function drawSky(a: Alert, loc: NonNullable<ReturnType<typeof localisation
     if (loc.kind === 'circle') markers.push({ ra: loc.ra, dec: loc.dec, kind: 'position' });
     const W = 1024;
     const H = 512;
-    const d = drawMollweide(W, H, map, markers);
-    const canvas = h('canvas', { id: 'sky', width: W, height: H, role: 'img', 'aria-label': `Mollweide all-sky map of ${a.summary}: 50 % and 90 % credible regions` });
-    canvas.getContext('2d')!.putImageData(new ImageData(d.rgba as Uint8ClampedArray<ArrayBuffer>, W, H), 0, 0);
+    const canvasOf = (id: string, d: Drawing, label: string) => {
+      const c = h('canvas', { id, width: d.width, height: d.height, role: 'img', 'aria-label': label });
+      c.getContext('2d')!.putImageData(new ImageData(d.rgba as Uint8ClampedArray<ArrayBuffer>, d.width, d.height), 0, 0);
+      return c;
+    };
+    const canvas = canvasOf('sky', drawMollweide(W, H, map, markers), `Mollweide all-sky map of ${a.summary}: 50 % and 90 % credible regions`);
+    const zoom = zoomOn(map, 512, 512);
+    const zoomCanvas = canvasOf('sky-zoom', drawSky(zoom, map, markers), `Zoom on the credible region, ${zoom.fov.toPrecision(2)}° across`);
     const top = map.densest();
     const el = box();
     if (!el || !el.isConnected) return;
     replace(el,
       canvas,
+      h('figure', { class: 'zoom' }, zoomCanvas,
+        h('figcaption', { class: 'legend', id: 'zoom-caption' },
+          `Zoom: ${formatRadius(zoom.fov)} across, centred on RA ${zoom.ra0.toFixed(2)}° Dec ${zoom.dec0.toFixed(2)}° (gnomonic, east left); grid every ${formatRadius(zoom.gridStep)}`)),
       h('p', { class: 'legend' },
         h('span', { class: 'swatch s50' }), ' 50 % ', h('span', { class: 'swatch s90' }), ' 90 % credible region',
         loc.kind === 'circle' ? [' · ', h('span', { class: 'swatch spos' }), ' position'] : null,
         galaxies.length ? [' · ', h('span', { class: 'swatch sgal' }), ' top galaxies (crossmatch)'] : null,
         ' · RA 180° at the centre, increasing to the left'),
       h('p', { id: 'sky-summary' },
-        `90 % area ${map.credibleArea(0.9).toFixed(1)} deg², 50 % area ${map.credibleArea(0.5).toFixed(1)} deg²; densest at RA ${top.ra.toFixed(2)}° Dec ${top.dec.toFixed(2)}°`,
+        `90 % area ${area(map.credibleArea(0.9))} deg², 50 % area ${area(map.credibleArea(0.5))} deg²; densest at RA ${top.ra.toFixed(2)}° Dec ${top.dec.toFixed(2)}°`,
         loc.kind === 'url' ? [' · from ', link(loc.url)] : loc.kind === 'circle' ? ` · error circle ${formatRadius(loc.radius)} (90 % containment)` : ' · sky map carried in the alert'),
       galaxies.length
         ? h('section', { class: 'galaxies' }, h('h4', {}, 'Crossmatch: top galaxies'),
-            table(['#', 'Galaxy', 'RA', 'Dec', 'Distance (Mpc)', 'Credible level'], galaxies.map((g, i) => [String(i + 1), g.id, g.ra.toFixed(3), g.dec.toFixed(3), g.distance?.toFixed(1) ?? '', g.searchedProb !== undefined ? `${(g.searchedProb * 100).toFixed(0)} %` : ''])))
+            table(['#', 'Galaxy', 'RA', 'Dec', 'Distance (Mpc)', 'Credible level'], galaxies.map((g, i) => [String(i + 1), g.id, g.ra.toFixed(3), g.dec.toFixed(3), g.distance?.toFixed(1) ?? '', g.searchedProb !== undefined ? `${(g.searchedProb * 100).toFixed(1)} %` : ''])))
         : null);
   } catch (err) {
     const el = box();

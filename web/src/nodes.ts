@@ -20,7 +20,7 @@ export function groupNodes(nodes: NodeInfo[]): NodeGroup[] {
     g.entries.push({ ...n, level });
     groups.set(group, g);
   }
-  return [...groups.values()];
+  return [...groups.values()].sort((a, b) => a.group.localeCompare(b.group));
 }
 
 /** The crossmatch agent's result node for an alert node (its default template "{node}/crossmatch"). */

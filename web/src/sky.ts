@@ -67,38 +67,48 @@ export async function loadSkyMap(loc: Localisation, fetchFn: typeof fetch = fetc
   return readSkyMapBytes(bytes, { source: loc.kind === 'url' ? loc.url : loc.name });
 }
 
-// ------------------------------------------------------------------ Mollweide
+// ------------------------------------------------------------------ projections
 
 const SQRT2 = Math.SQRT2;
+const RAD = Math.PI / 180;
+
+/** Canvas pixel ↔ sky position; unproject gives undefined off the projection. */
+export interface Projection {
+  readonly width: number;
+  readonly height: number;
+  unproject(px: number, py: number): { ra: number; dec: number } | undefined;
+  project(ra: number, dec: number): { x: number; y: number };
+  /** Graticule spacing in degrees. */
+  readonly gridStep: number;
+}
 
 /**
- * Astronomical Mollweide: RA 180° at the centre, RA increasing to the left
- * (east left, as the sky is seen), Dec up. The ellipse fills width × height
- * with width = 2 height.
+ * Astronomical Mollweide (equal-area all-sky): RA 180° at the centre, RA
+ * increasing to the left (east left, as the sky is seen), Dec up. The ellipse
+ * fills width × height with width = 2 height.
  */
-export class Mollweide {
+export class Mollweide implements Projection {
+  readonly gridStep = 30;
   constructor(
     readonly width: number,
     readonly height: number,
   ) {}
 
-  /** Canvas pixel → RA/Dec (degrees), or undefined outside the ellipse. */
   unproject(px: number, py: number): { ra: number; dec: number } | undefined {
     const x = ((px + 0.5) / this.width - 0.5) * 4 * SQRT2;
     const y = (0.5 - (py + 0.5) / this.height) * 2 * SQRT2;
-    if ((x * x) / 8 + (y * y) / 2 > 1) return undefined;
-    const theta = Math.asin(y / SQRT2);
-    const dec = Math.asin((2 * theta + Math.sin(2 * theta)) / Math.PI);
-    const lon = (Math.PI * x) / (2 * SQRT2 * Math.cos(theta));
-    if (!(Math.abs(lon) <= Math.PI)) return undefined;
-    const ra = (((180 - (lon * 180) / Math.PI) % 360) + 360) % 360;
-    return { ra, dec: (dec * 180) / Math.PI };
+    if ((x * x) / 8 + (y * y) / 2 > 1 + 1e-9) return undefined;
+    const theta = Math.asin(Math.max(-1, Math.min(1, y / SQRT2)));
+    const dec = Math.asin(Math.max(-1, Math.min(1, (2 * theta + Math.sin(2 * theta)) / Math.PI)));
+    const lon = Math.max(-Math.PI, Math.min(Math.PI, (Math.PI * x) / (2 * SQRT2 * Math.cos(theta))));
+    if (!Number.isFinite(lon)) return undefined;
+    const ra = (((180 - lon / RAD) % 360) + 360) % 360;
+    return { ra, dec: dec / RAD };
   }
 
-  /** RA/Dec (degrees) → canvas pixel. */
   project(ra: number, dec: number): { x: number; y: number } {
-    const phi = (dec * Math.PI) / 180;
-    let lon = ((180 - ra) * Math.PI) / 180;
+    const phi = dec * RAD;
+    let lon = (180 - ra) * RAD;
     lon = Math.atan2(Math.sin(lon), Math.cos(lon));
     let t = phi;
     if (Math.abs(phi) < Math.PI / 2 - 1e-9) {
@@ -112,6 +122,68 @@ export class Mollweide {
     const y = SQRT2 * Math.sin(t);
     return { x: (x / (4 * SQRT2) + 0.5) * this.width - 0.5, y: (0.5 - y / (2 * SQRT2)) * this.height - 0.5 };
   }
+}
+
+/**
+ * A zoom on one place of the sky: the gnomonic (tangent-plane) projection
+ * centred on (ra0, dec0), `fov` degrees across the width, east left, north up.
+ */
+export class Gnomonic implements Projection {
+  readonly gridStep: number;
+  private readonly scale: number;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly ra0: number,
+    readonly dec0: number,
+    readonly fov: number,
+  ) {
+    this.scale = width / (2 * Math.tan((fov / 2) * RAD));
+    const steps = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30];
+    this.gridStep = steps.find((s) => fov / s <= 8) ?? 30;
+  }
+
+  unproject(px: number, py: number): { ra: number; dec: number } {
+    const x = -(px + 0.5 - this.width / 2) / this.scale;
+    const y = (this.height / 2 - py - 0.5) / this.scale;
+    const d0 = this.dec0 * RAD;
+    const rho = Math.hypot(x, y);
+    const c = Math.atan(rho);
+    const dec = rho === 0 ? d0 : Math.asin(Math.cos(c) * Math.sin(d0) + (y * Math.sin(c) * Math.cos(d0)) / rho);
+    const ra = this.ra0 * RAD + Math.atan2(x * Math.sin(c), rho * Math.cos(d0) * Math.cos(c) - y * Math.sin(d0) * Math.sin(c));
+    return { ra: (((ra / RAD) % 360) + 360) % 360, dec: dec / RAD };
+  }
+
+  project(ra: number, dec: number): { x: number; y: number } {
+    const d0 = this.dec0 * RAD;
+    const d = dec * RAD;
+    const dra = (ra - this.ra0) * RAD;
+    const cosc = Math.sin(d0) * Math.sin(d) + Math.cos(d0) * Math.cos(d) * Math.cos(dra);
+    if (cosc <= 0) return { x: -1e9, y: -1e9 }; // behind the tangent plane
+    const x = (Math.cos(d) * Math.sin(dra)) / cosc;
+    const y = (Math.cos(d0) * Math.sin(d) - Math.sin(d0) * Math.cos(d) * Math.cos(dra)) / cosc;
+    return { x: this.width / 2 - x * this.scale - 0.5, y: this.height / 2 - y * this.scale - 0.5 };
+  }
+}
+
+/** A zoom that shows the whole 90 % region (or the error circle) with room around it. */
+export function zoomOn(map: SkyMap, width: number, height: number): Gnomonic {
+  const c = map.densest();
+  const r90 = Math.sqrt(map.credibleArea(0.9) / Math.PI); // radius of a disc of that area, deg
+  // the region may be elongated: take its farthest tile from the peak as well
+  const tiles = map.credibleTiles(0.9);
+  let far = 0;
+  for (let k = 0; k < tiles.length; k += Math.max(1, Math.floor(tiles.length / 2000))) {
+    const t = map.tileCentre(tiles[k]!);
+    far = Math.max(far, angularDistanceDeg(c.ra, c.dec, t.ra, t.dec));
+  }
+  const fov = Math.min(120, Math.max(0.05, 2.6 * Math.max(r90, far)));
+  return new Gnomonic(width, height, c.ra, c.dec, fov);
+}
+
+function angularDistanceDeg(ra1: number, dec1: number, ra2: number, dec2: number): number {
+  const s = Math.sin(((dec2 - dec1) * RAD) / 2) ** 2 + Math.cos(dec1 * RAD) * Math.cos(dec2 * RAD) * Math.sin(((ra2 - ra1) * RAD) / 2) ** 2;
+  return (2 * Math.asin(Math.min(1, Math.sqrt(s)))) / RAD;
 }
 
 export type Marker = { ra: number; dec: number; kind: 'position' | 'galaxy' };
@@ -151,22 +223,23 @@ export type Drawing = {
   rgba: Uint8ClampedArray;
   /** Credible level (searched probability, 0..1) under each pixel; NaN outside the sky or the map. */
   level: Float32Array;
-  projection: Mollweide;
+  projection: Projection;
 };
 
 /**
- * Draws the sky map: pixels of the 90 % credible region coloured by probability
- * density (square root, relative to the densest pixel), the 50 % and 90 %
- * contours as lines, a 30° graticule, then markers.
+ * Draws the sky map through a projection: pixels of the 90 % credible region
+ * coloured by probability density (square root, relative to the densest pixel
+ * drawn), the 50 % and 90 % contours as lines, a graticule, then markers.
  */
-export function drawMollweide(width: number, height: number, map: SkyMap | undefined, markers: Marker[] = []): Drawing {
-  const proj = new Mollweide(width, height);
+export function drawSky(proj: Projection, map: SkyMap | undefined, markers: Marker[] = []): Drawing {
+  const { width, height } = proj;
   const n = width * height;
   const rgba = new Uint8ClampedArray(n * 4);
   const level = new Float32Array(n).fill(NaN);
   const ras: number[] = [];
   const decs: number[] = [];
   const where: number[] = [];
+  const step = proj.gridStep;
   for (let py = 0; py < height; py++) {
     for (let px = 0; px < width; px++) {
       const p = proj.unproject(px, py);
@@ -176,11 +249,24 @@ export function drawMollweide(width: number, height: number, map: SkyMap | undef
         continue;
       }
       rgba.set(COLOURS.sky, i * 4);
-      const onGrid = Math.abs(p.dec % 30) < 0.25 * (180 / height) * 2 || Math.abs(((p.ra + 0.5) % 30) - 0.5) < 0.25 * (360 / width) * 2;
-      if (onGrid) rgba.set(COLOURS.grid, i * 4);
       ras.push(p.ra);
       decs.push(p.dec);
       where.push(i);
+    }
+  }
+  // graticule: a pixel whose RA or Dec crosses a multiple of the step between it and its right/lower neighbour
+  const cell = (v: number) => Math.floor(v / step);
+  for (let k = 0; k < where.length; k++) {
+    const i = where[k]!;
+    const px = i % width;
+    const py = (i - px) / width;
+    for (const [qx, qy] of [[px + 1, py], [px, py + 1]] as const) {
+      if (qx >= width || qy >= height) continue;
+      const q = proj.unproject(qx, qy);
+      if (!q) continue;
+      const dra = Math.abs(q.ra - ras[k]!);
+      const crossRa = dra < 180 && cell(q.ra) !== cell(ras[k]!) && Math.abs(decs[k]!) < 89;
+      if (crossRa || cell(q.dec) !== cell(decs[k]!)) rgba.set(COLOURS.grid, i * 4);
     }
   }
   if (map) {
@@ -205,25 +291,28 @@ export function drawMollweide(width: number, height: number, map: SkyMap | undef
         rgba[i * 4 + 3] = 255;
       }
     }
-    // contours: a pixel inside a level whose right or lower neighbour is outside it
-    for (let py = 0; py < height; py++) {
-      for (let px = 0; px < width; px++) {
-        const i = py * width + px;
-        const l = level[i]!;
-        if (Number.isNaN(l)) continue;
-        for (const [cl, colour] of [[0.9, COLOURS.contour90], [0.5, COLOURS.contour50]] as const) {
-          const inside = l <= cl;
-          const edge = [i + 1, i - 1, i + width, i - width].some((j) => {
-            const m = level[j];
-            return m !== undefined && !Number.isNaN(m) && m <= cl !== inside;
-          });
-          if (inside && edge) rgba.set(colour, i * 4);
-        }
+    // contours: a pixel inside a level with a neighbour outside it
+    for (let i = 0; i < n; i++) {
+      const l = level[i]!;
+      if (Number.isNaN(l)) continue;
+      const px = i % width;
+      for (const [cl, colour] of [[0.9, COLOURS.contour90], [0.5, COLOURS.contour50]] as const) {
+        if (l > cl) continue;
+        const outside = (j: number) => {
+          const m = level[j];
+          return m !== undefined && !Number.isNaN(m) && m > cl;
+        };
+        if ((px + 1 < width && outside(i + 1)) || (px > 0 && outside(i - 1)) || outside(i + width) || outside(i - width)) rgba.set(colour, i * 4);
       }
     }
   }
   for (const m of markers) drawMarker(rgba, width, height, proj.project(m.ra, m.dec), m.kind);
   return { width, height, rgba, level, projection: proj };
+}
+
+/** The all-sky drawing (Mollweide). */
+export function drawMollweide(width: number, height: number, map: SkyMap | undefined, markers: Marker[] = []): Drawing {
+  return drawSky(new Mollweide(width, height), map, markers);
 }
 
 function drawMarker(rgba: Uint8ClampedArray, w: number, h: number, c: { x: number; y: number }, kind: Marker['kind']): void {
