@@ -25,6 +25,7 @@ import { startWeb, type WebServer } from '../web/server.ts';
 import { Mollweide, COLOURS } from '../web/src/sky.ts';
 import { testCatalogCsv } from './crossmatch-helpers.ts';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
+import { serverAvailable } from '../broker-component/servers/index.ts';
 import { ARTIFACTS, chromiumMissing, launchChromium, type Browser } from './helpers/browser.ts';
 import { nodeConfig, ps } from './helpers/pubsub.ts';
 
@@ -312,3 +313,52 @@ async function canvasCounts(page: Page, id = 'sky'): Promise<Record<'total' | 'b
     return out;
   }, [COLOURS, id] as const);
 }
+
+describe.skipIf(skip || !serverAvailable('ejabberd'))('the web page over ejabberd\'s WebSocket (ejabberd_http_ws)', () => {
+  let env: BrokerEnv;
+  let web: WebServer;
+  let browser: Browser;
+  let page: Page;
+  let gcn: Agent;
+  let dir: string;
+
+  beforeAll(async () => {
+    env = await startBrokerEnv({}, 'ejabberd', { websocket: true });
+    await env.prosody.addUser('gcn', 'svom.fr', 'gcn');
+    await env.prosody.addUser('bob', 'svom.fr', 'bob');
+    gcn = await connectAgent({ jid: 'gcn@svom.fr', password: 'gcn', server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: 'gcn' });
+    await gcn.iq('set', ps(xml('create', { node: 'svom/eclairs/public' }), xml('configure', {}, nodeConfig({ 'pubsub#access_model': 'open' }))));
+    dir = mkdtempSync(join(tmpdir(), 'voxnet-web-ej-'));
+    web = await startWeb({ websocket: env.prosody.wsUrl!, pubsub: PUBSUB, outDir: dir });
+    browser = await launchChromium();
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    page.setDefaultTimeout(30_000);
+    await page.goto(web.url);
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.stop();
+    await web?.stop();
+    await gcn?.stop();
+    await env?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('logs in (and refuses a wrong password), subscribes, shows a live alert and its sky view', async () => {
+    await page.locator('#jid').fill('bob@svom.fr');
+    await page.locator('#password').fill('wrong');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('.login-error').textContent(), { timeout: 30_000 }).toBe('Wrong user name or password.');
+    await page.locator('#password').fill('bob');
+    await page.keyboard.press('Enter');
+    await page.locator('#status.status-online').waitFor();
+    await page.locator('li[data-node="svom/eclairs/public"] button.sub').click();
+    await page.locator('li[data-node="svom/eclairs/public"] button.sub[aria-pressed="true"]').waitFor();
+    await publishVOEvent(gcn, 'svom/eclairs/public', WAKEUP);
+    await page.locator('.alert-card', { hasText: 'sb26030408' }).locator('a').click();
+    await page.locator('canvas#sky-zoom').waitFor();
+    const z = await canvasCounts(page, 'sky-zoom');
+    expect(z.contour90).toBeGreaterThan(300);
+    await page.screenshot({ path: join(ARTIFACTS, '10-ejabberd-alert.png') });
+  });
+}, 300_000);

@@ -10,7 +10,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCert } from './certs.ts';
 import { freePort, waitForPort } from './net.ts';
-import type { XmppServer } from './types.ts';
+import type { XmppServer, XmppServerOptions } from './types.ts';
 
 export type ProsodyOptions = {
   /** Virtual hosts; the first is the main one. */
@@ -35,7 +35,7 @@ export type ProsodyOptions = {
    * free port. Loopback only: connections are considered secure, so the web
    * page may log in without TLS.
    */
-  websocket?: boolean | { port?: number };
+  websocket?: XmppServerOptions['websocket'];
 };
 
 /** Same shape as every server helper (see types.ts); addUser is synchronous here. */
@@ -53,7 +53,7 @@ function encodePathPart(s: string): string {
   return s.replace(/[^a-zA-Z0-9]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
 
-export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServer & { wsUrl?: string }> {
+export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServer> {
   const hosts = opts.hosts ?? ['svom.fr', 'svom.cn'];
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'voxnet-prosody-'));
   mkdirSync(join(dir, 'data'), { recursive: true });

@@ -16,7 +16,7 @@ export const SECRET = 'test-secret';
 
 export type BrokerEnv = {
   /** The XMPP server (Prosody unless the test asked for ejabberd); `wsUrl` when asked for `websocket`. */
-  prosody: XmppServer & { wsUrl?: string };
+  prosody: XmppServer;
   kind: ServerKind;
   broker: Broker;
   dataDir: string;
@@ -37,7 +37,7 @@ export type BrokerEnvOptions = {
   prosodyExtra?: string;
   /** A multicast service on the server (XEP-0033), trusted for the broker unless `trusted` says otherwise. */
   multicast?: boolean | { trusted: string[] };
-  /** XMPP over WebSocket for browsers (Prosody only): `prosody.wsUrl`. */
+  /** XMPP over WebSocket for browsers: `prosody.wsUrl`. */
   websocket?: boolean;
 };
 
@@ -49,11 +49,9 @@ export async function startBrokerEnv(
 ): Promise<BrokerEnv> {
   const components = [{ domain: PUBSUB, secret: SECRET }];
   const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: opts.multicast === true ? [PUBSUB] : opts.multicast.trusted } : undefined;
-  if ((opts.prosodyExtra !== undefined || opts.websocket) && kind !== 'prosody') throw new Error(`prosodyExtra and websocket need Prosody, not ${kind}`);
-  const prosody =
-    opts.prosodyExtra !== undefined || opts.websocket
-      ? await startProsody({ components, multicast, extra: opts.prosodyExtra, websocket: opts.websocket })
-      : await startServer(kind, { components, multicast });
+  if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
+  const websocket = opts.websocket ? { websocket: true } : {};
+  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, extra: opts.prosodyExtra, ...websocket }) : await startServer(kind, { components, multicast, ...websocket });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
     VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
