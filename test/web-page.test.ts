@@ -10,6 +10,8 @@
  * connection and gets the alerts published meanwhile, and reads it on a
  * phone-sized screen. Screenshots go to test-artifacts/web/.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +56,10 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
   let workDir: string;
   // fault injection: the page's WebSocket goes through the test, which can cut it
   let cut = false;
+  // where an LVK VOEvent's skymap_fits URL points (with CORS, as a sky-map host for browsers must answer)
+  let mapServer: http.Server;
+  let mapBase = '';
+  const mapHits: string[] = [];
   const sockets = new Set<{ ws: WebSocketRoute; server: WebSocketRoute }>();
 
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -97,6 +103,16 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     );
     crossmatch = await runCrossmatch({ config: cfg, targets: await loadTargets(cfg), connection: conn('crossmatch'), stateDir: join(workDir, 'state') });
 
+    const MAP = readFileSync(join(FIX, 'skymaps/userguide-bayestar.multiorder.fits'));
+    mapServer = http.createServer((req, res) => {
+      mapHits.push(req.url!);
+      if (req.url === '/superevents/MS181101ab/files/bayestar.multiorder.fits') {
+        res.writeHead(200, { 'content-type': 'application/fits', 'access-control-allow-origin': '*' }).end(MAP);
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => mapServer.listen(0, '127.0.0.1', r));
+    mapBase = `http://127.0.0.1:${(mapServer.address() as AddressInfo).port}`;
+
     web = await startWeb({ websocket: env.prosody.wsUrl!, pubsub: PUBSUB, outDir: join(workDir, 'web') });
     browser = await launchChromium();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -117,6 +133,7 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     await crossmatch?.stop();
     await gcn?.stop();
     await env?.stop();
+    await new Promise<void>((r) => (mapServer ? mapServer.close(() => r()) : r()));
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -237,6 +254,25 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     await shot('05-alert-skymap');
   });
 
+  it('fetches an LVK VOEvent\'s skymap_fits URL (multi-order FITS) and draws it', async () => {
+    const text = readFileSync(join(FIX, 'voevents/MS181101ab-2-Preliminary.xml'), 'utf8').replace(
+      /(name="skymap_fits"[^>]*value=")[^"]*(")/,
+      `$1${mapBase}/superevents/MS181101ab/files/bayestar.multiorder.fits,0$2`,
+    );
+    await publishVOEvent(gcn, 'gw/lvk/public', text);
+    await page.goto(`${web.url}#/`);
+    const c = page.locator('.alert-card[data-id^="MS181101ab-2-Preliminary"]');
+    await c.waitFor();
+    await c.locator('a').click();
+    await page.locator('canvas#sky').waitFor({ timeout: 60_000 });
+    const summary = await page.locator('#sky-summary').textContent();
+    expect(summary).toMatch(/^90 % area 31\.0 deg², 50 % area \d+\.\d deg²; densest at RA 194\.30° Dec -17\.86°/);
+    expect(summary).toContain(`from ${mapBase}/superevents/MS181101ab/files/bayestar.multiorder.fits`);
+    expect(mapHits).toContain('/superevents/MS181101ab/files/bayestar.multiorder.fits');
+    // the VOEvent's What parameters and its References are on the page too
+    expect(await page.locator('table.params').textContent()).toContain('GraceID');
+  });
+
   it('pages back through a node\'s history (RSM)', async () => {
     await page.locator('li[data-node="drill/heartbeat/public"] a').click();
     await page.locator('#history').waitFor();
@@ -265,11 +301,12 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
   it('is usable on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${web.url}#/`);
-    await card('MS181101ab').waitFor();
+    const gw = page.locator('.alert-card[data-id="MS181101ab-preliminary"]');
+    await gw.waitFor();
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(await overflow()).toBeLessThanOrEqual(0);
     await shot('08-phone-feed');
-    await card('MS181101ab').locator('a').click();
+    await gw.locator('a').click();
     await page.locator('canvas#sky').waitFor({ timeout: 60_000 });
     expect(await overflow()).toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(ARTIFACTS, '09-phone-alert.png') });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml } from '@xmpp/xml';
 import { readAlert, Threads, JSON_NS } from '../web/src/alert.ts';
 import { groupNodes } from '../web/src/nodes.ts';
-import { COLOURS, Gnomonic, Mollweide, drawMollweide, drawSky, loadSkyMap, localisationOf, zoomOn } from '../web/src/sky.ts';
+import { COLOURS, Gnomonic, Mollweide, drawMollweide, drawSky, loadSkyMap, localisationOf, localisationsOf, zoomOn } from '../web/src/sky.ts';
 import { refusal } from '../web/src/messages.ts';
 import { XmppError } from '../web/src/protocol.ts';
 import { loginProblem } from '../web/src/session.ts';
@@ -42,6 +42,19 @@ describe('items as alerts', () => {
     expect(p).toMatchObject({ kind: 'json', role: 'test', mission: 'LVK', eventKey: 'LVK:MS181101ab', retraction: false });
     expect(p.summary).toMatch(/^LVK MS181101ab PRELIMINARY H1,L1,V1 sky map at 2018-11-01T22:22:46.654Z; FAR 9.11e-14 Hz$/);
     expect(readAlert('gw', 'r', json('MS181101ab-retraction.json')).retraction).toBe(true);
+  });
+
+  it('reads GCN JSON notices (gcn.nasa.gov schema): mission, id, tense, retraction, localisations', () => {
+    const ex = (path: string) => xml('json', { xmlns: JSON_NS }, readFileSync(join(import.meta.dirname, '../node_modules/@nasa-gcn/schema/gcn/notices', path), 'utf8'));
+    const ic = readAlert('icecube', 'a', ex('icecube/single_neutrino_alerts.gold_bronze_track_alerts.example.json'));
+    expect(ic).toMatchObject({ kind: 'json', mission: 'IceCube', role: 'observation', eventKey: 'IceCube:IceCube-230416A', retraction: false, time: '2023-04-16T05:22:26.150574Z' });
+    expect(ic.summary).toBe('IceCube/IC86 IceCube-230416A initial RA 345.82 Dec 9.01 ±0.5° at 2023-04-16T05:22:26.150574Z');
+    expect(localisationsOf(ic).map((l) => l.kind)).toEqual(['url', 'circle']);
+    expect(localisationsOf(ic)[1]).toEqual({ kind: 'circle', ra: 345.82, dec: 9.01, radius: 0.5, containment: 0.9 });
+    const sv = readAlert('svom', 'b', ex('svom/eclairs/trigger.slewing.example.json'));
+    expect(sv).toMatchObject({ mission: 'SVOM', role: 'test', eventKey: 'SVOM:sb24022203' });
+    const frb = readAlert('dsa', 'c', ex('dsa110/frb.retraction.example.json'));
+    expect(frb).toMatchObject({ mission: 'DSA110', retraction: true, eventKey: 'DSA110:240918aaaa' });
   });
 
   it('never throws on a bad payload: the problem is shown instead', () => {

@@ -75,17 +75,23 @@ function jsonSummary(j: JsonObj): Pick<Alert, 'summary' | 'role' | 'time' | 'mis
       retraction: false,
     };
   }
-  // GCN JSON notices (schema gcn.nasa.gov): mission + trigger time
-  const mission = str(j.mission) ?? str(j.instrument);
+  // GCN JSON notices (gcn.nasa.gov schema): mission from the field or the $schema path, id, trigger time
+  const fromSchema = str(j.$schema)?.match(/\/notices\/([^/]+)\//)?.[1];
+  const mission = str(j.mission) ?? (fromSchema ? fromSchema.toUpperCase() : undefined);
+  const instrument = str(j.instrument);
   const time = str(j.trigger_time) ?? str(j.alert_datetime);
-  const id = str(j.id) ?? (Array.isArray(j.id) ? String(j.id[0]) : undefined) ?? str(j.trigger_id);
-  const pos = typeof j.ra === 'number' && typeof j.dec === 'number' ? ` RA ${j.ra} Dec ${j.dec}` : '';
+  const first = (v: unknown) => (Array.isArray(v) ? (v.length ? String(v[0]) : undefined) : v === undefined || v === null || v === '' ? undefined : String(v));
+  const id = first(j.event_name) ?? first(j.id) ?? first(j.trigger_id);
+  const type = str(j.alert_type);
+  const pos = typeof j.ra === 'number' && typeof j.dec === 'number' ? ` RA ${j.ra} Dec ${j.dec}${typeof j.ra_dec_error === 'number' ? ` ±${j.ra_dec_error}°` : ''}` : '';
+  const head = [[mission, instrument].filter(Boolean).join('/'), id].filter(Boolean).join(' ') || 'JSON alert';
   return {
-    summary: `${[mission, id].filter(Boolean).join(' ') || 'JSON alert'}${pos}${time ? ` at ${time}` : ''}`,
+    summary: `${head}${type ? ` ${type}` : ''}${pos}${time ? ` at ${time}` : ''}`,
     role: str(j.alert_tense) === 'test' ? 'test' : 'observation',
     ...(time ? { time } : {}),
     ...(mission ? { mission } : {}),
-    retraction: j.retraction === true || j.retraction === 1,
+    ...(id ? { eventKey: `${mission ?? ''}:${id}` } : {}),
+    retraction: type?.toLowerCase() === 'retraction' || j.retraction === true,
   };
 }
 

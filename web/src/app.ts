@@ -11,7 +11,7 @@ import { refusal } from './messages.ts';
 import { XmppError, listNodes, nodeMeta, subscriptions, subscribe, unsubscribe, itemsPage, type PubsubEvent, type RawItem } from './protocol.ts';
 import { readAlert, Threads, type Alert } from './alert.ts';
 import { groupNodes, crossmatchNodeOf, type NodeInfo } from './nodes.ts';
-import { drawMollweide, drawSky, zoomOn, localisationOf, loadSkyMap, topGalaxies, type Drawing, type Marker } from './sky.ts';
+import { drawMollweide, drawSky, zoomOn, localisationsOf, loadSkyMap, type Localisation, topGalaxies, type Drawing, type Marker } from './sky.ts';
 import { formatRadius } from '../../voevent/summary.ts';
 import type { Param } from '../../voevent/model.ts';
 
@@ -21,6 +21,7 @@ type History = { node: string; keys: string[]; first?: string; count?: number; m
 
 const PAGE = 20;
 const CATCH_UP_PAGES = 50;
+const FEED_MAX = 500;
 
 const st = {
   config: { websocket: '', pubsub: '' } as Config,
@@ -60,6 +61,7 @@ function remember(node: string, item: RawItem, live: boolean): Alert {
     if (had) st.feed.splice(st.feed.indexOf(k), 1);
     st.feed.unshift(k);
     st.fresh.add(k);
+    if (st.feed.length > FEED_MAX) st.feed.length = FEED_MAX; // older alerts stay reachable through History
   }
   return a;
 }
@@ -94,7 +96,9 @@ async function catchUp(): Promise<void> {
           }
         }
         if (page.items.length) after = page.items.at(-1)!.id;
-        if (page.items.length < PAGE || after === undefined) break;
+        // XEP-0059: the set ends where first@index + items reaches count (a server may cut pages short by size)
+        const end = page.count !== undefined && page.firstIndex !== undefined ? page.firstIndex + page.items.length >= page.count : page.items.length < PAGE;
+        if (page.items.length === 0 || end || after === undefined) break;
       }
       if (after !== undefined) st.lastSeen.set(node.node, after);
     } catch (err) {
@@ -321,7 +325,7 @@ function renderShell(): void {
   const narrow = window.matchMedia('(max-width: 720px)').matches;
   replace(
     app,
-    h('a', { class: 'skip', href: '#main' }, 'Skip to content'),
+    h('button', { type: 'button', class: 'skip', onclick: () => (document.querySelector('#main h2') as HTMLElement | null)?.focus() }, 'Skip to content'),
     h('header', {},
       h('a', { href: '#/', class: 'brand' }, st.config.title ?? 'VOXnet'),
       h('span', { id: 'status', role: 'status' }),
@@ -515,7 +519,7 @@ function renderAlert(main: HTMLElement, node: string, id: string): void {
   const rel = st.threads.of(a);
   const cited = st.threads.cited(a);
   const alertLink = (x: Alert) => h('a', { href: `#/alert/${encodeURIComponent(x.node)}/${encodeURIComponent(x.id)}` }, x.summary);
-  const loc = localisationOf(a);
+  const locs = localisationsOf(a);
   replace(main,
     h('p', {}, h('a', { href: '#/' }, '← live alerts'), ' · ', h('a', { href: `#/node/${encodeURIComponent(node)}` }, `history of ${node}`)),
     h('article', { class: 'alert-page', 'data-node': node, 'data-id': id },
@@ -529,7 +533,7 @@ function renderAlert(main: HTMLElement, node: string, id: string): void {
               cited.map((c) => h('li', {}, `${c.cite}: `, alertLink(c.alert))),
               rel.map((r) => h('li', { class: r.cite === 'retraction' ? 'thread-retraction' : '' }, r.cite === 'retraction' ? 'RETRACTED by ' : `${r.cite}: `, alertLink(r.by)))))
         : null,
-      loc ? h('section', { class: 'sky-section' }, h('h3', {}, 'Sky'), h('div', { id: 'sky-view' }, h('p', { class: 'muted' }, 'Drawing the sky map…'))) : null,
+      locs.length ? h('section', { class: 'sky-section' }, h('h3', {}, 'Sky'), h('div', { id: 'sky-view' }, h('p', { class: 'muted' }, 'Drawing the sky map…'))) : null,
       ev?.what && (ev.what.params.length || ev.what.groups.length)
         ? h('section', {}, h('h3', {}, 'What'),
             table(['Group', 'Name', 'Value', 'Unit', 'UCD'], [...paramRows('', ev.what.params), ...ev.what.groups.flatMap((g) => paramRows(g.name ?? g.type ?? '', g.params))], 'params'))
@@ -549,7 +553,7 @@ function renderAlert(main: HTMLElement, node: string, id: string): void {
       a.json ? h('section', {}, h('h3', {}, 'Fields'), table(['Field', 'Value'], (() => { const out: [string, string][] = []; flatten(a.json, '', out); return out; })(), 'json-fields')) : null,
       h('section', {}, h('details', { class: 'raw' }, h('summary', {}, `Raw packet (${a.raw.length} characters)`), h('pre', {}, a.raw.length > 300_000 ? `${a.raw.slice(0, 300_000)}\n… (truncated)` : a.raw)))),
   );
-  if (loc) void showSky(a, loc);
+  if (locs.length) void showSky(a, locs);
 }
 
 function referencesSection(ev: NonNullable<Alert['voevent']>): HTMLElement | null {
@@ -607,10 +611,24 @@ async function crossmatchFor(a: Alert): Promise<Record<string, unknown> | undefi
 
 const area = (deg2: number) => (deg2 >= 10 ? deg2.toFixed(1) : deg2.toPrecision(2));
 
-async function showSky(a: Alert, loc: NonNullable<ReturnType<typeof localisationOf>>): Promise<void> {
+/** The first localisation that loads (a sky-map URL the browser may not fetch falls back to the error circle). */
+async function firstMap(locs: Localisation[]): Promise<{ map: Awaited<ReturnType<typeof loadSkyMap>>; loc: Localisation; notes: string[] }> {
+  const notes: string[] = [];
+  for (const loc of locs) {
+    try {
+      return { map: await loadSkyMap(loc), loc, notes };
+    } catch (err) {
+      const what = loc.kind === 'url' ? `the sky map at ${loc.url}` : loc.kind === 'base64' ? 'the sky map in the alert' : 'the error circle';
+      notes.push(`${what} could not be read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  throw new Error(notes.join('; '));
+}
+
+async function showSky(a: Alert, locs: Localisation[]): Promise<void> {
   const box = () => document.getElementById('sky-view');
   try {
-    const [map, xm] = await Promise.all([loadSkyMap(loc), crossmatchFor(a)]);
+    const [{ map, loc, notes }, xm] = await Promise.all([firstMap(locs), crossmatchFor(a)]);
     const galaxies = topGalaxies(xm);
     const markers: Marker[] = galaxies.map((g) => ({ ra: g.ra, dec: g.dec, kind: 'galaxy' }));
     if (loc.kind === 'circle') markers.push({ ra: loc.ra, dec: loc.dec, kind: 'position' });
@@ -639,7 +657,8 @@ async function showSky(a: Alert, loc: NonNullable<ReturnType<typeof localisation
         ' · RA 180° at the centre, increasing to the left'),
       h('p', { id: 'sky-summary' },
         `90 % area ${area(map.credibleArea(0.9))} deg², 50 % area ${area(map.credibleArea(0.5))} deg²; densest at RA ${top.ra.toFixed(2)}° Dec ${top.dec.toFixed(2)}°`,
-        loc.kind === 'url' ? [' · from ', link(loc.url)] : loc.kind === 'circle' ? ` · error circle ${formatRadius(loc.radius)} (90 % containment)` : ' · sky map carried in the alert'),
+        loc.kind === 'url' ? [' · from ', link(loc.url)] : loc.kind === 'circle' ? ` · error circle ${formatRadius(loc.radius)} (${Math.round((loc.containment ?? 0.9) * 100)} % containment)` : ' · sky map carried in the alert'),
+      notes.length ? h('p', { class: 'muted', id: 'sky-notes' }, `${notes.join('; ')}; shown instead: the ${loc.kind === 'circle' ? 'error circle' : 'next localisation'}.`) : null,
       galaxies.length
         ? h('section', { class: 'galaxies' }, h('h4', {}, 'Crossmatch: top galaxies'),
             table(['#', 'Galaxy', 'RA', 'Dec', 'Distance (Mpc)', 'Credible level'], galaxies.map((g, i) => [String(i + 1), g.id, g.ra.toFixed(3), g.dec.toFixed(3), g.distance?.toFixed(1) ?? '', g.searchedProb !== undefined ? `${(g.searchedProb * 100).toFixed(1)} %` : ''])))

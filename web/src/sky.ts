@@ -16,29 +16,41 @@ import { lvk } from '../../voevent/missions.ts';
 import type { Alert } from './alert.ts';
 
 export type Localisation =
-  | { kind: 'circle'; ra: number; dec: number; radius: number }
+  | { kind: 'circle'; ra: number; dec: number; radius: number; containment?: number }
   | { kind: 'base64'; data: string; name?: string }
   | { kind: 'url'; url: string };
 
-/** Where the alert's localisation is, if it has one (a sky map first, else an error circle). */
-export function localisationOf(a: Alert): Localisation | undefined {
+/**
+ * Where the alert's localisation is, best first: a sky map carried in the alert,
+ * a sky-map URL (which the browser may be unable to fetch), an error circle.
+ */
+export function localisationsOf(a: Alert): Localisation[] {
+  const out: Localisation[] = [];
+  const web = (u: string | undefined) => (u && /^https?:\/\//i.test(u) ? u : undefined);
   if (a.kind === 'json' && a.json) {
-    const ev = a.json.event as Record<string, unknown> | undefined;
-    const sky = ev && typeof ev.skymap === 'string' ? ev.skymap : undefined;
-    if (sky) return { kind: 'base64', data: sky, ...(typeof a.json.superevent_id === 'string' ? { name: a.json.superevent_id } : {}) };
     const j = a.json;
-    const err = typeof j.ra_dec_error === 'number' ? j.ra_dec_error : typeof j.ra_dec_error_90 === 'number' ? j.ra_dec_error_90 : undefined;
-    if (typeof j.ra === 'number' && typeof j.dec === 'number' && err) return { kind: 'circle', ra: j.ra, dec: j.dec, radius: err };
-    return undefined;
-  }
-  if (a.voevent) {
+    const ev = j.event as Record<string, unknown> | undefined;
+    const sky = ev && typeof ev.skymap === 'string' ? ev.skymap : undefined;
+    if (sky) out.push({ kind: 'base64', data: sky, ...(typeof j.superevent_id === 'string' ? { name: j.superevent_id } : {}) });
+    const url = web(typeof j.healpix_url === 'string' ? j.healpix_url : undefined);
+    if (url) out.push({ kind: 'url', url });
+    // GCN JSON notices: ra_dec_error with its containment_probability (default 90 %)
+    const err = typeof j.ra_dec_error === 'number' ? j.ra_dec_error : undefined;
+    const cp = typeof j.containment_probability === 'number' && j.containment_probability > 0 && j.containment_probability < 1 ? j.containment_probability : 0.9;
+    if (typeof j.ra === 'number' && typeof j.dec === 'number' && err && err > 0) out.push({ kind: 'circle', ra: j.ra, dec: j.dec, radius: Math.min(err, 180), containment: cp });
+  } else if (a.voevent) {
     // LVK's skymap_fits Param, without the ",0" HDU suffix LVK appends
-    const url = lvk(a.voevent)?.skymapUrl?.trim().replace(/,\d+$/, '');
-    if (url && /^https?:\/\//i.test(url)) return { kind: 'url', url };
+    const url = web(lvk(a.voevent)?.skymapUrl?.trim().replace(/,\d+$/, ''));
+    if (url) out.push({ kind: 'url', url });
     const p = a.voevent.whereWhen?.position;
-    if (p && p.error > 0 && !(p.ra === 0 && p.dec === 0)) return { kind: 'circle', ra: p.ra, dec: p.dec, radius: Math.min(p.error, 180) };
+    if (p && p.error > 0 && !(p.ra === 0 && p.dec === 0)) out.push({ kind: 'circle', ra: p.ra, dec: p.dec, radius: Math.min(p.error, 180) });
   }
-  return undefined;
+  return out;
+}
+
+/** The preferred localisation of the alert, if it has one. */
+export function localisationOf(a: Alert): Localisation | undefined {
+  return localisationsOf(a)[0];
 }
 
 function base64Bytes(b64: string): Uint8Array {
@@ -53,13 +65,13 @@ async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Reads the localisation into a sky map (error circles as a Fisher profile holding 90 % inside the radius). */
+/** Reads the localisation into a sky map (error circles as a Fisher profile holding `containment`, default 90 %, inside the radius). */
 export async function loadSkyMap(loc: Localisation, fetchFn: typeof fetch = fetch): Promise<SkyMap> {
-  if (loc.kind === 'circle') return circleSkyMap({ ra: loc.ra, dec: loc.dec, radius: loc.radius, containment: 0.9 });
+  if (loc.kind === 'circle') return circleSkyMap({ ra: loc.ra, dec: loc.dec, radius: loc.radius, containment: loc.containment ?? 0.9 });
   let bytes: Uint8Array;
   if (loc.kind === 'base64') bytes = base64Bytes(loc.data);
   else {
-    const r = await fetchFn(loc.url);
+    const r = await fetchFn(loc.url, { signal: AbortSignal.timeout(30_000) });
     if (!r.ok) throw new Error(`sky map ${loc.url}: HTTP ${r.status}`);
     bytes = new Uint8Array(await r.arrayBuffer());
   }
