@@ -298,6 +298,16 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     await shot('07-refused');
   });
 
+  it('opens a link to an alert (as chat rooms and notifications give) once logged in', async () => {
+    await page.locator('#logout').click();
+    await page.locator('#login-form').waitFor();
+    await page.goto(`${web.url}#/alert/${encodeURIComponent('gw/lvk/public')}/MS181101ab-preliminary`);
+    await page.locator('#password').fill('bob');
+    await page.keyboard.press('Enter');
+    await page.locator('article.alert-page[data-id="MS181101ab-preliminary"]').waitFor();
+    await page.locator('canvas#sky').waitFor({ timeout: 60_000 });
+  });
+
   it('is usable on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${web.url}#/`);

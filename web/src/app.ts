@@ -148,7 +148,9 @@ async function login(form: HTMLFormElement): Promise<void> {
     }
     await loadNodes();
     await loadRecent();
-    location.hash = '#/';
+    // a link to an alert or a node (e.g. from a chat room) opens it once logged in
+    if (!/^#\/(alert|node)\//.test(location.hash)) location.hash = '#/';
+    lastHash = '';
     renderShell();
     route();
   } catch (e) {
@@ -199,9 +201,17 @@ async function loadRecent(): Promise<void> {
   await Promise.all(
     st.nodes.filter((n) => n.subscription === 'subscribed').map(async (n) => {
       try {
-        const page = await itemsPage(s.iq, st.config.pubsub, n.node, { max: PAGE });
-        for (const it of page.items) got.push(remember(n.node, it, false));
-        if (page.items.length) st.lastSeen.set(n.node, page.items.at(-1)!.id);
+        // up to PAGE newest items; a server may cut a page short by size (large JSON alerts), so follow RSM back a few pages
+        let before: string | undefined;
+        let n0 = 0;
+        for (let p = 0; p < 5 && n0 < PAGE; p++) {
+          const page = await itemsPage(s.iq, st.config.pubsub, n.node, { max: PAGE - n0, ...(before !== undefined ? { before } : {}) });
+          for (const it of page.items) got.push(remember(n.node, it, false));
+          if (p === 0 && page.items.length) st.lastSeen.set(n.node, page.items.at(-1)!.id);
+          n0 += page.items.length;
+          if (!page.items.length || page.first === undefined || page.firstIndex === 0) break;
+          before = page.first;
+        }
       } catch (err) {
         n.error = refusal(n.node, err, 'read the history of');
       }
