@@ -81,6 +81,7 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     await create('svom/mxt/public', { 'voxnet#history': '0' });
     await create('gw/lvk/public', { 'pubsub#title': 'LVK alerts' });
     await create('drill/heartbeat/public');
+    await create('svom/grm/public', { 'pubsub#deliver_payloads': '0' });
     for (let i = 0; i < 25; i++) {
       const text = DRILL.replace(/ivorn="[^"]+"/, `ivorn="ivo://voxnet.test/drill#n${String(i).padStart(2, '0')}"`);
       await publishVOEvent(gcn, 'drill/heartbeat/public', text, { id: `n${String(i).padStart(2, '0')}` });
@@ -152,7 +153,7 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     await page.keyboard.press('Enter');
     await page.locator('#status.status-online').waitFor();
     const groups = await page.locator('.node-group h3').allTextContents();
-    expect(groups).toEqual(expect.arrayContaining(['drill/heartbeat', 'gw/lvk', 'svom/eclairs', 'svom/mxt']));
+    expect(groups).toEqual(expect.arrayContaining(['drill/heartbeat', 'gw/lvk', 'svom/eclairs', 'svom/grm', 'svom/mxt']));
     const listed = await page.locator('#nodes li[data-node]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')));
     expect(listed).toContain('svom/eclairs/public');
     expect(listed).not.toContain('svom/eclairs/pi'); // a whitelist node is hidden from non-members
@@ -171,6 +172,15 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     expect(await c.locator('.summary').textContent()).toContain('RA 47.0752 Dec 40.9505');
     expect(await c.locator('time').textContent()).toMatch(/^2026-03-04T/);
     await shot('02-feed');
+  });
+
+  it('fetches the item when a node notifies without payloads', async () => {
+    await page.locator('li[data-node="svom/grm/public"] button.sub').click();
+    await page.locator('li[data-node="svom/grm/public"] button.sub[aria-pressed="true"]').waitFor();
+    await publishVOEvent(gcn, 'svom/grm/public', voe('gcn-notice-parser__svom_grm_353__sb26051101_grm-trigger.xml'));
+    const c = page.locator('.alert-card[data-node="svom/grm/public"]');
+    await c.waitFor();
+    expect(await c.locator('.summary').textContent()).toContain('SVOM/GRM sb26051101');
   });
 
   it('opens an alert: What table, WhereWhen, raw packet, and its error circle on the sky map', async () => {

@@ -8,7 +8,7 @@
 import { h, replace, type Child } from './dom.ts';
 import { Session, LoginError, type Status } from './session.ts';
 import { refusal } from './messages.ts';
-import { XmppError, listNodes, nodeMeta, subscriptions, subscribe, unsubscribe, itemsPage, type PubsubEvent, type RawItem } from './protocol.ts';
+import { XmppError, getItem, listNodes, nodeMeta, subscriptions, subscribe, unsubscribe, itemsPage, type PubsubEvent, type RawItem } from './protocol.ts';
 import { readAlert, Threads, type Alert } from './alert.ts';
 import { groupNodes, crossmatchNodeOf, type NodeInfo } from './nodes.ts';
 import { drawMollweide, drawSky, zoomOn, localisationsOf, loadSkyMap, type Localisation, topGalaxies, type Drawing, type Marker } from './sky.ts';
@@ -69,9 +69,14 @@ function remember(node: string, item: RawItem, live: boolean): Alert {
 function onEvent(ev: PubsubEvent): void {
   if (ev.service !== st.config.pubsub) return;
   for (const it of ev.items) {
-    if (!it.payload) continue; // a notification without payload: nothing to show
-    remember(ev.node, it, true);
     st.lastSeen.set(ev.node, it.id);
+    if (it.payload) remember(ev.node, it, true);
+    else if (st.session) {
+      // a node configured without payloads in notifications: fetch the item
+      void getItem(st.session.iq, st.config.pubsub, ev.node, it.id)
+        .then((full) => (remember(ev.node, full, true), route()))
+        .catch(() => {});
+    }
   }
   for (const id of ev.retracts) st.retracted.add(keyOf(ev.node, id));
   route();
@@ -588,11 +593,7 @@ async function fetchOne(node: string, id: string, main: HTMLElement): Promise<vo
   const s = st.session;
   if (!s) return;
   try {
-    const { xml } = await import('@xmpp/xml');
-    const r = await s.iq('get', st.config.pubsub, xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('items', { node }, xml('item', { id }))));
-    const it = r?.getChild('items')?.getChild('item');
-    if (!it) throw new XmppError('item-not-found', `no item ${id} on ${node}`);
-    remember(node, { id, ...(it.getChildElements()[0] ? { payload: it.getChildElements()[0]! } : {}) }, false);
+    remember(node, await getItem(s.iq, st.config.pubsub, node, id), false);
     renderMain();
   } catch (err) {
     replace(main, h('p', {}, h('a', { href: '#/' }, '← live alerts')), h('p', { class: 'node-error', role: 'alert' }, refusal(node, err, 'read')));

@@ -144,6 +144,14 @@ export async function itemsPage(
   return page;
 }
 
+/** One item by id (XEP-0060 §6.5.8); rejects with item-not-found when the node does not hold it. */
+export async function getItem(iq: IqFn, service: string, node: string, id: string): Promise<RawItem> {
+  const r = await iq('get', service, xml('pubsub', { xmlns: NS.PUBSUB }, xml('items', { node }, xml('item', { id }))));
+  const it = r?.getChild('items')?.getChildren('item').find((i) => i.attrs.id === id);
+  if (!it) throw new XmppError('item-not-found', `no item ${id} on ${node}`);
+  return readItem(it);
+}
+
 function readItem(i: Element): RawItem {
   const payload = i.getChildElements()[0];
   return { id: i.attrs.id ?? '', ...(payload ? { payload } : {}), ...(i.attrs.publisher ? { publisher: i.attrs.publisher } : {}) };
