@@ -172,6 +172,7 @@ describe('messages', () => {
     expect(refusal('svom/eclairs/pi', new XmppError('not-allowed', undefined, 'closed-node'), 'subscribe to')).toBe('Refused: svom/eclairs/pi is open only to its members (closed-node).');
     expect(refusal('n', new XmppError('forbidden', 'this node keeps no history'), 'read the history of')).toBe('Refused: this account may not read the history of n (forbidden) — this node keeps no history.');
     expect(refusal('n', new XmppError('item-not-found'), 'see')).toBe('n does not exist or is hidden from this account.');
+    expect(refusal('pubsub.svom.fr', new XmppError('remote-server-not-found'), 'list the nodes of')).toBe('The alert service is not reachable right now (remote-server-not-found).');
   });
 
   it('says "wrong password" for SASL not-authorized and names the server when it cannot be reached', () => {

@@ -151,8 +151,13 @@ async function login(form: HTMLFormElement): Promise<void> {
     } catch {
       /* private mode */
     }
-    await loadNodes();
-    await loadRecent();
+    try {
+      await loadNodes();
+      await loadRecent();
+    } catch (e) {
+      // logged in, but the alert service does not answer (broker stopped, wrong service name)
+      setBanner(refusal(st.config.pubsub, e, 'list the nodes of'), 'error');
+    }
     // a link to an alert or a node (e.g. from a chat room) opens it once logged in
     if (!/^#\/(alert|node)\//.test(location.hash)) location.hash = '#/';
     lastHash = '';
