@@ -4,8 +4,8 @@
  * static files. Node built-ins that sky/ and voevent/ import for their file and
  * gzip paths become a stub that throws if ever called (web/shims/).
  */
-import { build, type Plugin } from 'esbuild';
-import { cpSync, mkdirSync } from 'node:fs';
+import type { Plugin } from 'esbuild';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,9 +21,20 @@ const nodeBuiltins: Plugin = {
   },
 };
 
-/** Builds into `outDir` (default web/dist): index.html, style.css, app.js (+ source map). */
+/**
+ * Builds into `outDir` (default web/dist): index.html, style.css, app.js (+ source map).
+ * Where esbuild is not installed (an installed package without its devDependencies),
+ * the page built before packing (npm's prepack) is used as it is.
+ */
 export async function buildWeb(outDir = WEB_DIST, opts: { minify?: boolean } = {}): Promise<string> {
   const out = resolve(outDir);
+  let build: typeof import('esbuild').build;
+  try {
+    ({ build } = await import('esbuild'));
+  } catch (err) {
+    if (existsSync(join(WEB_DIST, 'app.js'))) return WEB_DIST;
+    throw new Error(`cannot build the web page: esbuild is not installed and ${WEB_DIST} holds no built page (${(err as Error).message})`);
+  }
   mkdirSync(out, { recursive: true });
   cpSync(WEB_STATIC, out, { recursive: true });
   await build({

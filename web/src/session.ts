@@ -6,6 +6,7 @@
  */
 import { client, xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
+import { backoffDelay } from '../../common/backoff.ts';
 import { XmppError, readEvent, type IqFn, type PubsubEvent } from './protocol.ts';
 
 export type Status = 'connecting' | 'online' | 'reconnecting' | 'offline';
@@ -82,14 +83,14 @@ export class Session {
 
   private reconnecting = false;
 
-  /** Until online again: attempts with exponential backoff (1 s doubling to 30 s, jittered). */
+  /** Until online again: attempts with exponential backoff (common/backoff: 1 s doubling to 30 s, jittered). */
   private async reconnectLoop(): Promise<void> {
     if (this.reconnecting) return;
     this.reconnecting = true;
     try {
       for (let attempt = 0; !this.stopped && this.xmpp.status !== 'online'; attempt++) {
         this.opts.onStatus('reconnecting', attempt ? `attempt ${attempt + 1}` : undefined);
-        await sleep(Math.min(30_000, 1000 * 2 ** attempt) * (0.6 + 0.4 * Math.random()));
+        await sleep(backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 }));
         if (this.stopped) return;
         try {
           const online = new Promise<void>((res, rej) => {
