@@ -15,7 +15,7 @@ import { readAlert, Threads, JSON_NS } from '../web/src/alert.ts';
 import { groupNodes } from '../web/src/nodes.ts';
 import { COLOURS, Gnomonic, Mollweide, drawMollweide, drawSky, loadSkyMap, localisationOf, localisationsOf, zoomOn } from '../web/src/sky.ts';
 import { refusal } from '../web/src/messages.ts';
-import { XmppError } from '../web/src/protocol.ts';
+import { XmppIqError } from '../common/xmpp/iq-errors.ts';
 import { loginProblem } from '../web/src/session.ts';
 import { startWeb, type WebServer } from '../web/server.ts';
 import { readSkyMapFileSync } from '../sky/readers.ts';
@@ -169,10 +169,10 @@ describe('projections and the sky drawing', () => {
 
 describe('messages', () => {
   it('says why a node is refused, with the service\'s text', () => {
-    expect(refusal('svom/eclairs/pi', new XmppError('not-allowed', undefined, 'closed-node'), 'subscribe to')).toBe('Refused: svom/eclairs/pi is open only to its members (closed-node).');
-    expect(refusal('n', new XmppError('forbidden', 'this node keeps no history'), 'read the history of')).toBe('Refused: this account may not read the history of n (forbidden) — this node keeps no history.');
-    expect(refusal('n', new XmppError('item-not-found'), 'see')).toBe('n does not exist or is hidden from this account.');
-    expect(refusal('pubsub.svom.fr', new XmppError('remote-server-not-found'), 'list the nodes of')).toBe('The alert service is not reachable right now (remote-server-not-found).');
+    expect(refusal('svom/eclairs/pi', new XmppIqError('not-allowed', 'cancel', undefined, 'closed-node'), 'subscribe to')).toBe('Refused: svom/eclairs/pi is open only to its members (closed-node).');
+    expect(refusal('n', new XmppIqError('forbidden', 'auth', 'this node keeps no history'), 'read the history of')).toBe('Refused: this account may not read the history of n (forbidden) — this node keeps no history.');
+    expect(refusal('n', new XmppIqError('item-not-found', 'cancel', undefined), 'see')).toBe('n does not exist or is hidden from this account.');
+    expect(refusal('pubsub.svom.fr', new XmppIqError('remote-server-not-found', 'cancel', undefined), 'list the nodes of')).toBe('The alert service is not reachable right now (remote-server-not-found).');
   });
 
   it('says "wrong password" for SASL not-authorized and names the server when it cannot be reached', () => {

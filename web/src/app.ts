@@ -8,7 +8,7 @@
 import { h, replace, type Child } from './dom.ts';
 import { Session, LoginError, type Status } from './session.ts';
 import { refusal } from './messages.ts';
-import { XmppError, getItem, listNodes, nodeMeta, subscriptions, subscribe, unsubscribe, itemsPage, type PubsubEvent, type RawItem } from './protocol.ts';
+import { XmppIqError, getItem, listNodes, nodeMeta, subscriptions, subscribe, unsubscribe, itemsPage, type PubsubEvent, type RawItem } from './protocol.ts';
 import { readAlert, Threads, type Alert } from './alert.ts';
 import { groupNodes, crossmatchNodeOf, type NodeInfo } from './nodes.ts';
 import { drawMollweide, drawSky, zoomOn, localisationsOf, loadSkyMap, type Localisation, topGalaxies, type Drawing, type Marker } from './sky.ts';
@@ -107,7 +107,7 @@ async function catchUp(): Promise<void> {
       }
       if (after !== undefined) st.lastSeen.set(node.node, after);
     } catch (err) {
-      if (err instanceof XmppError && err.condition === 'item-not-found' && after !== undefined) {
+      if (err instanceof XmppIqError && err.condition === 'item-not-found' && after !== undefined) {
         // the last item seen is gone (purged or retracted): take the newest page
         st.lastSeen.delete(node.node);
         const page = await itemsPage(s.iq, st.config.pubsub, node.node, { max: PAGE }).catch(() => undefined);

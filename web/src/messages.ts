@@ -1,14 +1,14 @@
 /** What the page says when the service refuses something: the XMPP error, in words, with the service's own text. */
-import { XmppError } from './protocol.ts';
+import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 
 export function refusal(node: string, err: unknown, doing: string): string {
-  if (err instanceof XmppError) {
+  if (err instanceof XmppIqError) {
     const why = err.text ? ` — ${err.text}` : '';
-    switch (err.pubsubCondition) {
+    switch (err.pubsub) {
       case 'closed-node':
       case 'not-in-roster-group':
       case 'presence-subscription-required':
-        return `Refused: ${node} is open only to its members (${err.pubsubCondition})${why}.`;
+        return `Refused: ${node} is open only to its members (${err.pubsub})${why}.`;
       case 'pending-subscription':
         return `Your subscription to ${node} still waits for the owner's approval${why}.`;
       case 'not-subscribed':
@@ -18,7 +18,7 @@ export function refusal(node: string, err: unknown, doing: string): string {
       case 'forbidden':
         return `Refused: this account may not ${doing} ${node} (forbidden)${why}.`;
       case 'not-authorized':
-        return `Refused: ${node} is open only to its members (${err.pubsubCondition ?? 'not-authorized'})${why}.`;
+        return `Refused: ${node} is open only to its members (${err.pubsub ?? 'not-authorized'})${why}.`;
       case 'item-not-found':
         return `${node} does not exist or is hidden from this account${why}.`;
       case 'not-allowed':

@@ -5,45 +5,14 @@
  * pubsub event notifications (§7.1.2, §7.2.2). No state, no DOM.
  */
 import { xml, type Element } from '@xmpp/xml';
+import { NS } from '../../common/ns.ts';
+import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 
-export const NS = {
-  PUBSUB: 'http://jabber.org/protocol/pubsub',
-  EVENT: 'http://jabber.org/protocol/pubsub#event',
-  DISCO_INFO: 'http://jabber.org/protocol/disco#info',
-  DISCO_ITEMS: 'http://jabber.org/protocol/disco#items',
-  DATA: 'jabber:x:data',
-  RSM: 'http://jabber.org/protocol/rsm',
-  STANZAS: 'urn:ietf:params:xml:ns:xmpp-stanzas',
-} as const;
+export { XmppIqError };
 
-/** Sends an IQ and resolves with the reply's payload; rejects with an XmppError on type=error. */
+
+/** Sends an IQ and resolves with the reply's payload; rejects with an XmppIqError (common/) on type=error. */
 export type IqFn = (type: 'get' | 'set', to: string, child: Element) => Promise<Element | undefined>;
-
-/** An XMPP error reply: its defined condition (RFC 6120 §8.3.3), pubsub condition (XEP-0060) and text. */
-export class XmppError extends Error {
-  override name = 'XmppError';
-  constructor(
-    readonly condition: string,
-    readonly text?: string,
-    readonly pubsubCondition?: string,
-  ) {
-    super(text ? `${condition}: ${text}` : condition);
-  }
-
-  /** Reads an <error/> element (of a stanza of type error). */
-  static fromError(err: Element | undefined): XmppError {
-    let condition = 'undefined-condition';
-    let text: string | undefined;
-    let pubsubCondition: string | undefined;
-    for (const c of err?.getChildElements() ?? []) {
-      if (c.attrs.xmlns === NS.STANZAS) {
-        if (c.name === 'text') text = c.text();
-        else condition = c.name;
-      } else if (c.attrs.xmlns === `${NS.PUBSUB}#errors`) pubsubCondition = c.name;
-    }
-    return new XmppError(condition, text, pubsubCondition);
-  }
-}
 
 export type NodeEntry = { node: string; name?: string };
 
@@ -148,7 +117,7 @@ export async function itemsPage(
 export async function getItem(iq: IqFn, service: string, node: string, id: string): Promise<RawItem> {
   const r = await iq('get', service, xml('pubsub', { xmlns: NS.PUBSUB }, xml('items', { node }, xml('item', { id }))));
   const it = r?.getChild('items')?.getChildren('item').find((i) => i.attrs.id === id);
-  if (!it) throw new XmppError('item-not-found', `no item ${id} on ${node}`);
+  if (!it) throw new XmppIqError('item-not-found', 'cancel', `no item ${id} on ${node}`);
   return readItem(it);
 }
 

@@ -2,12 +2,12 @@
  * One logged-in XMPP session over WebSocket (RFC 7395) with @xmpp/client:
  * login with a clear reason when it fails, automatic reconnection (xmpp.js's
  * reconnect), presence so that the service's headline notifications reach the
- * page, IQs that reject with typed XmppErrors, and pubsub events handed over.
+ * page, IQs that reject with typed XmppIqErrors (common/), and pubsub events handed over.
  */
 import { client, xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { backoffDelay } from '../../common/backoff.ts';
-import { XmppError, readEvent, type IqFn, type PubsubEvent } from './protocol.ts';
+import { XmppIqError, readEvent, type IqFn, type PubsubEvent } from './protocol.ts';
 
 export type Status = 'connecting' | 'online' | 'reconnecting' | 'offline';
 
@@ -129,7 +129,7 @@ export class Session {
       return reply.getChildElements()[0];
     } catch (err) {
       const el = (err as { element?: Element }).element;
-      if (el) throw XmppError.fromError(el);
+      if (el) throw XmppIqError.fromReply(xml('iq', { type: 'error' }, el));
       throw err;
     }
   };
