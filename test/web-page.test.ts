@@ -326,6 +326,16 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(await overflow()).toBeLessThanOrEqual(0);
     await shot('08-phone-feed');
+    // keyboard: from the filters, Tab reaches the newest alert and Enter opens it
+    await page.locator('#filter-mission').focus();
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => document.activeElement?.closest('.alert-card')?.getAttribute('data-id'));
+    expect(focused).toBeTruthy();
+    await page.keyboard.press('Enter');
+    await page.locator(`article.alert-page[data-id="${focused}"]`).waitFor();
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H2'); // focus moves to the page's heading
+    await page.goBack();
+    await gw.waitFor();
     await gw.locator('a').click();
     await page.locator('canvas#sky').waitFor({ timeout: 60_000 });
     expect(await overflow()).toBeLessThanOrEqual(0);
