@@ -165,9 +165,12 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
       await page.locator(`li[data-node="${node}"] button.sub`).click();
       await page.locator(`li[data-node="${node}"] button.sub[aria-pressed="true"]`).waitFor();
     }
+    const t0 = Date.now();
     await publishVOEvent(gcn, 'svom/eclairs/public', WAKEUP);
     const c = card('sb26030408');
     await c.waitFor();
+    // a figure for the record, not an assertion (the machine is shared): publish → card on the page
+    console.log(`web page: alert visible ${Date.now() - t0} ms after the publish was sent (includes validation, storage, fan-out, WebSocket, rendering)`);
     expect(await c.locator('.role').textContent()).toBe('observation');
     expect(await c.locator('.summary').textContent()).toContain('RA 47.0752 Dec 40.9505');
     expect(await c.locator('time').textContent()).toMatch(/^2026-03-04T/);

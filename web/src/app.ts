@@ -66,8 +66,23 @@ function remember(node: string, item: RawItem, live: boolean): Alert {
   return a;
 }
 
+/** While the tab is hidden, the title counts the alerts that arrived. */
+let unseen = 0;
+function countUnseen(n: number): void {
+  if (!document.hidden || n === 0) return;
+  unseen += n;
+  document.title = `(${unseen}) ${st.config.title ?? 'VOXnet alerts'}`;
+}
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) {
+    unseen = 0;
+    document.title = st.config.title ?? 'VOXnet alerts';
+  }
+});
+
 function onEvent(ev: PubsubEvent): void {
   if (ev.service !== st.config.pubsub) return;
+  countUnseen(ev.items.length);
   for (const it of ev.items) {
     st.lastSeen.set(ev.node, it.id);
     if (it.payload) remember(ev.node, it, true);
