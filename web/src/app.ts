@@ -43,9 +43,13 @@ const st = {
 const app = document.getElementById('app')!;
 const keyOf = (node: string, id: string) => Threads.key({ node, id });
 
+let bannerTimer: ReturnType<typeof setTimeout> | undefined;
+/** A message above the page; news (kind info) goes away by itself after a while, problems stay. */
 function setBanner(text: string, kind: 'info' | 'error' = 'info'): void {
   st.banner = text;
   st.bannerKind = kind;
+  clearTimeout(bannerTimer);
+  if (text && kind === 'info') bannerTimer = setTimeout(() => st.banner === text && setBanner(''), 20_000);
   renderBanner();
 }
 

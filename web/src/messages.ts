@@ -3,7 +3,8 @@ import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 
 export function refusal(node: string, err: unknown, doing: string): string {
   if (err instanceof XmppIqError) {
-    const why = err.text ? ` — ${err.text}` : '';
+    // the service's own words, unless they only repeat the conditions ("not-allowed / closed-node")
+    const why = err.text && !err.text.includes(err.condition) ? ` — ${err.text}` : '';
     switch (err.pubsub) {
       case 'closed-node':
       case 'not-in-roster-group':
