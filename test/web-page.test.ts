@@ -45,6 +45,7 @@ const PEAK = { ra: 194.3042, dec: -17.8569 };
 const SKY_DEG2 = (4 * Math.PI * (180 / Math.PI) ** 2);
 
 const skip = chromiumMissing();
+if (skip) console.warn(`web page tests skipped: ${skip}`);
 
 describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
   let env: BrokerEnv;
