@@ -18,6 +18,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
 import { PubsubService } from '../broker-component/core/service.ts';
 import type { ArchiveQuery } from '../broker-component/store/store.ts';
@@ -38,9 +39,11 @@ const ADMIN = { jid: 'bench@svom.fr', bare: 'bench@svom.fr' };
 const ivornOf = (i: number) => `ivo://org.svom/fsc#sb${String(i).padStart(8, '0')}_eclairs`;
 
 const store = new SqliteStore(dir, { synchronous: 'normal' });
+// A second connection for the reference SQL (the store keeps its database to itself).
+const raw = new Database(join(dir, 'voxnet.sqlite'));
 const service = new PubsubService(store, { admins: [ADMIN.bare] });
 if (!service.hasNode(NODE)) {
-  service.createNode(ADMIN, NODE, { 'pubsub#max_items': ['max'] });
+  service.createNode(ADMIN, NODE, { max_items: Infinity });
   const t = Date.now();
   const BATCH = 10_000;
   for (let b = 0; b < N; b += BATCH) {
@@ -54,14 +57,14 @@ if (!service.hasNode(NODE)) {
     if ((b / BATCH) % 10 === 0) process.stderr.write(`\rstored ${b + items.length} items (${((Date.now() - t) / 1000).toFixed(0)} s)`);
   }
   process.stderr.write(`\rstored ${N} items in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
-  store.database.exec('ANALYZE');
+  raw.exec('ANALYZE');
 }
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
 const span = N * 1000;
 type Case = { name: string; run: () => number };
 const archive = (q: ArchiveQuery) => service.queryArchive(ADMIN, NODE, q).items.length;
-const db = store.database;
+const db = raw;
 const refTime = db.prepare('SELECT * FROM items INDEXED BY items_node_seq WHERE node = ? AND published >= ? AND published <= ? ORDER BY seq LIMIT 50');
 const refIvorn = db.prepare('SELECT * FROM items INDEXED BY items_node_seq WHERE node = ? AND payload LIKE ? LIMIT 1');
 
@@ -106,5 +109,6 @@ console.log('case'.padEnd(40), 'n'.padStart(6), 'p50 ms'.padStart(10), 'p99 ms'.
 for (const [name, xs] of samples) console.log(name.padEnd(40), String(xs.length).padStart(6), pct(xs, 50).toFixed(3).padStart(10), pct(xs, 99).toFixed(3).padStart(10));
 const ratio = (a: string, b: string) => (pct(samples.get(b)!, 50) / pct(samples.get(a)!, 50)).toFixed(0);
 console.log(`p50 ratios: time-1h ${ratio('time-1h', 'time-1h (schema-1 index)')}× faster than the schema-1 plan; ivorn ${ratio('ivorn', 'ivorn (schema-1 index, payload scan)')}× faster; newest-10 archive / XEP-0060 items p50: ${(pct(samples.get('newest-10')!, 50) / pct(samples.get('newest-10 (XEP-0060 items)')!, 50)).toFixed(2)}`);
+raw.close();
 store.close();
 if (keepAt === -1) rmSync(dir, { recursive: true, force: true });

@@ -123,9 +123,9 @@ async function fanout(withFilters: boolean): Promise<{ deliveries: number; alert
   const transport = { isOnline: () => true, write: async (data: string) => void (deliveries += (data.match(/<message /g) ?? []).length) };
   const notifier = new Notifier({ from: 'pubsub.svom.fr', transport, summarize: summarizeVOEvent });
   const pending: Promise<void>[] = [];
-  const service = new PubsubService(store, { admins: ['fsc@svom.fr'], filters: new FilterEngine(), onEvent: (e) => pending.push(notifier.handle(e)) });
+  const service = new PubsubService(store, { admins: ['fsc@svom.fr'], filters: new FilterEngine(), onEvent: (e) => void pending.push(notifier.handle(e)) });
   const admin = { jid: 'fsc@svom.fr', bare: 'fsc@svom.fr' };
-  service.createNode(admin, 'alerts', { 'pubsub#max_items': ['1000'] });
+  service.createNode(admin, 'alerts', { max_items: 1000 });
   const distinct = filters.filter((f) => f.family !== 'prob').slice(0, 100).map((f) => f.f.text);
   for (let k = 0; k < SUBS; k++) {
     const jid = `user${k}@svom.cn/r`;

@@ -111,4 +111,12 @@ export type NodeRecord = {
 };
 
 /** Who is asking: the full JID as seen on the wire, and its bare form. */
-export type Actor = { jid: string; bare: string };
+/**
+ * The request a call serves, for a caller that must know what the call caused:
+ * every notification the call emits adds the promise of its dispatch here (the
+ * broker's reply to a publish waits for them: ack_after dispatch).
+ */
+export type RequestTrace = { dispatched: Promise<void>[] };
+
+/** Who calls the service (full and bare JID), and the request the call serves when it is traced. */
+export type Actor = { jid: string; bare: string; request?: RequestTrace };

@@ -98,7 +98,8 @@ describe('item counts kept up to date (no count(*) per page)', () => {
     const store = new SqliteStore(dir, { synchronous: 'normal' });
     try {
       store.createNode({ id: 'c', config: { ...DEFAULT_NODE_CONFIG, max_items: 50 }, created: T0, creator: 'a@svom.fr' }, 'a@svom.fr');
-      const real = () => store.database.prepare("SELECT count(*) FROM items WHERE node = 'c'").pluck().get() as number;
+      const raw = new Database(join(dir, 'voxnet.sqlite'), { readonly: true });
+      const real = () => raw.prepare("SELECT count(*) FROM items WHERE node = 'c'").pluck().get() as number;
       const page = () => store.getItems('c', { max: 5, before: '' });
       const put = (i: number, at = T0 + i) => store.publishItems('c', [{ id: `x${i}`, payload: '<a/>', publisher: 'a@svom.fr', published: at }], 50);
       for (let i = 0; i < 40; i++) put(i);

@@ -9,7 +9,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { xml, type Element } from '@xmpp/xml';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
-import { NS, ps, owner, entry, errorOf, nodeConfig, form, formFields } from './helpers/pubsub.ts';
+import { readFileSync } from 'node:fs';
+import { NS, ps, owner, entry, errorOf, nodeConfig, form, formFields, parseXml } from './helpers/pubsub.ts';
 import type { TestClient } from './helpers/xmpp.ts';
 import { connectAgent, type Agent, type FollowedItem } from '../agents/lib/index.ts';
 
@@ -371,6 +372,20 @@ describe('subscription options (XEP-0060 §6.3, §6.4)', () => {
     // Only the delivering subscription is named (a single one: no SubID header needed).
     expect(shim(m, 'SubID')).toEqual([]);
     expect(loud).not.toBe(quiet);
+  });
+
+  it('include_body=0: the subscriber gets the VOEvent without the readable <body>, others keep it', async () => {
+    const node = fresh('voe');
+    await create(alice, node, { 'pubsub#type': 'http://www.ivoa.net/xml/VOEvent/v2.0' });
+    await subscribe(bob, node, bare(bob), xml('options', {}, form(SUB_OPTIONS, { 'pubsub#include_body': '0' })));
+    await subscribe(carol, node);
+    const voe = await parseXml(readFileSync(new URL('./fixtures/voevents/fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml', import.meta.url), 'utf8'));
+    expect(errorOf(await alice.iq('set', PUBSUB, ps(xml('publish', { node }, xml('item', { id: 'grb' }, voe)))))).toBeUndefined();
+    const toCarol = await carol.waitMessage(isItemOf(node, 'grb'));
+    const toBob = await bob.waitMessage(isItemOf(node, 'grb'));
+    expect(toCarol.getChildText('body')).toContain('1118357');
+    expect(toBob.getChild('body')).toBeUndefined();
+    expect(eventItems(toBob)!.getChild('item')!.getChildElements()[0]!.name).toMatch(/VOEvent$/);
   });
 
   it('expire: a subscription past its expiry time receives nothing and is removed', async () => {

@@ -3,15 +3,21 @@
  *
  * Nodes, affiliations and subscriptions live in memory, mirrored to the Store on
  * every change; items live in the Store only. Every operation asks `decide()` in
- * privileges.ts; refusals are thrown as PubsubError. What must be told to other
- * entities (notifications, authorization requests, subscription changes) is
- * handed to the `onEvent` sink, which the delivery layer turns into stanzas.
+ * privileges.ts; refusals are thrown as PubsubError.
+ *
+ * Two kinds of events leave the core, as in Prosody's util/pubsub.lua (fire_event
+ * apart from broadcast):
+ * - domain events (`onDomainEvent`): what happened to the data (items stored,
+ *   retracted, node purged, deleted...), always, whatever the node's configuration;
+ *   the broker's own components (the access policy's release queue) ride on these;
+ * - notifications (`onEvent`): what must be told to other entities, when the
+ *   node's configuration says so (deliver_notifications, notify_retract...); the
+ *   delivery layer turns them into stanzas.
  */
 import { randomUUID } from 'node:crypto';
-import { parseBoolean } from '../../common/boolean.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from '../../pubsub/privileges.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from '../../pubsub/node-config.ts';
+import { applyConfig, DEFAULT_NODE_CONFIG, fieldVar, firstDifference, type NodeConfigChanges } from '../../pubsub/node-config.ts';
 import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from '../../pubsub/types.ts';
 import { bareJid, domainOf, isValidJid } from '../../pubsub/jid.ts';
 import { idProblem } from '../../pubsub/ids.ts';
@@ -47,6 +53,18 @@ export type ServiceEvent =
   | { kind: 'subscription'; node: string; jid: string; subid?: string; state: SubscriptionState; reason?: string }
   | { kind: 'authorization-request'; node: string; owners: string[]; jid: string; subid: string };
 
+/**
+ * What happened to the data, emitted for every change whatever the node's
+ * notification settings (synchronously, before the call returns).
+ */
+export type DomainEvent =
+  | { kind: 'items-published'; node: string; items: Item[] }
+  | { kind: 'items-retracted'; node: string; ids: string[] }
+  | { kind: 'node-purged'; node: string }
+  | { kind: 'node-created'; node: string; config: NodeConfig }
+  | { kind: 'node-configured'; node: string; config: NodeConfig }
+  | { kind: 'node-deleted'; node: string };
+
 /** Audit record of one decision (grant or refusal). */
 export type AuditRecord = { actor: string; op: Operation | 'create' | 'revoke'; node: string; decision: 'grant' | 'refuse' | 'revoke'; reason: string };
 
@@ -59,7 +77,10 @@ export type ServiceOptions = {
   defaultConfig?: Partial<NodeConfig>;
   /** Limit of subscriptions per JID and node. */
   maxSubscriptionsPerJid?: number;
-  onEvent?: (ev: ServiceEvent) => void;
+  /** Notifications, as the node's configuration asks (see ServiceEvent); may return the promise of their dispatch. */
+  onEvent?: (ev: ServiceEvent) => Promise<void> | void;
+  /** Domain events, always (see DomainEvent). */
+  onDomainEvent?: (ev: DomainEvent) => void;
   onAudit?: (rec: AuditRecord) => void;
   /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
@@ -71,14 +92,8 @@ export type ServiceOptions = {
   filters?: FilterEvaluator;
   /** What the archive indexes about a payload (its IVORN), read from the tree the protocol layer parsed. */
   describePayload?: (node: string, config: NodeConfig, item: PublishInput) => PayloadKeys | undefined;
-  /** Told after items were stored or removed on purpose (retract, purge, node deletion): indexes kept beside the store follow. */
-  onStoreChange?: (change: StoreChange) => void;
   now?: () => number;
 };
-
-export type StoreChange =
-  | { kind: 'stored'; node: string; items: Item[]; parsed: unknown[] }
-  | { kind: 'removed'; node: string; ids?: string[] };
 
 export type FilterEvaluator = {
   check(text: string): void;
@@ -108,12 +123,12 @@ export class PubsubService {
   private readonly canCreate: (bare: string) => boolean;
   readonly defaultConfig: NodeConfig;
   private readonly maxSubs: number;
-  private readonly emit: (ev: ServiceEvent) => void;
+  private readonly emit: (ev: ServiceEvent) => Promise<void> | void;
+  private readonly fire: (ev: DomainEvent) => void;
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
   private readonly describePayload: NonNullable<ServiceOptions['describePayload']>;
-  private readonly storeChanged: NonNullable<ServiceOptions['onStoreChange']>;
   private readonly filters?: FilterEvaluator;
   private transientSeq = 0;
 
@@ -126,11 +141,11 @@ export class PubsubService {
     this.defaultConfig = { ...DEFAULT_NODE_CONFIG, ...opts.defaultConfig };
     this.maxSubs = opts.maxSubscriptionsPerJid ?? 32;
     this.emit = opts.onEvent ?? (() => {});
+    this.fire = opts.onDomainEvent ?? (() => {});
     this.audit = opts.onAudit ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.checkPayload = opts.checkPayload ?? (() => {});
     this.describePayload = opts.describePayload ?? (() => undefined);
-    this.storeChanged = opts.onStoreChange ?? (() => {});
     this.filters = opts.filters;
     const state = store.load();
     for (const rec of state.nodes) this.nodes.set(rec.id, { rec, affiliations: new Map(), subs: new Map() });
@@ -139,6 +154,15 @@ export class PubsubService {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /**
+   * Hand a notification to the delivery sink; when the call serves a traced
+   * request, its dispatch joins the request's (the reply may wait for it).
+   */
+  private notify(actor: Actor | undefined, ev: ServiceEvent): void {
+    const dispatched = this.emit(ev);
+    if (dispatched && actor?.request) actor.request.dispatched.push(dispatched);
+  }
 
   private node(id: string | undefined): NodeState {
     if (!id) throw errors.badRequest('nodeid-required');
@@ -267,7 +291,7 @@ export class PubsubService {
   private dropSubscription(n: NodeState, s: Subscription, reason: string): void {
     this.store.deleteSubscription(n.rec.id, s.subid);
     n.subs.delete(s.subid);
-    this.emit({ kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason });
+    this.notify(undefined, { kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason });
   }
 
   // ---------------------------------------------------------------- discovery
@@ -305,7 +329,7 @@ export class PubsubService {
 
   // ---------------------------------------------------------------- owner use cases
 
-  createNode(actor: Actor, id: string | undefined, configFields?: Record<string, string[]>, children?: string[]): string {
+  createNode(actor: Actor, id: string | undefined, changes?: NodeConfigChanges, children?: string[]): string {
     if (!this.isAdmin(actor.bare) && !this.canCreate(actor.bare)) {
       this.audit({ actor: actor.bare, op: 'create', node: id ?? '', decision: 'refuse', reason: 'not allowed to create nodes' });
       throw errors.forbidden('you may not create nodes on this service');
@@ -314,7 +338,7 @@ export class PubsubService {
     const bad = idProblem(nodeId);
     if (bad) throw errors.notAcceptable(undefined, `invalid node id: it ${bad}`);
     if (this.nodes.has(nodeId)) throw errors.conflict(undefined, `node ${nodeId} already exists`);
-    const config = configFields ? applyConfigFields(this.defaultConfig, configFields) : { ...this.defaultConfig };
+    const config = changes ? applyConfig(this.defaultConfig, changes) : { ...this.defaultConfig };
     if (children !== undefined && config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', 'only a collection node has pubsub#children');
     this.checkParents(actor, nodeId, config.collection, []);
     if (children) this.checkChildren(actor, nodeId, children);
@@ -322,8 +346,9 @@ export class PubsubService {
     this.store.createNode(rec, actor.bare);
     this.nodes.set(nodeId, { rec, affiliations: new Map([[actor.bare, 'owner']]), subs: new Map() });
     this.audit({ actor: actor.bare, op: 'create', node: nodeId, decision: 'grant', reason: 'created' });
-    for (const p of config.collection) this.announceChild(p, nodeId);
+    for (const p of config.collection) this.announceChild(p, nodeId, actor);
     if (children) this.setChildren(nodeId, children);
+    this.fire({ kind: 'node-created', node: nodeId, config: { ...config } });
     return nodeId;
   }
 
@@ -370,13 +395,13 @@ export class PubsubService {
   }
 
   /** Tell a collection's 'nodes' subscribers (and those above, within their depth) that a node joined it. */
-  private announceChild(collection: string, child: string): void {
+  private announceChild(collection: string, child: string, actor?: Actor): void {
     const c = this.nodes.get(collection);
     if (!c) return;
     const byJid = new Map<string, Recipient>();
     this.collectRecipients(c, byJid, 'nodes', 0);
     for (const [a, depth] of this.ancestors(c)) this.collectRecipients(a, byJid, 'nodes', depth);
-    if (byJid.size) this.emit({ kind: 'associate', node: collection, child, recipients: [...byJid.values()] });
+    if (byJid.size) this.notify(actor, { kind: 'associate', node: collection, child, recipients: [...byJid.values()] });
   }
 
   getConfig(actor: Actor, id: string): NodeConfig {
@@ -385,11 +410,11 @@ export class PubsubService {
     return { ...n.rec.config };
   }
 
-  configure(actor: Actor, id: string, fields: Record<string, string[]>, children?: string[]): NodeConfig {
+  configure(actor: Actor, id: string, changes: NodeConfigChanges, children?: string[]): NodeConfig {
     const n = this.node(id);
     this.check('configure', n, actor);
     const before = n.rec.config;
-    const config = applyConfigFields(before, fields);
+    const config = applyConfig(before, changes);
     if (config.node_type !== before.node_type)
       throw errors.notAcceptable('invalid-options', `pubsub#node_type is fixed at creation (this node is a ${before.node_type})`);
     if (children !== undefined && config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', 'only a collection node has pubsub#children');
@@ -401,11 +426,12 @@ export class PubsubService {
       this.store.trim(id, config.persist_items ? config.max_items : 0);
     }
     if (config.max_age > 0 && (before.max_age === 0 || config.max_age < before.max_age)) this.store.expire(id, this.now() - config.max_age * 1000);
-    if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed');
-    for (const p of config.collection) if (!before.collection.includes(p)) this.announceChild(p, id);
+    if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed', actor);
+    for (const p of config.collection) if (!before.collection.includes(p)) this.announceChild(p, id, actor);
     if (children) this.setChildren(id, children);
+    this.fire({ kind: 'node-configured', node: id, config: { ...config } });
     if (config.notify_config && config.deliver_notifications) {
-      this.emit({ kind: 'config', node: id, config, recipients: this.recipients(n), children: config.node_type === 'collection' ? this.childrenOf(id) : undefined });
+      this.notify(actor, { kind: 'config', node: id, config, recipients: this.recipients(n), children: config.node_type === 'collection' ? this.childrenOf(id) : undefined });
     }
     return { ...config };
   }
@@ -417,8 +443,8 @@ export class PubsubService {
     if (n.rec.config.node_type === 'collection') this.setChildren(id, []);
     this.store.deleteNode(id);
     this.nodes.delete(id);
-    this.storeChanged({ kind: 'removed', node: id });
-    if (n.rec.config.notify_delete) this.emit({ kind: 'delete', node: id, redirect, recipients });
+    this.fire({ kind: 'node-deleted', node: id });
+    if (n.rec.config.notify_delete) this.notify(actor, { kind: 'delete', node: id, redirect, recipients });
   }
 
   purge(actor: Actor, id: string): void {
@@ -426,9 +452,9 @@ export class PubsubService {
     this.check('purge', n, actor);
     if (!n.rec.config.persist_items) throw errors.unsupported('persistent-items', 'this node does not persist items');
     this.store.purge(id);
-    this.storeChanged({ kind: 'removed', node: id });
+    this.fire({ kind: 'node-purged', node: id });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
-      this.emit({ kind: 'purge', node: id, recipients: this.recipients(n) });
+      this.notify(actor, { kind: 'purge', node: id, recipients: this.recipients(n) });
   }
 
   getAffiliationsOfNode(actor: Actor, id: string): { jid: string; affiliation: Affiliation }[] {
@@ -459,14 +485,14 @@ export class PubsubService {
       if (c.affiliation === 'none') n.affiliations.delete(jid);
       else n.affiliations.set(jid, c.affiliation as Affiliation);
     }
-    this.revokeWhereDenied(n, `affiliation changed by ${actor.bare}`);
+    this.revokeWhereDenied(n, `affiliation changed by ${actor.bare}`, actor);
   }
 
   /**
    * Remove every subscription whose holder may no longer subscribe (outcast,
    * dropped from a whitelist...), telling each one its subscription is now `none`.
    */
-  private revokeWhereDenied(n: NodeState, reason: string): void {
+  private revokeWhereDenied(n: NodeState, reason: string, actor?: Actor): void {
     for (const s of [...n.subs.values()]) {
       const bare = bareJid(s.jid);
       // Could this very subscription be made now? (its own state, not the JID's other ones)
@@ -475,7 +501,7 @@ export class PubsubService {
       this.store.deleteSubscription(n.rec.id, s.subid);
       n.subs.delete(s.subid);
       this.audit({ actor: bare, op: 'revoke', node: n.rec.id, decision: 'revoke', reason: `${reason}: ${d.reason}` });
-      this.emit({ kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason: d.reason });
+      this.notify(actor, { kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason: d.reason });
     }
   }
 
@@ -499,7 +525,7 @@ export class PubsubService {
         for (const s of existing) {
           this.store.deleteSubscription(id, s.subid);
           n.subs.delete(s.subid);
-          this.emit({ kind: 'subscription', node: id, jid: s.jid, subid: s.subid, state: 'none', reason: `removed by ${actor.bare}` });
+          this.notify(actor, { kind: 'subscription', node: id, jid: s.jid, subid: s.subid, state: 'none', reason: `removed by ${actor.bare}` });
         }
       } else if (c.subscription === 'subscribed') {
         const target = existing[0];
@@ -507,11 +533,11 @@ export class PubsubService {
           if (target.state !== 'subscribed') {
             target.state = 'subscribed';
             this.store.putSubscription(target);
-            this.emit({ kind: 'subscription', node: id, jid: target.jid, subid: target.subid, state: 'subscribed' });
+            this.notify(actor, { kind: 'subscription', node: id, jid: target.jid, subid: target.subid, state: 'subscribed' });
           }
         } else {
           const sub = this.addSubscription(n, c.jid, 'subscribed');
-          this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
+          this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
         }
       } else {
         throw errors.badRequest(undefined, `an owner may set a subscription to subscribed or none, not ${c.subscription}`);
@@ -545,12 +571,12 @@ export class PubsubService {
     if (allow) {
       sub.state = 'subscribed';
       this.store.putSubscription(sub);
-      this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
-      this.sendLastTo(n, sub);
+      this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
+      this.sendLastTo(n, sub, actor);
     } else {
       this.store.deleteSubscription(id, sub.subid);
       n.subs.delete(sub.subid);
-      this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'none', reason: `denied by ${actor.bare}` });
+      this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'none', reason: `denied by ${actor.bare}` });
     }
   }
 
@@ -573,7 +599,7 @@ export class PubsubService {
     const sub = this.addSubscription(n, jid, d.pending ? 'pending' : 'subscribed', options);
     if (sub.state === 'pending') {
       const owners = [...n.affiliations].filter(([, a]) => a === 'owner').map(([j]) => j);
-      this.emit({ kind: 'authorization-request', node: id, owners, jid, subid: sub.subid });
+      this.notify(actor, { kind: 'authorization-request', node: id, owners, jid, subid: sub.subid });
     }
     return sub;
   }
@@ -584,7 +610,7 @@ export class PubsubService {
     if (n && sub.state === 'subscribed') this.sendLastTo(n, sub);
   }
 
-  private sendLastTo(n: NodeState, sub: Subscription): void {
+  private sendLastTo(n: NodeState, sub: Subscription, actor?: Actor): void {
     if (n.rec.config.send_last_published_item === 'never' || !n.rec.config.deliver_notifications) return;
     if (!delivers(sub.options, this.now()) || sub.options.subscription_type !== 'items') return;
     // The last item is history: a node without history sends live items only.
@@ -593,7 +619,7 @@ export class PubsubService {
     if (!last) return;
     const f = sub.options.filter;
     if (f && !this.filters?.passing(last.payload, undefined, new Set([f])).has(f)) return;
-    this.emit({ kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
+    this.notify(actor, { kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
   }
 
   private addSubscription(n: NodeState, jid: string, state: SubscriptionState, options: SubscriptionOptions = DEFAULT_SUBSCRIPTION_OPTIONS): Subscription {
@@ -710,10 +736,10 @@ export class PubsubService {
 
   /**
    * Publish items. Resolves once they are stored; notifications are emitted after.
-   * `options` are publish-options fields: preconditions on the node configuration
-   * (and the configuration of a node created on the fly).
+   * `options` are publish-options: preconditions on the node configuration (and
+   * the configuration of a node created on the fly).
    */
-  publish(actor: Actor, id: string, items: PublishInput[], options?: Record<string, string[]>): Item[] {
+  publish(actor: Actor, id: string, items: PublishInput[], options?: NodeConfigChanges): Item[] {
     if (!id) throw errors.badRequest('nodeid-required');
     let n = this.nodes.get(id);
     if (!n) {
@@ -754,11 +780,11 @@ export class PubsubService {
     let stored: Item[];
     if (cfg.persist_items && cfg.max_items > 0) {
       stored = this.store.publishItems(id, toStore, cfg.max_items).stored;
-      this.storeChanged({ kind: 'stored', node: id, items: stored, parsed: items.map((it) => it.parsed) });
     } else {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
-    if (cfg.deliver_notifications) this.notifyItems(n, stored, items.map((it) => it.parsed));
+    this.fire({ kind: 'items-published', node: id, items: stored });
+    if (cfg.deliver_notifications) this.notifyItems(actor, n, stored, items.map((it) => it.parsed));
     return stored;
   }
 
@@ -767,20 +793,18 @@ export class PubsubService {
    * the items it accepts: each distinct filter is evaluated once per item, before
    * fan-out; without filters the items go out together, as published.
    */
-  private notifyItems(n: NodeState, stored: Item[], parsed: unknown[]): void {
+  private notifyItems(actor: Actor, n: NodeState, stored: Item[], parsed: unknown[]): void {
     const cfg = n.rec.config;
     const recipients = this.itemRecipients(n);
     const filterOf = this.subscriptionFilters(n, recipients);
     if (!filterOf || !this.filters) {
-      this.emit({ kind: 'items', node: n.rec.id, items: stored, recipients, config: cfg, parsed });
+      this.notify(actor, { kind: 'items', node: n.rec.id, items: stored, recipients, config: cfg, parsed });
       return;
     }
     const filters = this.filters;
-    // One event per item, even one no filter accepts: the event also feeds the access
-    // policy's release queue and the metrics, which must see every item.
     stored.forEach((it, i) => {
       const r = applyFilters(recipients, (subid) => filterOf.get(subid), (fs) => filters.passing(it.payload, parsed[i], fs));
-      this.emit({ kind: 'items', node: n.rec.id, items: [it], recipients: r, config: cfg, parsed: [parsed[i]] });
+      if (r.length) this.notify(actor, { kind: 'items', node: n.rec.id, items: [it], recipients: r, config: cfg, parsed: [parsed[i]] });
     });
   }
 
@@ -801,17 +825,9 @@ export class PubsubService {
     this.filters.check(o.filter);
   }
 
-  private checkPreconditions(n: NodeState, options: Record<string, string[]>): void {
-    for (const [name, values] of Object.entries(options)) {
-      if (name === 'FORM_TYPE') continue;
-      const spec = CONFIG_FIELDS.find((f) => fieldVar(f.key) === name);
-      if (!spec) throw errors.conflict('precondition-not-met', `unknown publish option ${name}`);
-      const have = formatConfigValue(n.rec.config, spec.key);
-      const want = values[0] ?? '';
-      const norm = (v: string) => (spec.kind === 'boolean' ? String(parseBoolean(v) ?? v) : v);
-      if (norm(want) !== norm(have))
-        throw errors.conflict('precondition-not-met', `${name} is ${have}, not ${want}`);
-    }
+  private checkPreconditions(n: NodeState, options: NodeConfigChanges): void {
+    const d = firstDifference(n.rec.config, options);
+    if (d) throw errors.conflict('precondition-not-met', `${fieldVar(d.key)} is ${d.have}, not ${d.want}`);
   }
 
   retract(actor: Actor, id: string, itemIds: string[], notify: boolean): void {
@@ -825,9 +841,9 @@ export class PubsubService {
       if (!mayAny && it.publisher !== actor.bare) throw errors.forbidden(`item ${itemId} was published by someone else`);
     }
     const removed = this.store.retractItems(id, itemIds);
-    this.storeChanged({ kind: 'removed', node: id, ids: removed });
+    if (removed.length) this.fire({ kind: 'items-retracted', node: id, ids: removed });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
-      this.emit({ kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
+      this.notify(actor, { kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
   }
 
   /** Direct read for the service's own components (policy reconcile, catch-up): no access check. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, SubscriptionOptions } from '../../pubsub/types.ts';
 import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
 import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
-import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, Store, StoredState } from './store.ts';
+import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, ReleaseJob, Store, StoredState, ThreadEntryRow, ThreadIndexOp } from './store.ts';
 
 type MigrationOptions = { ivornOf?: (payload: string) => string | undefined };
 
@@ -36,7 +36,18 @@ const MIGRATIONS: ((db: Database.Database, opts: MigrationOptions) => void)[] = 
   // 2: subscription options (XEP-0060 §6.3), one JSON record per subscription; fields
   // added later read as their defaults, so new options need no migration.
   (db) => db.exec(`ALTER TABLE subscriptions ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`),
-  // 3: the archive. Items carry their IVORN; indexes serve archive queries by time, by
+  // 3: release jobs of the access policy (broker-component/policy); brokers before
+  // schema 3 created this table themselves, hence IF NOT EXISTS.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS policy_releases (
+        source TEXT NOT NULL, item_id TEXT NOT NULL, target TEXT NOT NULL,
+        published INTEGER NOT NULL, due_at INTEGER NOT NULL,
+        payload TEXT NOT NULL, publisher TEXT NOT NULL,
+        PRIMARY KEY (source, item_id, target));
+      CREATE INDEX IF NOT EXISTS policy_releases_due ON policy_releases(due_at);
+    `),
+  // 4: the archive. Items carry their IVORN; indexes serve archive queries by time, by
   // publisher and by IVORN in publication order (time, then seq), so a query costs a
   // seek plus its page however many items the node holds. The IVORNs of items stored
   // before are filled in.
@@ -46,6 +57,13 @@ const MIGRATIONS: ((db: Database.Database, opts: MigrationOptions) => void)[] = 
       CREATE INDEX IF NOT EXISTS items_node_time ON items(node, published, seq);
       CREATE INDEX IF NOT EXISTS items_node_publisher ON items(node, publisher, published, seq);
       CREATE INDEX IF NOT EXISTS items_node_ivorn ON items(node, ivorn) WHERE ivorn IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS thread_keys (key TEXT PRIMARY KEY, thread TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS thread_keys_thread ON thread_keys(thread);
+      CREATE TABLE IF NOT EXISTS thread_entries (
+        node TEXT NOT NULL, item TEXT NOT NULL, thread TEXT NOT NULL, published INTEGER NOT NULL, facts TEXT NOT NULL,
+        PRIMARY KEY (node, item));
+      CREATE INDEX IF NOT EXISTS thread_entries_thread ON thread_entries(thread);
+      CREATE INDEX IF NOT EXISTS thread_entries_item ON thread_entries(item);
     `);
     if (!ivornOf) return;
     const set = db.prepare('UPDATE items SET ivorn = ? WHERE seq = ?');
@@ -80,6 +98,17 @@ function toItem(r: ItemRow): Item {
   if (r.ivorn !== null) it.ivorn = r.ivorn;
   return it;
 }
+type ReleaseRow = { source: string; item_id: string; target: string; published: number; due_at: number; payload: string; publisher: string };
+
+const toJob = (r: ReleaseRow): ReleaseJob => ({
+  source: r.source,
+  itemId: r.item_id,
+  target: r.target,
+  published: r.published,
+  dueAt: r.due_at,
+  payload: r.payload,
+  publisher: r.publisher,
+});
 
 export class SqliteStore implements Store {
   private db: Database.Database;
@@ -113,6 +142,19 @@ export class SqliteStore implements Store {
   private prepare() {
     const d = this.db;
     return {
+      itemsAfter: d.prepare('SELECT * FROM items WHERE seq > ? ORDER BY seq LIMIT ?'),
+      threadOfKey: d.prepare('SELECT thread FROM thread_keys WHERE key = ?').pluck(),
+      threadOfItem: d.prepare('SELECT thread FROM thread_entries WHERE item = ? LIMIT 1').pluck(),
+      threadEntries: d.prepare('SELECT node, item, published, facts FROM thread_entries WHERE thread = ?'),
+      putThreadKey: d.prepare('INSERT INTO thread_keys (key, thread) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET thread = excluded.thread'),
+      moveThreadKeys: d.prepare('UPDATE thread_keys SET thread = ? WHERE thread = ?'),
+      moveThreadEntries: d.prepare('UPDATE thread_entries SET thread = ? WHERE thread = ?'),
+      putThreadEntry: d.prepare(
+        `INSERT INTO thread_entries (node, item, thread, published, facts) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(node, item) DO UPDATE SET thread = excluded.thread, published = excluded.published, facts = excluded.facts`,
+      ),
+      delThreadEntry: d.prepare('DELETE FROM thread_entries WHERE node = ? AND item = ?'),
+      delThreadEntries: d.prepare('DELETE FROM thread_entries WHERE node = ?'),
       insertNode: d.prepare('INSERT INTO nodes (id, config, created, creator) VALUES (?, ?, ?, ?)'),
       updateConfig: d.prepare('UPDATE nodes SET config = ? WHERE id = ?'),
       deleteNode: d.prepare('DELETE FROM nodes WHERE id = ?'),
@@ -142,6 +184,21 @@ export class SqliteStore implements Store {
       getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       delMeta: d.prepare('DELETE FROM meta WHERE key = ?'),
+      putRelease: d.prepare(
+        `INSERT INTO policy_releases (source, item_id, target, published, due_at, payload, publisher) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(source, item_id, target) DO UPDATE SET published = excluded.published, due_at = excluded.due_at,
+           payload = excluded.payload, publisher = excluded.publisher`,
+      ),
+      dueReleases: d.prepare('SELECT * FROM policy_releases WHERE due_at <= ? ORDER BY due_at, published LIMIT ?'),
+      nextRelease: d.prepare('SELECT min(due_at) FROM policy_releases').pluck(),
+      delRelease: d.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ? AND target = ?'),
+      delReleaseItem: d.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ?'),
+      delReleaseSource: d.prepare('DELETE FROM policy_releases WHERE source = ?'),
+      releasePairs: d.prepare('SELECT DISTINCT source, target FROM policy_releases'),
+      delReleasePair: d.prepare('DELETE FROM policy_releases WHERE source = ? AND target = ?'),
+      rescheduleReleases: d.prepare('UPDATE policy_releases SET due_at = published + ? WHERE source = ? AND target = ?'),
+      allReleases: d.prepare('SELECT * FROM policy_releases ORDER BY due_at'),
+      countReleases: d.prepare('SELECT count(*) FROM policy_releases').pluck(),
     };
   }
 
@@ -398,6 +455,94 @@ export class SqliteStore implements Store {
     return { items: rows.map(toItem), count, firstIndex };
   }
 
+  // ---------------------------------------------------------------- event-thread index
+
+  itemsAfter(seq: number, limit: number): Item[] {
+    return (this.q.itemsAfter.all(seq, limit) as ItemRow[]).map(toItem);
+  }
+
+  threadMark(): number {
+    return Number(this.getMeta('threads.seq') ?? 0);
+  }
+
+  threadOfKey(key: string): string | undefined {
+    return this.q.threadOfKey.get(key) as string | undefined;
+  }
+
+  threadOfItem(item: string): string | undefined {
+    return this.q.threadOfItem.get(item) as string | undefined;
+  }
+
+  threadEntries(thread: string): ThreadEntryRow[] {
+    return this.q.threadEntries.all(thread) as ThreadEntryRow[];
+  }
+
+  updateThreads(ops: ThreadIndexOp[], mark: number): void {
+    this.db.transaction(() => {
+      for (const o of ops) {
+        if (o.op === 'merge') {
+          this.q.moveThreadKeys.run(o.into, o.from);
+          this.q.moveThreadEntries.run(o.into, o.from);
+        } else if (o.op === 'key') this.q.putThreadKey.run(o.key, o.thread);
+        else this.q.putThreadEntry.run(o.node, o.item, o.thread, o.published, o.facts);
+      }
+      this.setMeta('threads.seq', String(mark));
+    })();
+  }
+
+  forgetThreadEntries(node: string, items?: string[]): void {
+    if (!items) this.q.delThreadEntries.run(node);
+    else this.db.transaction(() => items.forEach((id) => this.q.delThreadEntry.run(node, id)))();
+  }
+
+  // ---------------------------------------------------------------- release jobs
+
+  putReleaseJobs(jobs: ReleaseJob[]): void {
+    this.db.transaction(() => {
+      for (const j of jobs) this.q.putRelease.run(j.source, j.itemId, j.target, j.published, j.dueAt, j.payload, j.publisher);
+    })();
+  }
+
+  dueReleaseJobs(now: number, limit: number): ReleaseJob[] {
+    return (this.q.dueReleases.all(now, limit) as ReleaseRow[]).map(toJob);
+  }
+
+  nextReleaseDue(): number | undefined {
+    return (this.q.nextRelease.get() as number | null) ?? undefined;
+  }
+
+  deleteReleaseJob(j: Pick<ReleaseJob, 'source' | 'itemId' | 'target'>): void {
+    this.q.delRelease.run(j.source, j.itemId, j.target);
+  }
+
+  deleteReleaseJobsOfItems(source: string, itemIds: string[]): number {
+    return this.db.transaction(() => itemIds.reduce((n, id) => n + this.q.delReleaseItem.run(source, id).changes, 0))();
+  }
+
+  deleteReleaseJobsOfSource(source: string): number {
+    return this.q.delReleaseSource.run(source).changes;
+  }
+
+  realignReleaseJobs(embargoMs: (source: string, target: string) => number | undefined): { source: string; target: string; cancelled: number }[] {
+    const out: { source: string; target: string; cancelled: number }[] = [];
+    this.db.transaction(() => {
+      for (const { source, target } of this.q.releasePairs.all() as { source: string; target: string }[]) {
+        const ms = embargoMs(source, target);
+        if (ms === undefined) out.push({ source, target, cancelled: this.q.delReleasePair.run(source, target).changes });
+        else this.q.rescheduleReleases.run(ms, source, target);
+      }
+    })();
+    return out;
+  }
+
+  allReleaseJobs(): ReleaseJob[] {
+    return (this.q.allReleases.all() as ReleaseRow[]).map(toJob);
+  }
+
+  countReleaseJobs(): number {
+    return this.q.countReleases.get() as number;
+  }
+
   getMeta(key: string): string | undefined {
     return this.q.getMeta.get(key) as string | undefined;
   }
@@ -405,14 +550,6 @@ export class SqliteStore implements Store {
   setMeta(key: string, value: string | undefined): void {
     if (value === undefined) this.q.delMeta.run(key);
     else this.q.setMeta.run(key, value);
-  }
-
-  /**
-   * The database itself, for broker extensions that keep their own tables next to
-   * the store's (e.g. the access policy's release queue). Not part of `Store`.
-   */
-  get database(): Database.Database {
-    return this.db;
   }
 
   close(): void {

@@ -79,7 +79,74 @@ export type StoredState = {
   subscriptions: Subscription[];
 };
 
-export interface Store {
+/**
+ * A durable release job of the access policy (broker-component/policy): one
+ * (source item, level node) pair still to be derived and published.
+ */
+export type ReleaseJob = {
+  source: string;
+  itemId: string;
+  target: string;
+  /** Publication time of the source item, ms since epoch. */
+  published: number;
+  /** When the level may receive it, ms since epoch. */
+  dueAt: number;
+  /** The source payload as published (serialized XML). */
+  payload: string;
+  publisher: string;
+};
+
+/** Release jobs, kept with the items (same database, same migrations, same durability). */
+export interface ReleaseJobStore {
+  /** Add jobs atomically; a job for the same (source, item, target) is replaced. */
+  putReleaseJobs(jobs: ReleaseJob[]): void;
+  /** Jobs due at `now`, the earliest first. */
+  dueReleaseJobs(now: number, limit: number): ReleaseJob[];
+  /** The earliest due time, or undefined when there is no job. */
+  nextReleaseDue(): number | undefined;
+  deleteReleaseJob(job: Pick<ReleaseJob, 'source' | 'itemId' | 'target'>): void;
+  /** Delete the jobs of these source items; returns how many. */
+  deleteReleaseJobsOfItems(source: string, itemIds: string[]): number;
+  /** Delete every job of a source node; returns how many. */
+  deleteReleaseJobsOfSource(source: string): number;
+  /**
+   * Atomically, for every (source, target) pair with jobs: `embargoMs` gives the
+   * pair's embargo (due = published + embargo), or undefined to delete its jobs.
+   * Returns the deleted pairs.
+   */
+  realignReleaseJobs(embargoMs: (source: string, target: string) => number | undefined): { source: string; target: string; cancelled: number }[];
+  allReleaseJobs(): ReleaseJob[];
+  /** How many jobs wait (due or not). */
+  countReleaseJobs(): number;
+}
+
+/** One step of an event-thread index update (applied in order, in one transaction). */
+export type ThreadIndexOp =
+  | { op: 'merge'; into: string; from: string }
+  | { op: 'key'; key: string; thread: string }
+  | { op: 'entry'; node: string; item: string; thread: string; published: number; facts: string };
+
+export type ThreadEntryRow = { node: string; item: string; published: number; facts: string };
+
+/**
+ * The event-thread index (broker-component/threads), kept with the items: same
+ * database, same migrations. It is derived data: `threadMark` is the last item
+ * sequence number indexed, so the index can always catch up with the items.
+ */
+export interface ThreadIndexStore {
+  /** Items stored after this sequence number, oldest first. */
+  itemsAfter(seq: number, limit: number): Item[];
+  threadMark(): number;
+  threadOfKey(key: string): string | undefined;
+  threadOfItem(item: string): string | undefined;
+  threadEntries(thread: string): ThreadEntryRow[];
+  /** Apply the steps in order and move the mark, in one transaction. */
+  updateThreads(ops: ThreadIndexOp[], mark: number): void;
+  /** Entries of items that left their node (retracted, purged: all of the node's). */
+  forgetThreadEntries(node: string, items?: string[]): void;
+}
+
+export interface Store extends ReleaseJobStore, ThreadIndexStore {
   load(): StoredState;
   createNode(node: NodeRecord, owner: string): void;
   updateNodeConfig(node: string, config: NodeConfig): void;

@@ -2,8 +2,9 @@
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
 import { PubsubError } from '../../pubsub/errors.ts';
-import { CONFIG_FIELDS, fieldVar, formatConfigValues } from '../../pubsub/node-config.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValues, type NodeConfigChanges } from '../../pubsub/node-config.ts';
 import type { NodeConfig } from '../../pubsub/types.ts';
+import { parseBoolean } from '../../common/boolean.ts';
 
 /** Fields of a submitted form as var → values. Throws bad-request on a malformed form. */
 export function readForm(x: Element | undefined): { formType?: string; fields: Record<string, string[]>; type?: string } | undefined {
@@ -15,6 +16,50 @@ export function readForm(x: Element | undefined): { formType?: string; fields: R
     fields[name] = f.getChildren('value').map((v) => v.text());
   }
   return { formType: fields.FORM_TYPE?.[0], fields, type: x.attrs.type };
+}
+
+const byVar = new Map(CONFIG_FIELDS.map((f) => [fieldVar(f.key), f]));
+
+/**
+ * A pubsub#node_config (or publish-options) form's fields → typed configuration
+ * changes for the core. Unknown fields and strings that are no value of their
+ * field are refused: with not-acceptable + invalid-options (XEP-0060 §8.2.5), or
+ * for publish-options (`precondition`) with conflict + precondition-not-met (§7.1.5).
+ * Whether a value is allowed (e.g. an access model this service offers) is the
+ * core's check (applyConfig).
+ */
+export function configFromFields(fields: Record<string, string[]>, opts: { precondition?: boolean } = {}): NodeConfigChanges {
+  const refuse = (text: string) =>
+    opts.precondition ? new PubsubError('conflict', { pubsub: 'precondition-not-met', text }) : new PubsubError('not-acceptable', { pubsub: 'invalid-options', text });
+  const out: Record<string, unknown> = {};
+  for (const [name, values] of Object.entries(fields)) {
+    if (name === 'FORM_TYPE') continue;
+    const spec = byVar.get(name);
+    if (!spec) throw refuse(opts.precondition ? `unknown publish option ${name}` : `unknown configuration field ${name}`);
+    const v = values[0] ?? '';
+    switch (spec.kind) {
+      case 'text-multi':
+        out[spec.key] = values;
+        break;
+      case 'boolean': {
+        const b = parseBoolean(v);
+        if (b === undefined) throw refuse(`${name} must be a boolean, got "${v}"`);
+        out[spec.key] = b;
+        break;
+      }
+      case 'list-single':
+        out[spec.key] = v;
+        break;
+      case 'text-single':
+        if (spec.key === 'max_items' || spec.key === 'max_payload_size' || spec.key === 'max_age') {
+          if (spec.key === 'max_items' && v === 'max') out.max_items = Infinity;
+          else if (/^\d+$/.test(v)) out[spec.key] = Number(v);
+          else throw refuse(`${name} must be a non-negative integer, got "${v}"`);
+        } else out[spec.key] = v;
+        break;
+    }
+  }
+  return out as NodeConfigChanges;
 }
 
 export type FormField = {

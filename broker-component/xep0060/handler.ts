@@ -6,7 +6,7 @@
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
 import { parseBoolean } from '../../common/boolean.ts';
-import { authorizationRequest, buildForm, configForm, readForm, splitChildren, type FormField } from './forms.ts';
+import { authorizationRequest, buildForm, configForm, configFromFields, readForm, splitChildren, type FormField } from './forms.ts';
 import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
@@ -17,7 +17,7 @@ import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
 import { bareJid } from '../../pubsub/jid.ts';
 import type { PubsubService, PublishInput } from '../core/service.ts';
-import type { Actor, Item, NodeConfig } from '../../pubsub/types.ts';
+import type { Actor, Item, NodeConfig, RequestTrace } from '../../pubsub/types.ts';
 import type { ItemQuery } from '../store/store.ts';
 
 /** The pubsub#features this service implements, and nothing else. */
@@ -87,11 +87,19 @@ export type HandlerOptions = {
   archivePage?: number;
   /** Event threads (the urn:voxnet:event command), when the broker keeps them. */
   threads?: { query(actor: Actor, ref: string): ThreadAnswer };
+  /**
+   * An exception that is not a PubsubError (a bug, SQLITE_FULL...): log it, with its
+   * stack. The remote entity only reads a generic internal-server-error. Default: stderr.
+   */
+  onInternalError?: (err: unknown, stanza: Element) => void;
 };
 
-function actorOf(stanza: Element): Actor {
+/** What the remote entity reads when the service fails on its own account (details go to the log only). */
+export const INTERNAL_ERROR_TEXT = 'internal error in the publish-subscribe service (logged there)';
+
+function actorOf(stanza: Element, request?: RequestTrace): Actor {
   const from = stanza.attrs.from ?? '';
-  return { jid: from, bare: bareJid(from) };
+  return { jid: from, bare: bareJid(from), request };
 }
 
 function result(iq: Element, ...children: Element[]): Element {
@@ -131,20 +139,25 @@ export class Xep0060Handler {
     this.maxReplyBytes = opts.maxReplyBytes ?? 400 * 1024;
   }
 
-  /** Reply to an IQ get/set (undefined for result/error IQs, which need none). */
-  handleIq(iq: Element): Element | undefined {
+  /**
+   * Reply to an IQ get/set (undefined for result/error IQs, which need none).
+   * With `request`, the dispatch of every notification the IQ caused is added to
+   * `request.dispatched` (the broker acknowledges a publish once they are routed).
+   */
+  handleIq(iq: Element, request?: RequestTrace): Element | undefined {
     const type = iq.attrs.type;
     if (type !== 'get' && type !== 'set') return undefined;
+    const actor = actorOf(iq, request);
     try {
       const children = iq.getChildElements();
       if (children.length !== 1) throw new PubsubError('bad-request', { text: 'an IQ carries exactly one child' });
       const child = children[0]!;
       const ns = child.attrs.xmlns;
-      if (child.name === 'pubsub' && ns === NS.PUBSUB) return this.pubsub(iq, child, type);
-      if (child.name === 'pubsub' && ns === NS.OWNER) return this.owner(iq, child, type);
-      if (child.name === 'query' && ns === NS.DISCO_INFO && type === 'get') return this.discoInfo(iq, child);
-      if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child);
-      if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child);
+      if (child.name === 'pubsub' && ns === NS.PUBSUB) return this.pubsub(iq, child, type, actor);
+      if (child.name === 'pubsub' && ns === NS.OWNER) return this.owner(iq, child, type, actor);
+      if (child.name === 'query' && ns === NS.DISCO_INFO && type === 'get') return this.discoInfo(iq, child, actor);
+      if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child, actor);
+      if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child, actor);
       if (child.name === 'ping' && ns === NS.PING && type === 'get') return result(iq);
       if (child.name === 'query' && ns === MAM) {
         if (type === 'get') return mamForm(iq);
@@ -153,12 +166,12 @@ export class Xep0060Handler {
       }
       throw new PubsubError('service-unavailable', { text: `${child.name} in ${ns ?? 'no namespace'} is not served here` });
     } catch (e) {
-      return errorReply(iq, toPubsubError(e));
+      return errorReply(iq, this.toPubsubError(e, iq));
     }
   }
 
   /** Messages: owners answering subscription authorization forms. Returns an error reply when refused. */
-  handleMessage(msg: Element): Element | undefined {
+  handleMessage(msg: Element, request?: RequestTrace): Element | undefined {
     if (msg.attrs.type === 'error') return undefined;
     const x = msg.getChild('x', NS.DATA);
     const form = readForm(x);
@@ -171,17 +184,28 @@ export class Xep0060Handler {
       const allowRaw = f['pubsub#allow']?.[0];
       if (!node || !jid || allowRaw === undefined) throw errors.badRequest(undefined, 'authorization form lacks node, subscriber_jid or allow');
       const allow = parseBoolean(allowRaw) === true;
-      this.service.authorize(actorOf(msg), node, jid, f['pubsub#subid']?.[0], allow);
+      this.service.authorize(actorOf(msg, request), node, jid, f['pubsub#subid']?.[0], allow);
       return undefined;
     } catch (e) {
-      return errorReply(msg, toPubsubError(e));
+      return errorReply(msg, this.toPubsubError(e, msg));
     }
+  }
+
+  /** A refusal as it is; anything else logged here and answered with a generic text. */
+  private toPubsubError(e: unknown, stanza: Element): PubsubError {
+    if (e instanceof PubsubError) return e;
+    const report = this.opts.onInternalError ?? ((err: unknown) => console.error('voxnet pubsub: internal error', err));
+    try {
+      report(e, stanza);
+    } catch {
+      /* a failing logger must not turn into a second failure */
+    }
+    return new PubsubError('internal-server-error', { text: INTERNAL_ERROR_TEXT });
   }
 
   // ------------------------------------------------------------------ pubsub namespace
 
-  private pubsub(iq: Element, ps: Element, type: string): Element {
-    const actor = actorOf(iq);
+  private pubsub(iq: Element, ps: Element, type: string, actor: Actor): Element {
     const kids = ps.getChildElements();
     const first = kids[0];
     if (!first) throw errors.badRequest(undefined, 'empty pubsub element');
@@ -193,7 +217,7 @@ export class Xep0060Handler {
         const form = readForm(configure?.getChild('x', NS.DATA));
         if (form && form.formType && form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
         const { fields, children } = splitChildren(form?.fields);
-        const node = this.service.createNode(actor, first.attrs.node || undefined, fields, children);
+        const node = this.service.createNode(actor, first.attrs.node || undefined, fields ? configFromFields(fields) : undefined, children);
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('create', { node })));
       }
       case 'publish': {
@@ -206,7 +230,7 @@ export class Xep0060Handler {
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
-        const stored = this.service.publish(actor, node!, items, po?.fields);
+        const stored = this.service.publish(actor, node!, items, po ? configFromFields(po.fields, { precondition: true }) : undefined);
         // A transient notification-only publish has no item: the reply names the node only (§7.1.2).
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('publish', { node }, ...stored.map((s) => xml('item', { id: s.id })))));
       }
@@ -343,8 +367,7 @@ export class Xep0060Handler {
 
   // ------------------------------------------------------------------ owner namespace
 
-  private owner(iq: Element, ps: Element, type: string): Element {
-    const actor = actorOf(iq);
+  private owner(iq: Element, ps: Element, type: string, actor: Actor): Element {
     const first = ps.getChildElements()[0];
     if (!first) throw errors.badRequest(undefined, 'empty pubsub#owner element');
     const set = type === 'set';
@@ -362,7 +385,7 @@ export class Xep0060Handler {
         if (!form) throw errors.badRequest(undefined, 'configure needs a data form');
         if (form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
         const { fields, children } = splitChildren(form.fields);
-        this.service.configure(actor, node, fields!, children);
+        this.service.configure(actor, node, configFromFields(fields!), children);
         return result(iq);
       }
       case 'default': {
@@ -407,7 +430,7 @@ export class Xep0060Handler {
 
   // ------------------------------------------------------------------ discovery
 
-  private discoInfo(iq: Element, q: Element): Element {
+  private discoInfo(iq: Element, q: Element, actor: Actor): Element {
     const node = q.attrs.node;
     if (!node) {
       return result(iq, xml('query', { xmlns: NS.DISCO_INFO },
@@ -427,7 +450,7 @@ export class Xep0060Handler {
         xml('identity', { category: 'automation', type: 'command-node', name: 'Get pending subscription requests' }),
         xml('feature', { var: NS.COMMANDS }), xml('feature', { var: NS.DATA })));
     }
-    const info = this.service.nodeInfo(actorOf(iq), node);
+    const info = this.service.nodeInfo(actor, node);
     const c = info.rec.config;
     const meta: FormField[] = [
       { var: 'FORM_TYPE', type: 'hidden', values: [NS.META_DATA] },
@@ -453,8 +476,7 @@ export class Xep0060Handler {
       buildForm('result', meta)));
   }
 
-  private discoItems(iq: Element, q: Element): Element {
-    const actor = actorOf(iq);
+  private discoItems(iq: Element, q: Element, actor: Actor): Element {
     const node = q.attrs.node;
     const me = this.opts.domain;
     if (!node) {
@@ -489,10 +511,9 @@ export class Xep0060Handler {
 
   // ------------------------------------------------------------------ ad-hoc: get-pending (XEP-0060 §8.7)
 
-  private command(iq: Element, cmd: Element): Element {
+  private command(iq: Element, cmd: Element, actor: Actor): Element {
     if (cmd.attrs.node === EVENT_COMMAND && this.opts.threads) return this.eventCommand(iq, cmd);
     if (cmd.attrs.node !== NS.GET_PENDING) throw errors.itemNotFound(`no command ${cmd.attrs.node}`);
-    const actor = actorOf(iq);
     const action = cmd.attrs.action ?? 'execute';
     if (action === 'cancel') {
       return result(iq, xml('command', { xmlns: NS.COMMANDS, node: NS.GET_PENDING, sessionid: cmd.attrs.sessionid, status: 'canceled' }));
@@ -521,11 +542,6 @@ function requireType(ok: boolean, what: string): void {
   if (!ok) throw errors.badRequest(undefined, `wrong IQ type for ${what}`);
 }
 
-function toPubsubError(e: unknown): PubsubError {
-  if (e instanceof PubsubError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new PubsubError('internal-server-error', { text: msg });
-}
 
 export function itemElement(it: Item, withPayload: boolean): Element {
   const el = xml('item', { id: it.id, publisher: it.publisher });
