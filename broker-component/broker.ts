@@ -18,6 +18,7 @@ import { domainOf } from './core/jid.ts';
 import { NS } from './xep0060/ns.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
+import { logDestination } from '../agents/lib/log.ts';
 
 export type Broker = {
   service: PubsubService;
@@ -43,7 +44,7 @@ function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): Node
 }
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
-  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } });
+  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } }, logDestination(1));
   const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous });
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
@@ -73,6 +74,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     onEvent: (ev) => {
+      if (ev.kind === 'items' && !ev.lastPublished) log.info({ feed: 'publish', node: ev.node, items: ev.items.map((i) => i.id) }, 'published');
       const dispatched = notifier.handle(ev);
       dispatching?.push(dispatched);
       policy?.onServiceEvent(ev);

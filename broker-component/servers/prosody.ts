@@ -23,6 +23,13 @@ export type ProsodyOptions = {
   dir?: string;
   /** Load our XEP-0033 multicast module, trusting these sender domains. */
   multicast?: { domain: string; trusted: string[] };
+  /**
+   * A XEP-0045 multi-user chat service (Prosody's MUC component) on `domain`, with
+   * whole-domain members (our mod_voxnet_muc_domains). Rooms may be created by
+   * accounts of the server's hosts (`restrict_room_creation = "local"` against the
+   * MUC domain's parent) unless `creators` lists who may (bare JIDs).
+   */
+  muc?: { domain: string; creators?: string[] };
   /** Extra global configuration lines. */
   extra?: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
@@ -100,6 +107,15 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     lines.push(`Component ${luaString(ps)} "pubsub"`);
     lines.push(`  pubsub_max_items = 100000`);
     lines.push(`  admins = { }`);
+  }
+  if (opts.muc) {
+    lines.push(`Component ${luaString(opts.muc.domain)} "muc"`);
+    lines.push(`  modules_enabled = { "voxnet_muc_domains" }`);
+    lines.push(`  restrict_room_creation = ${opts.muc.creators ? 'true' : '"local"'}`);
+    if (opts.muc.creators) lines.push(`  admins = { ${opts.muc.creators.map(luaString).join(', ')} }`);
+    lines.push(`  muc_room_default_persistent = true`);
+    lines.push(`  muc_room_default_members_only = true`);
+    lines.push(`  muc_room_default_public_jids = false`);
   }
   if (opts.multicast) {
     lines.push(`Component ${luaString(opts.multicast.domain)} "voxnet_multicast"`);
