@@ -16,6 +16,14 @@ const commands: Record<string, Command> = {
     summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
   },
+  doctor: {
+    summary: 'check a deployment from outside: server, login, component, fan-out path, round trip, clock',
+    run: async (argv) => (await import('../agents/doctor/cli.ts')).doctorCommand(argv),
+  },
+  backup: {
+    summary: "copy the broker's database while it runs, checked: --out FILE [--config FILE | --data-dir DIR]",
+    run: async (argv) => (await import('../broker-component/cli.ts')).backupCommand(argv),
+  },
   agent: {
     summary: 'run an agent program: telescope, publisher (voxnet agent --help for the list)',
     run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
