@@ -23,6 +23,10 @@ const agents: Record<string, AgentEntry> = {
     summary: 'relay alerts into XEP-0045 rooms, one per product and level, members following the access policy (--config FILE)',
     run: async (argv) => (await import('./rooms/cli.ts')).roomsCommand(argv),
   },
+  notify: {
+    summary: 'webhook (Slack/Mattermost) and e-mail notifications per rule: node, role, importance, parameters, quiet hours (--config FILE)',
+    run: async (argv) => (await import('./notify/cli.ts')).notifyCommand(argv),
+  },
 };
 
 /** Register another agent program (e.g. from a test or a plug-in). */
