@@ -23,7 +23,8 @@ import { Outbox } from '../agents/notify/outbox.ts';
 import { runNotify, type NotifyHandle } from '../agents/notify/run.ts';
 import { noticeOf, webhookBody } from '../agents/notify/channels.ts';
 import { channelsFor, checkNotifyConfig, NOTIFY_SCHEMA, type NotifyConfig } from '../agents/notify/cli.ts';
-import { checkConfig, ConfigError, createLogger, silentLogger } from '../agents/lib/index.ts';
+import { checkConfig, ConfigError, createLogger, loadConfigFile, silentLogger } from '../agents/lib/index.ts';
+import { ROOMS_SCHEMA, type RoomsConfig } from '../agents/rooms/cli.ts';
 
 const fixture = (f: string) => readFileSync(new URL(`./fixtures/voevents/${f}`, import.meta.url), 'utf8');
 const WAKEUP = fixture('gcn-notice-parser__svom_eclairs_303__sb26030408_eclairs-wakeup.xml'); // SNR 8.68
@@ -64,6 +65,12 @@ describe('notification rules (pure)', () => {
     expect(att.title_link).toBe('https://web.example/#/alert/n/i');
     expect((att.fields as { title: string }[]).map((f) => f.title)).toEqual(expect.arrayContaining(['Node', 'Role', 'Time', 'Position']));
     expect(webhookBody(n, { webhook: 'http://x', format: 'mattermost' }).text).toContain('[open](https://web.example/#/alert/n/i)');
+  });
+  it('the example configurations are valid', () => {
+    const cfg = loadConfigFile<NotifyConfig>('config/notify.example.yaml', NOTIFY_SCHEMA);
+    expect(() => checkNotifyConfig(cfg, 'config/notify.example.yaml')).not.toThrow();
+    expect(cfg.rules.map((r) => r.name)).toContain('bright-bursts-at-night');
+    expect(loadConfigFile<RoomsConfig>('config/rooms.example.yaml', ROOMS_SCHEMA).muc).toBe('conference.svom.fr');
   });
   it('configuration errors name the key', () => {
     const cfg = { endpoints: { hook: { webhook: 'http://h' } }, rules: [{ name: 'a', nodes: ['n'], to: ['hook', 'nope'], quiet_hours: { from: '25:00', to: '07:00' } }] };
