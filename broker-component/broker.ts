@@ -74,7 +74,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     onEvent: (ev) => {
-      if (ev.kind === 'items' && !ev.lastPublished) log.info({ feed: 'publish', node: ev.node, items: ev.items.map((i) => i.id) }, 'published');
+      if (ev.kind === 'items' && !ev.lastPublished) log.info({ feed: 'publish', node: ev.node, items: ev.items.map((i) => i.id), publisher: ev.items[0]?.publisher }, 'published');
       const dispatched = notifier.handle(ev);
       dispatching?.push(dispatched);
       policy?.onServiceEvent(ev);

@@ -196,9 +196,11 @@ export async function notifyCommand(argv: string[], io: CliIO = stdio, env: Node
     const agent = await connectAgent({ ...conn, name: 'notify', stateDir, log, waitForServer: true });
     const outbox = new Outbox(join(stateDir, `notify-${agent.bare}.sqlite`));
     const signal = untilSignal();
+    const abort = new AbortController();
+    void signal.promise.then(() => abort.abort());
     try {
       const handle = await runNotify({
-        agent, log, rules: cfg.rules, channels: channelsFor(cfg), outbox, since,
+        agent, log, rules: cfg.rules, channels: channelsFor(cfg), outbox, since, signal: abort.signal,
         alertUrl: cfg.web_url ?? env.VOXNET_WEB_URL,
         backoff: { initialMs: duration(cfg.retry?.initial, 'retry.initial') ?? 2000, maxMs: duration(cfg.retry?.max, 'retry.max') ?? 600_000 },
         giveUpMs: duration(cfg.retry?.give_up_after, 'retry.give_up_after'),

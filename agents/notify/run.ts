@@ -33,6 +33,8 @@ export type NotifyOptions = {
   /** Give up a notification this long after it was enqueued (default 24 h). */
   giveUpMs?: number;
   now?: () => number;
+  /** Abandon the start-up (first catch-ups) when aborted, e.g. on SIGTERM. */
+  signal?: AbortSignal;
 };
 
 export type NotifyHandle = { stop(): Promise<void>; pump(): void; idle(): Promise<void> };
@@ -157,6 +159,7 @@ export async function runNotify(opts: NotifyOptions): Promise<NotifyHandle> {
   const nodes = [...new Set(rules.flatMap((r) => r.nodes))];
   const followers: Follower[] = [];
   for (const node of nodes) {
+    if (opts.signal?.aborted) break;
     const f = await agent.follow(node, handle, { since: opts.since ?? 'latest', ivornPerNode: true });
     f.on('retract', (ids: string[]) => withdrawn(node, ids));
     followers.push(f);

@@ -85,10 +85,12 @@ export async function roomsCommand(argv: string[], io: CliIO = stdio, env: NodeJ
     const stateDir = values['state-dir'] ?? cfg.state_dir ?? defaultStateDir(env);
     const agent = await connectAgent({ ...conn, name: 'rooms', stateDir, log, waitForServer: true });
     const signal = untilSignal();
+    const abort = new AbortController();
+    void signal.promise.then(() => abort.abort());
     try {
       const { runRooms } = await import('./run.ts');
-      const handle = await runRooms({ agent, log, policyFile, muc: mucService, nick: values.nick ?? cfg.nick, alertUrl: webUrl, since });
-      log.info({ muc: mucService, rooms: handle.rooms().length, state: join(stateDir) }, 'rooms agent running');
+      const handle = await runRooms({ agent, log, policyFile, muc: mucService, nick: values.nick ?? cfg.nick, alertUrl: webUrl, since, signal: abort.signal });
+      if (!abort.signal.aborted) log.info({ muc: mucService, rooms: handle.rooms().length, state: join(stateDir) }, 'rooms agent running');
       await signal.promise;
       await handle.stop();
       return 0;

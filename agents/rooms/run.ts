@@ -37,6 +37,8 @@ export type RoomsOptions = {
   since?: 'latest' | 'beginning';
   /** Re-read the policy when the file changes or on SIGHUP (default true). */
   watch?: boolean;
+  /** Abandon the start-up (room set-up, first catch-up) when aborted, e.g. on SIGTERM. */
+  signal?: AbortSignal;
 };
 
 export type RoomsHandle = {
@@ -59,6 +61,7 @@ export async function runRooms(opts: RoomsOptions): Promise<RoomsHandle> {
   let plans = new Map<string, RoomPlan>();
   const followers = new Map<string, Follower>();
   let stopping = false;
+  opts.signal?.addEventListener('abort', () => (stopping = true), { once: true });
   let applying: Promise<void> = Promise.resolve();
 
   const readPlan = (): Map<string, RoomPlan> => {
@@ -96,7 +99,11 @@ export async function runRooms(opts: RoomsOptions): Promise<RoomsHandle> {
     const changes = affiliationChanges(p, { members, outcasts }, self);
     if (changes.length === 0) return;
     await muc.setAffiliations(p.jid, changes);
-    for (const c of changes) log.info({ feed: 'room', room: p.jid, jid: c.jid, affiliation: c.affiliation }, c.affiliation === 'none' ? `removed ${c.jid} from ${p.jid}` : `${c.jid} is ${c.affiliation} of ${p.jid}`);
+    for (const c of changes) log.info({ room: p.jid, jid: c.jid, affiliation: c.affiliation, reason: c.reason }, c.affiliation === 'none' ? `removed ${c.jid} from ${p.jid}` : `${c.jid} is ${c.affiliation} of ${p.jid}`);
+    const count = (a: string) => changes.filter((c) => c.affiliation === a).length;
+    const removed = changes.filter((c) => c.affiliation === 'none').map((c) => c.jid);
+    log.info({ feed: 'room', room: p.jid, added: count('member'), outcasts: count('outcast'), removed },
+      `${p.jid.split('@')[0]}: ${[count('member') && `${count('member')} members added`, count('outcast') && `${count('outcast')} outcast`, removed.length && `removed ${removed.join(', ')}`].filter(Boolean).join(', ')}`);
   };
 
   /** Wait until we are in the room (rejoining as needed); false when stopping. */
@@ -134,6 +141,7 @@ export async function runRooms(opts: RoomsOptions): Promise<RoomsHandle> {
     const old = plans;
     plans = next;
     for (const p of next.values()) {
+      if (stopping) break;
       try {
         if (!muc.isJoined(p.jid)) await setUp(p);
         else if (JSON.stringify(old.get(p.jid)) !== JSON.stringify(p)) await syncMembers(p);
