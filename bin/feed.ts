@@ -60,7 +60,7 @@ export function feedLine(rec: Rec, source: string, opts: FeedOptions = {}): Feed
     return { key: `relay ${rec.item}`, head: line(String(rec.agent ?? source), C.magenta, `${rec.item} → rooms`), part: String(rec.room).split('@')[0]! };
   }
   if (rec.feed !== undefined) return line(String(rec.agent ?? source), C.magenta, String(rec.msg ?? ''));
-  if (source !== 'broker' && typeof rec.msg === 'string' && AGENT_ACTIONS.test(rec.msg)) {
+  if ((rec.agent !== undefined || source !== 'broker') && typeof rec.msg === 'string' && AGENT_ACTIONS.test(rec.msg)) {
     const extra = ['node', 'id', 'item', 'requestId'].filter((k) => rec[k] !== undefined).map((k) => `${k}=${String(rec[k])}`).join(' ');
     return line(String(rec.agent ?? source), C.magenta, `${rec.msg}${extra ? c(C.dim, ` ${extra}`) : ''}`);
   }
