@@ -17,7 +17,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { FeedPrinter, outputLine } from './feed.ts';
-import { formatRecord } from '../agents/lib/pretty.ts';
+import { formatRecord } from '../common/log-format.ts';
 
 export const DEMO_USERS = [
   { user: 'alice', host: 'svom.fr', role: 'science centre (publisher, admin)' },

@@ -7,7 +7,7 @@
  * feedLine() picks and formats one pino record; records an agent wants in the
  * feed carry a `feed` field (see agents/rooms, agents/notify).
  */
-import { formatRecord } from '../agents/lib/pretty.ts';
+import { formatRecord } from '../common/log-format.ts';
 
 const C = { dim: '\x1b[2m', bold: '\x1b[1m', cyan: '\x1b[36m', green: '\x1b[32m', yellow: '\x1b[33m', magenta: '\x1b[35m', blue: '\x1b[34m', reset: '\x1b[0m' };
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
-import { DEFAULT_NODE_CONFIG } from '../broker-component/core/node-config.ts';
+import { DEFAULT_NODE_CONFIG } from '../pubsub/node-config.ts';
 import { backupDatabase, BackupError, databaseFile } from '../broker-component/backup.ts';
 
 let dir: string;

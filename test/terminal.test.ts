@@ -9,7 +9,7 @@ import { xml } from '@xmpp/xml';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { agentEnv, voxnet } from './helpers/agents.ts';
 import { ps } from './helpers/pubsub.ts';
-import { formatRecord, wantsPretty } from '../agents/lib/pretty.ts';
+import { formatRecord, wantsPretty } from '../common/log-format.ts';
 import { FeedPrinter, feedLine } from '../bin/feed.ts';
 
 describe('readable logs and the live feed (pure)', () => {

@@ -90,31 +90,12 @@ export function locate(root: XmlElement, el: XmlElement): Location | undefined {
   return lineColumn(src, pos);
 }
 
-/** The part of a qualified name after the colon. */
-export function localName(qname: string): string {
-  const i = qname.indexOf(':');
-  return i === -1 ? qname : qname.slice(i + 1);
-}
 
 export function isElement(n: XmlNode | undefined | null): n is XmlElement {
   return typeof n === 'object' && n !== null;
 }
 
-/** Child elements (strings skipped). */
-export function childElements(el: XmlElement): XmlElement[] {
-  const out: XmlElement[] = [];
-  for (const c of el.children) if (typeof c !== 'string') out.push(c);
-  return out;
-}
 
-/** Concatenated text content of the element's own string children. */
-export function ownText(el: XmlElement): string {
-  const ch = el.children;
-  if (ch.length === 1 && typeof ch[0] === 'string') return ch[0];
-  let s = '';
-  for (const c of ch) if (typeof c === 'string') s += c;
-  return s;
-}
 
 // ---------------------------------------------------------------------------
 // Serialisation (used by tests, mutations and the broker when it needs text)
@@ -288,7 +269,8 @@ class Parser {
     const end = s.indexOf('?>', this.i);
     if (end === -1) this.fail('unterminated XML declaration');
     const body = s.slice(this.i + 5, end);
-    if (!/^\s+version\s*=\s*(["'])1\.[0-9]+\1(\s+encoding\s*=\s*(["'])[A-Za-z][A-Za-z0-9._-]*\3)?(\s+standalone\s*=\s*(["'])(yes|no)\5)?\s*$/.test(body)) {
+    // XML's white space is S ::= (#x20 | #x9 | #xD | #xA)+, not JavaScript's \s (which takes U+FEFF, U+00A0...).
+    if (!/^[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]+\1([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])[A-Za-z][A-Za-z0-9._-]*\3)?([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(yes|no)\5)?[ \t\r\n]*$/.test(body)) {
       this.fail('malformed XML declaration');
     }
     this.i = end + 2;

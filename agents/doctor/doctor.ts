@@ -9,7 +9,7 @@ import { xml } from '@xmpp/xml';
 import type { Element } from '@xmpp/xml';
 import { connectAgent, type Agent } from '../lib/connect.ts';
 import type { ConnectionOptions } from '../lib/options.ts';
-import { XmppIqError } from '../lib/errors.ts';
+import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 import { ensureNode } from '../lib/nodes.ts';
 import { publishVOEvent } from '../lib/publish.ts';
 import { heartbeatEvent } from '../heartbeat/heartbeat.ts';
@@ -176,7 +176,7 @@ export async function checkRoundTrip(agent: Agent, node: string, timeoutMs: numb
       return { check, status: 'fail', detail: `publish to ${node} refused: ${(e as Error).message}`, fix: `give ${agent.bare} the publisher affiliation on ${node}, or choose another --test-node` };
     }
     const acked = Date.now() - t0;
-    const got = await Promise.race([seen, new Promise<undefined>((r) => setTimeout(r, timeoutMs).unref())]);
+    const got = await Promise.race([seen, new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs).unref())]);
     if (got !== id) return { check, status: 'fail', detail: `published ${id} (acknowledged in ${acked} ms) but no notification within ${timeoutMs} ms`, fix: 'the broker stores but does not deliver: check the fan-out path above and the broker log for "notification delivery failed"' };
     return { check, status: 'ok', detail: `${node}: acknowledged in ${acked} ms, notified in ${Date.now() - t0} ms` };
   } finally {

@@ -1,11 +1,11 @@
 /**
  * Structured logs for agents: pino, JSON lines on stderr (stdout stays free for
  * the data a command prints); readable lines instead when stderr is a terminal
- * (pretty.ts). Written synchronously so that the last lines before a crash are
+ * (common/log-format.ts). Written synchronously so that the last lines before a crash are
  * not lost.
  */
-import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
-import { prettyDestination, wantsPretty } from './pretty.ts';
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { logDestination } from '../../common/log-format.ts';
 
 export type { Logger };
 
@@ -17,10 +17,7 @@ export function createLogger(name: string, level?: string, bindings: Record<stri
   return pino({ level: lvl, base: { agent: name, pid: process.pid, ...bindings } }, logDestination(2));
 }
 
-/** Where a process's logs go: formatted for a terminal on a TTY, JSON lines otherwise. */
-export function logDestination(fd: 1 | 2): DestinationStream {
-  return wantsPretty(fd) ? prettyDestination(fd) : pino.destination({ fd, sync: true });
-}
+export { logDestination };
 
 /** A logger that drops everything (library users who pass none). */
 export function silentLogger(): Logger {

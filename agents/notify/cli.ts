@@ -3,10 +3,11 @@
  */
 import { join } from 'node:path';
 import {
-  CONNECTION_ARGS, CONNECTION_HELP, ConfigError, DURATION_SCHEMA, UsageError, XMPP_CONFIG_SCHEMA, connectAgent, connectionFrom, createLogger,
-  defaultStateDir, loadConfigFile, parseCommandLine, parseDuration, type ConnectionOptions,
+  CONNECTION_ARGS, CONNECTION_HELP, ConfigError, durationSchema, UsageError, XMPP_CONFIG_SCHEMA, connectAgent, connectionFrom, createLogger,
+  defaultStateDir, loadConfigFile, parseCommandLine, type ConnectionOptions,
 } from '../lib/index.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../lib/command.ts';
+import { parseDuration as parseDurationMs } from '../../common/duration.ts';
 import type { Rule } from './rules.ts';
 import { emailChannel, webhookChannel, type Channel, type Endpoint, type SmtpConfig } from './channels.ts';
 
@@ -77,7 +78,7 @@ export const NOTIFY_SCHEMA = {
     retry: {
       type: 'object',
       additionalProperties: false,
-      properties: { initial: DURATION_SCHEMA, max: DURATION_SCHEMA, give_up_after: DURATION_SCHEMA },
+      properties: { initial: durationSchema(), max: durationSchema(), give_up_after: durationSchema() },
     },
     endpoints: {
       type: 'object',
@@ -139,7 +140,7 @@ export const NOTIFY_SCHEMA = {
 } as const;
 
 const duration = (v: number | string | undefined, what: string): number | undefined =>
-  v === undefined ? undefined : typeof v === 'number' ? v * 1000 : parseDuration(v, what);
+  v === undefined ? undefined : parseDurationMs(v, { what });
 
 /** Checks ajv cannot express: endpoint names, rule names, time zones, SMTP for e-mail. */
 export function checkNotifyConfig(cfg: NotifyConfig, file: string): void {

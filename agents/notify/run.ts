@@ -16,7 +16,7 @@ import type { Agent } from '../lib/connect.ts';
 import type { Follower, FollowedItem } from '../lib/follow.ts';
 import type { Logger } from '../lib/log.ts';
 import { alertOf } from '../lib/alert.ts';
-import { backoffDelay, type BackoffOptions } from '../lib/backoff.ts';
+import { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';
 import { matches, quietUntil, type Rule } from './rules.ts';
 import { Outbox, type OutboxRow } from './outbox.ts';
 import { noticeOf, type Channel, type Notice } from './channels.ts';

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import type { Agent } from '../lib/connect.ts';
-import { NotConnectedError, XmppIqError } from '../lib/errors.ts';
+import { NotConnectedError, XmppIqError } from '../../common/xmpp/iq-errors.ts';
 
 export const NS_MUC = 'http://jabber.org/protocol/muc';
 export const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';

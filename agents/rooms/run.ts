@@ -14,10 +14,10 @@
 import { xml } from '@xmpp/xml';
 import { compile } from '../../access-policy/compile.ts';
 import { loadPolicyFile } from '../../access-policy/load.ts';
-import { watchPolicy } from '../../broker-component/policy/watcher.ts';
+import { watchFile } from '../../common/watch-file.ts';
 import type { Agent } from '../lib/connect.ts';
 import type { Follower, FollowedItem } from '../lib/follow.ts';
-import { XmppIqError } from '../lib/errors.ts';
+import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { alertLink, alertOf } from '../lib/alert.ts';
 import { MucClient, MucJoinError } from './muc.ts';
@@ -178,7 +178,7 @@ export async function runRooms(opts: RoomsOptions): Promise<RoomsHandle> {
     applying = run.catch(() => {});
     return run;
   };
-  const unwatch = opts.watch === false ? () => {} : watchPolicy(opts.policyFile, (cause) => {
+  const unwatch = opts.watch === false ? () => {} : watchFile(opts.policyFile, (cause) => {
     reload().catch((e) => log.error({ cause, err: (e as Error).message }, 'policy file refused; the rooms keep the policy in force'));
   }, { onError: (err) => log.warn({ err: err.message }, 'cannot watch the policy file; SIGHUP still reloads it') });
 

@@ -16,7 +16,8 @@ import { lvk, missionSummary, paramNumber, streamId, type VOEvent } from '../../
 import { matchStream, type Rules } from './rules.ts';
 import { conditionsAt, findVisibility, type Conditions } from './visibility.ts';
 
-export type ActionKind = 'trigger' | 'schedule' | 'update' | 'cancel' | 'reject' | 'ignore';
+/** What the agent decides to do about an alert (see Decision). */
+export type DecisionAction = 'trigger' | 'schedule' | 'update' | 'cancel' | 'reject' | 'ignore';
 /** later = fails at the decision instant, holds later in the window. */
 export type VerdictState = 'pass' | 'fail' | 'later' | 'skip';
 
@@ -53,7 +54,7 @@ export interface Target {
 }
 
 export interface Decision {
-  action: ActionKind;
+  action: DecisionAction;
   /** One line for logs and the status packet. */
   reason: string;
   verdicts: Verdict[];
@@ -129,7 +130,7 @@ export function decide(ev: VOEvent, rules: Rules, at: Date, prior?: Prior, opts:
   const role = ev.role || 'observation';
   const retraction = isRetraction(ev);
   const base = { at, ivorn: ev.ivorn, stream, role, retraction, verdicts } as const;
-  const out = (action: ActionKind, reason: string, extra: Partial<Decision> = {}): Decision => ({ ...base, action, reason, ...(prior ? { prior } : {}), ...extra });
+  const out = (action: DecisionAction, reason: string, extra: Partial<Decision> = {}): Decision => ({ ...base, action, reason, ...(prior ? { prior } : {}), ...extra });
 
   // --- Filters: is this packet for us at all? -----------------------------
   const roles = new Set(rules.roles);
@@ -175,8 +176,13 @@ export function decide(ev: VOEvent, rules: Rules, at: Date, prior?: Prior, opts:
   if (missingPos) {
     const skymap = lvk(ev)?.skymapUrl;
     qadd('position', 'fail', skymap ? 'no position, only a sky map (tiling sky maps is not supported)' : 'the packet has no sky position');
-  } else if (!(pos.error > 0)) {
-    qadd('position', 'fail', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)} with error radius ${pos.error}: no usable localisation`);
+  } else if (!(pos.error >= 0) || (pos.error === 0 && pos.ra === 0 && pos.dec === 0)) {
+    // RA 0, Dec 0, radius 0 is the placeholder of notices sent before any localisation (Fermi GBM alerts).
+    qadd('position', 'fail', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)} with error radius ${pos.error}: no usable localisation${pos.error === 0 ? ' (a placeholder: no position yet)' : ''}`);
+  } else if (pos.error === 0) {
+    // A real position whose notice gives no error (AGILE GRB notices): observed as a point.
+    target = { name: targetName(ev), ra: pos.ra, dec: pos.dec, error: 0 };
+    qadd('position', 'pass', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)}, error radius not given (0): treated as a point position`);
   } else {
     target = { name: targetName(ev), ra: pos.ra, dec: pos.dec, error: pos.error };
     qadd('position', 'pass', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)} ± ${fmt(pos.error, 4)}°`);

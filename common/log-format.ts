@@ -7,6 +7,7 @@
  */
 import { writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
+import { pino, type DestinationStream } from 'pino';
 
 const LEVELS: Record<number, [string, string]> = {
   10: ['TRACE', '\x1b[90m'],
@@ -81,4 +82,9 @@ export function prettyDestination(fd: number, color = isatty(fd) && !process.env
       return true;
     },
   };
+}
+
+/** Where a process's logs go: formatted for a terminal on a TTY, JSON lines otherwise. */
+export function logDestination(fd: 1 | 2): DestinationStream {
+  return wantsPretty(fd) ? prettyDestination(fd) : pino.destination({ fd, sync: true });
 }
