@@ -132,7 +132,9 @@ export async function devnetCommand(argv: string[]): Promise<number> {
   if (!values['no-agents']) {
     runAgent('heartbeat', 'alice@svom.fr', ['heartbeat', '--node', 'svom/heartbeat', '--interval', '10s']);
     runAgent('bob sees', 'bob@svom.cn', ['subscribe', 'svom/eclairs/collaboration', '--format', 'summary'], true);
-    runAgent('rooms', 'rooms@svom.fr', ['agent', 'rooms', '--policy', policy, '--muc', MUC]);
+    // Each room message links to the alert's page on the web page (when it is served: VOXNET_WEB_URL).
+    const webUrl = process.env.VOXNET_WEB_URL;
+    runAgent('rooms', 'rooms@svom.fr', ['agent', 'rooms', '--policy', policy, '--muc', MUC, ...(webUrl ? ['--web-url', webUrl] : [])]);
     runAgent('replay', 'alice@svom.fr', ['replay', resolve('test/fixtures/voevents'), '--node', 'svom/eclairs/source', '--speed', 'max', '--as-test', '--tag', 'devnet']);
   }
 
