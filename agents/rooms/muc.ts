@@ -36,10 +36,15 @@ const bare = (jid: string) => jid.split('/')[0]!.toLowerCase();
  */
 export class MucClient extends EventEmitter {
   private readonly joined = new Set<string>();
+  /** Room → occupant nick → real bare JID (rooms where we may see real JIDs). */
+  private readonly occupantJids = new Map<string, Map<string, string>>();
   private readonly joining = new Map<string, Waiter>();
   private readonly echoes = new Map<string, () => void>();
   private readonly onStanza = (st: Element) => this.stanza(st);
-  private readonly onOffline = () => this.joined.clear();
+  private readonly onOffline = () => {
+    this.joined.clear();
+    this.occupantJids.clear();
+  };
 
   constructor(private readonly agent: Agent, readonly nick: string, private readonly timeoutMs = 15_000) {
     super();
@@ -116,6 +121,16 @@ export class MucClient extends EventEmitter {
     });
   }
 
+  /** Occupants of a room whose real JIDs we see (we moderate it): nick → bare JID. */
+  occupants(room: string): Map<string, string> {
+    return new Map(this.occupantJids.get(room.toLowerCase()) ?? []);
+  }
+
+  /** Remove an occupant from the room (role none), by nickname. */
+  async kick(room: string, nick: string, reason?: string): Promise<void> {
+    await this.agent.iq('set', xml('query', { xmlns: NS_MUC_ADMIN }, xml('item', { nick, role: 'none' }, ...(reason ? [xml('reason', {}, reason)] : []))), { to: room });
+  }
+
   /** Leave every room and stop listening. */
   async close(): Promise<void> {
     this.agent.off('stanza', this.onStanza);
@@ -146,8 +161,17 @@ export class MucClient extends EventEmitter {
     const x = st.getChild('x', NS_MUC_USER);
     const codes = new Set((x?.getChildren('status') ?? []).map((s) => s.attrs.code));
     const self = codes.has('110') || resource === this.nick;
-    if (!self) return;
+    if (!self) {
+      const real = x?.getChild('item')?.attrs.jid;
+      if (!resource) return;
+      const occ = this.occupantJids.get(room) ?? new Map<string, string>();
+      this.occupantJids.set(room, occ);
+      if (st.attrs.type === 'unavailable') occ.delete(resource);
+      else if (real) occ.set(resource, bare(real));
+      return;
+    }
     if (st.attrs.type === 'unavailable') {
+      this.occupantJids.delete(room);
       if (this.joined.delete(room)) {
         const reason = codes.has('301') ? 'banned' : codes.has('307') ? 'kicked' : codes.has('321') ? 'affiliation changed' : codes.has('332') ? 'service shutdown' : x?.getChild('destroy') ? 'room destroyed' : 'left';
         this.emit('left', room, reason);

@@ -60,6 +60,13 @@ export function planRooms(state: DesiredState, muc: string): RoomPlan[] {
   return plans;
 }
 
+/** May this bare JID be in the room (member by JID or by domain; anyone but outcasts when open)? */
+export function admits(plan: RoomPlan, jid: string): boolean {
+  const domain = jid.slice(jid.indexOf('@') + 1);
+  if (plan.outcasts.includes(jid) || plan.outcasts.includes(domain)) return false;
+  return plan.open || plan.members.includes(jid) || plan.members.includes(domain);
+}
+
 /**
  * The affiliation changes that bring a room's lists to the plan: missing members
  * and outcasts are added, entities no longer listed lose their affiliation (the

@@ -21,7 +21,7 @@ import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { alertLink, alertOf } from '../lib/alert.ts';
 import { MucClient, MucJoinError } from './muc.ts';
-import { affiliationChanges, planRooms, type RoomPlan } from './plan.ts';
+import { admits, affiliationChanges, planRooms, type RoomPlan } from './plan.ts';
 
 export type RoomsOptions = {
   agent: Agent;
@@ -99,6 +99,13 @@ export async function runRooms(opts: RoomsOptions): Promise<RoomsHandle> {
     const changes = affiliationChanges(p, { members, outcasts }, self);
     if (changes.length === 0) return;
     await muc.setAffiliations(p.jid, changes);
+    // A server removes an occupant whose own affiliation was dropped; one admitted through a
+    // whole domain that lost the level may stay (ejabberd): whoever the plan no longer admits leaves.
+    for (const [nick, jid] of muc.occupants(p.jid)) {
+      if (jid === self || admits(p, jid)) continue;
+      await muc.kick(p.jid, nick, `access policy: no longer may read ${p.node}`).catch((e: Error) => log.debug({ room: p.jid, nick, err: e.message }, 'kick refused (already gone?)'));
+      log.info({ room: p.jid, jid }, `removed ${jid} (in the room as ${nick}) from ${p.jid}`);
+    }
     for (const c of changes) log.info({ room: p.jid, jid: c.jid, affiliation: c.affiliation, reason: c.reason }, c.affiliation === 'none' ? `removed ${c.jid} from ${p.jid}` : `${c.jid} is ${c.affiliation} of ${p.jid}`);
     const count = (a: string) => changes.filter((c) => c.affiliation === a).length;
     const removed = changes.filter((c) => c.affiliation === 'none').map((c) => c.jid);

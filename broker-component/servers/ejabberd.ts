@@ -197,6 +197,17 @@ export function ejabberdConfig(o: {
     }
   }
 
+  if (opts.muc) {
+    acl.voxnet_local = { user_regexp: '' };
+    accessRules.voxnet_muc_create = { allow: 'voxnet_local' };
+    addHostModule(parentHost(opts.muc.domain, hosts), 'mod_muc', {
+      hosts: [opts.muc.domain],
+      access_create: 'voxnet_muc_create',
+      history_size: 20,
+      default_room_options: { persistent: true, members_only: true, public: false },
+    });
+  }
+
   const baseModules: Record<string, unknown> = {
     mod_disco: {},
     mod_roster: {},

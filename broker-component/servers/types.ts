@@ -24,6 +24,13 @@ export type XmppServerOptions = {
    * virtual host.
    */
   multicast?: { domain: string; trusted: string[] };
+  /**
+   * A XEP-0045 multi-user chat service on `domain` whose rooms accounts of the
+   * server's hosts may create. Prosody: its MUC component with our
+   * mod_voxnet_muc_domains (whole-domain members); ejabberd: mod_muc (which
+   * honours domain affiliations itself).
+   */
+  muc?: { domain: string };
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Fixed ports (e.g. the quick start); free ones when absent. */
   c2sPort?: number;

@@ -37,7 +37,7 @@ export type BrokerEnvOptions = {
   prosodyExtra?: string;
   /** A multicast service on the server (XEP-0033), trusted for the broker unless `trusted` says otherwise. */
   multicast?: boolean | { trusted: string[] };
-  /** A XEP-0045 MUC service on this domain (Prosody only), e.g. conference.svom.fr. */
+  /** A XEP-0045 MUC service on this domain, e.g. conference.svom.fr. */
   muc?: string;
 };
 
@@ -49,9 +49,9 @@ export async function startBrokerEnv(
 ): Promise<BrokerEnv> {
   const components = [{ domain: PUBSUB, secret: SECRET }];
   const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: opts.multicast === true ? [PUBSUB] : opts.multicast.trusted } : undefined;
-  if ((opts.prosodyExtra !== undefined || opts.muc) && kind !== 'prosody') throw new Error(`prosodyExtra and muc need Prosody, not ${kind}`);
+  if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
   const muc = opts.muc ? { domain: opts.muc } : undefined;
-  const prosody = opts.prosodyExtra !== undefined || muc ? await startProsody({ components, multicast, muc, extra: opts.prosodyExtra }) : await startServer(kind, { components, multicast });
+  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, muc, extra: opts.prosodyExtra }) : await startServer(kind, { components, multicast, muc });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
     VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
