@@ -8,6 +8,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,15 @@ describe('notification rules (pure)', () => {
     expect(() => checkNotifyConfig(cfg, 'config/notify.example.yaml')).not.toThrow();
     expect(cfg.rules.map((r) => r.name)).toContain('bright-bursts-at-night');
     expect(loadConfigFile<RoomsConfig>('config/rooms.example.yaml', ROOMS_SCHEMA).muc).toBe('conference.svom.fr');
+  });
+  it('voxnet agent notify refuses a broken configuration, naming the file and the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voxnet-notify-cfg-'));
+    const file = join(dir, 'notify.yaml');
+    writeFileSync(file, 'endpoints:\n  hook: { webhook: "ftp://nope" }\nrules:\n  - { name: a, nodes: [n], to: [hook] }\n');
+    const r = spawnSync(process.execPath, ['bin/voxnet.js', 'agent', 'notify', '--config', file], { encoding: 'utf8', env: { ...process.env, VOXNET_AGENT_JID: 'n@svom.fr', VOXNET_AGENT_PASSWORD: 'x' } });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^voxnet agent notify: invalid configuration\n.*notify\.yaml:2:\d+: endpoints\.hook/);
   });
   it('configuration errors name the key', () => {
     const cfg = { endpoints: { hook: { webhook: 'http://h' } }, rules: [{ name: 'a', nodes: ['n'], to: ['hook', 'nope'], quiet_hours: { from: '25:00', to: '07:00' } }] };
