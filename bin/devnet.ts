@@ -142,7 +142,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
 VOXnet devnet is up.
   XMPP server     127.0.0.1:${c2sPort} (client), :${componentPort} (components); certificates in ${join(dir, 'prosody', 'certs')}
   pubsub service  ${domain}    (multicast via multicast.svom.fr)
-  logins          ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
+${process.env.VOXNET_WEB_URL ? `  web page        ${process.env.VOXNET_WEB_URL}\n` : ''}  logins          ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
   chat rooms      one per product and level on ${MUC}, e.g. svom-eclairs-collaboration@${MUC} (bob may join, carol may not)
   try             node bin/voxnet.js subscribe --server xmpp://127.0.0.1:${c2sPort} --jid bob@svom.cn --password bob --trust ${join(dir, 'prosody', 'certs', 'svom.fr.crt')} NODE
   demo agents     heartbeat on svom/heartbeat; a replay of real packets (role=test) to svom/eclairs/source,
