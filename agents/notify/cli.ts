@@ -52,6 +52,7 @@ const THRESHOLD = {
 } as const;
 
 const HHMM = { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'a time of day such as 22:00' } as const;
+const QUIET_BOUNDS = { from: HHMM, to: HHMM };
 
 export const NOTIFY_SCHEMA = {
   type: 'object',
@@ -129,8 +130,8 @@ export const NOTIFY_SCHEMA = {
           quiet_hours: {
             type: 'object',
             additionalProperties: false,
-            required: ['from', 'to'],
-            properties: { from: HHMM, to: HHMM, timezone: { type: 'string', minLength: 1 }, then: { enum: ['defer', 'drop'] } },
+            required: Object.keys(QUIET_BOUNDS),
+            properties: { ...QUIET_BOUNDS, timezone: { type: 'string', minLength: 1 }, then: { enum: ['defer', 'drop'] } },
           },
           to: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
         },
