@@ -11,6 +11,7 @@ import { startProsody } from '../broker-component/servers/prosody.ts';
 import { startBroker } from '../broker-component/broker.ts';
 import { loadBrokerConfig } from '../broker-component/config.ts';
 import { freePort } from '../broker-component/servers/net.ts';
+import { startWeb } from '../web/server.ts';
 import { createConnection } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -49,12 +50,16 @@ export async function devnetCommand(argv: string[]): Promise<number> {
       'component-port': { type: 'string' },
       'no-agents': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      'web-port': { type: 'string' },
+      'websocket-port': { type: 'string' },
     },
   });
   const dir = resolve(values.dir!);
   mkdirSync(dir, { recursive: true });
   const c2sPort = Number(values['c2s-port'] ?? ((await portFree(5222)) ? 5222 : await freePort()));
   const componentPort = Number(values['component-port'] ?? ((await portFree(5347)) ? 5347 : await freePort()));
+  const wsPort = Number(values['websocket-port'] ?? ((await portFree(5280)) ? 5280 : await freePort()));
+  const webPort = Number(values['web-port'] ?? ((await portFree(8080)) ? 8080 : await freePort()));
   const domain = 'pubsub.svom.fr';
   const secret = process.env.VOXNET_SECRET ?? 'devnet-secret';
   const logs = join(dir, 'logs');
@@ -88,6 +93,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
     muc: { domain: MUC },
     c2sPort,
     componentPort,
+    websocket: { port: wsPort },
   });
   for (const u of DEMO_USERS) prosody.addUser(u.user, u.host, u.user);
 
@@ -104,6 +110,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
     ...(existsSync(policy) && !process.env.VOXNET_POLICY_FILE ? { VOXNET_POLICY_FILE: policy } : {}),
   });
   const broker = await startBroker(cfg, { log });
+  const web = await startWeb({ websocket: prosody.wsUrl!, pubsub: domain, port: webPort, title: 'VOXnet devnet' });
 
   // Demo agents, each its own `voxnet` process as a real deployment runs them.
   const agents: ChildProcess[] = [];
@@ -132,17 +139,17 @@ export async function devnetCommand(argv: string[]): Promise<number> {
   if (!values['no-agents']) {
     runAgent('heartbeat', 'alice@svom.fr', ['heartbeat', '--node', 'svom/heartbeat', '--interval', '10s']);
     runAgent('bob sees', 'bob@svom.cn', ['subscribe', 'svom/eclairs/collaboration', '--format', 'summary'], true);
-    // Each room message links to the alert's page on the web page (when it is served: VOXNET_WEB_URL).
-    const webUrl = process.env.VOXNET_WEB_URL;
-    runAgent('rooms', 'rooms@svom.fr', ['agent', 'rooms', '--policy', policy, '--muc', MUC, ...(webUrl ? ['--web-url', webUrl] : [])]);
+    // Each room message links to the alert's page on the web page.
+    runAgent('rooms', 'rooms@svom.fr', ['agent', 'rooms', '--policy', policy, '--muc', MUC, '--web-url', web.url]);
     runAgent('replay', 'alice@svom.fr', ['replay', resolve('test/fixtures/voevents'), '--node', 'svom/eclairs/source', '--speed', 'max', '--as-test', '--tag', 'devnet']);
   }
 
   console.log(`
 VOXnet devnet is up.
+  web page        ${web.url}  (log in as bob@svom.cn / bob; XMPP over ${prosody.wsUrl})
   XMPP server     127.0.0.1:${c2sPort} (client), :${componentPort} (components); certificates in ${join(dir, 'prosody', 'certs')}
   pubsub service  ${domain}    (multicast via multicast.svom.fr)
-${process.env.VOXNET_WEB_URL ? `  web page        ${process.env.VOXNET_WEB_URL}\n` : ''}  logins          ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
+  logins          ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
   chat rooms      one per product and level on ${MUC}, e.g. svom-eclairs-collaboration@${MUC} (bob may join, carol may not)
   try             node bin/voxnet.js subscribe --server xmpp://127.0.0.1:${c2sPort} --jid bob@svom.cn --password bob --trust ${join(dir, 'prosody', 'certs', 'svom.fr.crt')} NODE
   demo agents     heartbeat on svom/heartbeat; a replay of real packets (role=test) to svom/eclairs/source,
@@ -158,6 +165,7 @@ Ctrl-C stops everything.
   feed.flush();
   for (const a of agents) a.kill('SIGTERM');
   await Promise.all(agents.map((a) => (a.exitCode === null ? new Promise((r) => a.once('exit', r)) : undefined)));
+  await web.stop();
   await broker.stop();
   await prosody.stop();
   return 0;

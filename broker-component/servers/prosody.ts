@@ -10,7 +10,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCert } from './certs.ts';
 import { freePort, waitForPort } from './net.ts';
-import type { XmppServer } from './types.ts';
+import type { XmppServer, XmppServerOptions } from './types.ts';
 
 export type ProsodyOptions = {
   /** Virtual hosts; the first is the main one. */
@@ -36,6 +36,13 @@ export type ProsodyOptions = {
   /** Fixed ports (e.g. the quick start); free ones when absent. */
   c2sPort?: number;
   componentPort?: number;
+  /**
+   * Serve XMPP over WebSocket (RFC 7395, Prosody's mod_websocket) for browsers,
+   * at ws://127.0.0.1:PORT/xmpp-websocket (`wsUrl` of the result); `true` picks a
+   * free port. Loopback only: connections are considered secure, so the web
+   * page may log in without TLS.
+   */
+  websocket?: XmppServerOptions['websocket'];
 };
 
 /** Same shape as every server helper (see types.ts); addUser is synchronous here. */
@@ -60,6 +67,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
   mkdirSync(join(dir, 'certs'), { recursive: true });
   const c2sPort = opts.c2sPort ?? (await freePort());
   const componentPort = opts.componentPort ?? (await freePort());
+  const httpPort = opts.websocket ? ((typeof opts.websocket === 'object' && opts.websocket.port) || (await freePort())) : undefined;
   const logFile = join(dir, 'prosody.log');
   const cfgFile = join(dir, 'prosody.cfg.lua');
 
@@ -76,7 +84,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     `component_ports = { ${componentPort} }`,
     `component_interfaces = { "127.0.0.1" }`,
     `s2s_ports = { }`,
-    `http_ports = { }`,
+    httpPort ? `http_ports = { ${httpPort} }` : `http_ports = { }`,
+    ...(httpPort ? [`http_interfaces = { "127.0.0.1" }`, `http_default_host = ${luaString(hosts[0]!)}`, `consider_websocket_secure = true`] : []),
     `https_ports = { }`,
     `c2s_direct_tls_ports = { }`,
     `s2s_direct_tls_ports = { }`,
@@ -90,8 +99,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     // Alerts are latency-sensitive: no Nagle delay on any connection.
     `network_settings = { nagle = false }`,
     `log = { { levels = { min = ${luaString(opts.logLevel ?? 'info')} }, to = "file", filename = ${luaString(logFile)} } }`,
-    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version" }`,
-    `modules_disabled = { "s2s", "offline", "posix", "http", "bosh", "websocket", "limits", "admin_shell", "admin_socket" }`,
+    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version"${httpPort ? ', "http", "websocket"' : ''} }`,
+    `modules_disabled = { "s2s", "offline", "posix", ${httpPort ? '' : '"http", "websocket", '}"bosh", "limits", "admin_shell", "admin_socket" }`,
     `certificates = ${luaString(join(dir, 'certs'))}`,
     opts.extra ?? '',
   ];
@@ -133,7 +142,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
       proc!.once('exit', (code) => rej(new Error(`prosody exited (${code}) while starting:\n${out}\n${safeRead(logFile)}`))),
     );
     await Promise.race([
-      Promise.all([waitForPort(c2sPort, 15_000), waitForPort(componentPort, 15_000)]),
+      Promise.all([waitForPort(c2sPort, 15_000), waitForPort(componentPort, 15_000), ...(httpPort ? [waitForPort(httpPort, 15_000)] : [])]),
       exited,
     ]);
     proc.removeAllListeners('exit');
@@ -160,6 +169,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     componentPort,
     c2sUrl: `xmpp://127.0.0.1:${c2sPort}`,
     componentUrl: `xmpp://127.0.0.1:${componentPort}`,
+    ...(httpPort ? { wsUrl: `ws://127.0.0.1:${httpPort}/xmpp-websocket` } : {}),
     logFile,
     certFiles: certs.map((c) => c.cert),
     addUser(user, host, password) {
