@@ -69,8 +69,11 @@ export async function devnetCommand(argv: string[]): Promise<number> {
   const print = (l: string) => void process.stdout.write(l + '\n');
   // The heartbeat's beat every few seconds is not news.
   const feed = new FeedPrinter(print, { color, service: domain, hide: (r) => r.node === 'svom/heartbeat' });
+  // After Ctrl-C (which reaches Prosody too) the pieces complain of each other's going: files only.
+  let stopping = false;
   const show = (text: string, source: string, out: WriteStream) => {
     out.write(text + '\n');
+    if (stopping) return;
     if (!values.verbose) return feed.jsonLine(text, source);
     try {
       print(formatRecord(JSON.parse(text) as Record<string, unknown>, color));
@@ -163,6 +166,8 @@ Ctrl-C stops everything.
     process.once('SIGTERM', () => r());
   });
   feed.flush();
+  stopping = true;
+  print('stopping…');
   for (const a of agents) a.kill('SIGTERM');
   await Promise.all(agents.map((a) => (a.exitCode === null ? new Promise((r) => a.once('exit', r)) : undefined)));
   await web.stop();
