@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { until } from './helpers/until.ts';
+import { agentEnv, voxnet } from './helpers/agents.ts';
 import { makeCert } from '../broker-component/servers/certs.ts';
 import { connectAgent, publishVOEvent, ensureNode, AgentState, type Agent } from '../agents/lib/index.ts';
 import { alertOf, type Alert } from '../agents/lib/alert.ts';
@@ -266,4 +267,69 @@ describe('notify agent against a real broker, an HTTP server and an SMTP server 
     ]);
     expect(mails).toHaveLength(3);
   }, 90_000);
+});
+
+describe('voxnet agent notify killed with SIGKILL', () => {
+  let env: BrokerEnv;
+  let dir: string;
+  let http: Server;
+  let alice: Agent;
+  const got: { key: string; text: string }[] = [];
+  let hang = true;
+  let hungKey = '';
+  const NODE = 'alerts/kill';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'voxnet-notify-kill-'));
+    env = await startBrokerEnv();
+    await env.prosody.addUser('alice', 'svom.fr', 'alice');
+    http = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        // The first request never gets an answer: the agent dies with it in flight.
+        if (hang) {
+          hang = false;
+          hungKey = String(req.headers['idempotency-key']);
+          return;
+        }
+        got.push({ key: String(req.headers['idempotency-key']), text: String(JSON.parse(body).text) });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    writeFileSync(join(dir, 'notify.yaml'), `endpoints:\n  hook: { webhook: "http://127.0.0.1:${(http.address() as AddressInfo).port}/hook", timeout_ms: 60000 }\nrules:\n  - { name: all, nodes: [${NODE}], to: [hook] }\n`);
+    alice = await connectAgent({ jid: 'alice@svom.fr', password: 'alice', server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: 'alice' });
+    await ensureNode(alice, NODE, 'the test node');
+  }, 60_000);
+
+  afterAll(async () => {
+    await alice?.stop();
+    await env?.stop();
+    http?.closeAllConnections();
+    http?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loses nothing: the notification in flight is sent again with the same Idempotency-Key, what was published meanwhile once', async () => {
+    const start = () => voxnet(['agent', 'notify', '--config', join(dir, 'notify.yaml'), '--state-dir', join(dir, 'state')], agentEnv(env, 'notifier', { VOXNET_LOG_LEVEL: 'info' }));
+    const first = start();
+    await until(() => /notify agent running/.test(first.stderr()), 30_000, 'the agent running');
+    await publishVOEvent(alice, NODE, WAKEUP);
+    await until(() => !hang, 30_000, 'the first request in flight');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await publishVOEvent(alice, NODE, BRIGHT);
+    const second = start();
+    try {
+      await until(() => got.length >= 2, 60_000, 'both notifications after the restart');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(got.map((g) => g.text)).toEqual([expect.stringContaining('sb26030408'), expect.stringContaining('sb26051101')]);
+      expect(new Set(got.map((g) => g.key)).size).toBe(2);
+      expect(got[0]!.key).toBe(hungKey); // the same notification, recognisably
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  }, 120_000);
 });
