@@ -18,8 +18,8 @@
 import { EventEmitter } from 'node:events';
 import type { Element } from '@xmpp/xml';
 import type { Agent } from './connect.ts';
-import { XmppIqError, isTransient } from './errors.ts';
-import { backoffDelay } from './backoff.ts';
+import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
+import { backoffDelay } from '../../common/backoff.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
 
 export type FollowedItem = PubsubItem & {

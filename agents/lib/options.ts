@@ -1,11 +1,12 @@
 /**
  * Command-line and environment options shared by every agent command:
  * --jid, --password, --server, --service, --trust and their VOXNET_* variables,
- * plus durations ("500ms", "1s", "5m").
+ * plus durations ("500ms", "1s", "5m": common/duration.ts).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { parseDuration as parseDurationMs } from '../../common/duration.ts';
 
 /** A command-line mistake: the command prints the message and its usage, exit status 2. */
 export class UsageError extends Error {
@@ -26,6 +27,20 @@ export type ConnectionOptions = {
   /** Resource to bind; a random one when absent. */
   resource?: string;
 };
+
+/** The `xmpp:` block every agent configuration may carry (see ConnectionOptions). */
+export const XMPP_CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    jid: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+(/.*)?$', description: 'a JID such as fsc@svom.fr' },
+    password: { type: 'string' },
+    server: { type: 'string', pattern: '^xmpps?://[^/:\\s]+(:[0-9]+)?/?$', description: 'a server address such as xmpp://xmpp.svom.fr:5222' },
+    service: { type: 'string', minLength: 1 },
+    trust: { type: 'array', items: { type: 'string', minLength: 1 } },
+    resource: { type: 'string', minLength: 1 },
+  },
+} as const;
 
 /** parseArgs options for the connection; spread them into a command's own. */
 export const CONNECTION_ARGS = {
@@ -68,13 +83,13 @@ export function connectionFrom(values: Record<string, unknown>, env: Env = proce
   return { jid, password, server, service, trust, resource: base.resource };
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "250ms", "1s", "1.5s", "5m", "2h"; a bare number is seconds. */
+/** A duration on the command line (common/duration.ts: "250ms", "1.5s", "5m", "1d"; a bare number is seconds), in ms. */
 export function parseDuration(text: string, what = 'duration'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
-  if (!m) throw new UsageError(`${what} '${text}' is not a duration like 500ms, 1s, 5m`);
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+  try {
+    return parseDurationMs(text, { what });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /** Where agents keep their state: VOXNET_STATE_DIR, else $XDG_STATE_HOME/voxnet, else ~/.local/state/voxnet. */
