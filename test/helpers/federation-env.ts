@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { startFederation, componentUrlFor, type Federation, type FederatedSideOptions, type ServerKind } from '../../broker-component/servers/index.ts';
 import { startBroker, type Broker } from '../../broker-component/broker.ts';
 import { loadBrokerConfig, type BrokerConfig } from '../../broker-component/config.ts';
@@ -64,7 +64,7 @@ export async function startFederatedEnv(spec: { fr?: SideSpec; cn?: SideSpec; au
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-fed-brokers-'));
   const brokers: Record<string, Broker> = {};
   const configs: Record<string, BrokerConfig> = {};
-  const logs: Record<string, ReturnType<typeof pino>> = {};
+  const logs: Record<string, Logger> = {};
   try {
     for (const d of defs) {
       const server = fed.side(d.domain).server;
