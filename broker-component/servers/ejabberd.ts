@@ -36,8 +36,8 @@ export type EjabberdOptions = XmppServerOptions & {
     trusted: string[];
     /** Addresses per stanza for local and remote senders (mod_multicast limits). Default 10000. */
     maxAddresses?: number;
-    /** Addresses per stanza for senders of other servers (ejabberd's own default: 20); maxAddresses when absent. */
-    remoteMaxAddresses?: number;
+    /** Addresses per stanza for senders of other servers (ejabberd's own default: 20, unannounced: 'default'); maxAddresses when absent. */
+    remoteMaxAddresses?: number | 'default';
   };
   /** Port of the loopback ReST API (mod_http_api); a free one when absent. */
   httpPort?: number;
@@ -194,7 +194,8 @@ export function ejabberdConfig(o: {
         access,
         limits: {
           local: { message: max, presence: max },
-          remote: { message: remoteMax, presence: remoteMax },
+          // ejabberd announces configured limits in disco#info, not its defaults.
+          ...(remoteMax === 'default' ? {} : { remote: { message: remoteMax, presence: remoteMax } }),
         },
       });
     }

@@ -28,8 +28,8 @@ export type XmppServerOptions = {
     trusted: string[];
     /** Most addresses accepted in one stanza (ejabberd: from its own users and components); default 10000. */
     maxAddresses?: number;
-    /** ejabberd only: most addresses from senders of other servers (ejabberd's own default is 20); maxAddresses when absent. */
-    remoteMaxAddresses?: number;
+    /** ejabberd only: most addresses from senders of other servers (ejabberd's own default is 20, unannounced: 'default'); maxAddresses when absent. */
+    remoteMaxAddresses?: number | 'default';
   };
   /**
    * Federate with other servers over s2s (TLS, then certificate or dialback

@@ -22,8 +22,10 @@ export type SideSpec = {
   policy?: string;
   /** Senders the side's multicast service accepts (default: both brokers). */
   multicastTrusted?: string[];
-  /** Addresses per stanza the multicast service accepts from other servers (ejabberd; its own default is 20). */
-  multicastRemoteMax?: number;
+  /** Addresses per stanza the multicast service accepts from other servers (ejabberd; 'default': its own unannounced 20). */
+  multicastRemoteMax?: number | 'default';
+  /** Addresses per stanza the multicast service accepts (Prosody: from anyone). */
+  multicastMax?: number;
   /** Broker configuration overrides. */
   broker?: Partial<Record<string, unknown>>;
 };
@@ -57,6 +59,7 @@ export async function startFederatedEnv(spec: { fr?: SideSpec; cn?: SideSpec; au
       domain: `multicast.${d.domain}`,
       trusted: d.s.multicastTrusted ?? brokersJids,
       ...(d.s.multicastRemoteMax ? { remoteMaxAddresses: d.s.multicastRemoteMax } : {}),
+      ...(d.s.multicastMax ? { maxAddresses: d.s.multicastMax } : {}),
     },
     logLevel: (process.env.VOXNET_TEST_SERVER_LOG as 'debug' | undefined) ?? 'info',
   }));
