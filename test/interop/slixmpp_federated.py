@@ -11,8 +11,8 @@ client. Prints one JSON line per step {"step", "ok", ...}; the test reads them.
 Steps: login; subscribe to --node (must succeed); subscribe to --forbidden-node
 (must be refused: the service's policy decides); "ready" (the test publishes
 now); the --expect notifications of --node, each id once; the node's items
-retrieved page by page with RSM (XEP-0059, --page items a page) until the last
-page; exit 0 only if every step passed.
+retrieved page by page with RSM (XEP-0059, --page items a page), from the
+newest page back to the first; exit 0 only if every step passed.
 """
 import argparse
 import asyncio
@@ -73,8 +73,9 @@ async def run(a):
             pass
     ok &= say('notifications', len(ids) == a.expect and len(set(ids)) == a.expect, ids=ids)
 
-    # Retrieval across the link, one RSM page at a time.
-    pages, after, got = [], None, []
+    # Retrieval across the link, one RSM page at a time, from the newest page back
+    # (XEP-0059 §2.5: <before/> asks for the last page, <before>FIRST</before> for the one before it).
+    pages, before, got = [], '', []
     try:
         for _ in range(100):
             iq = c.Iq(stype='get', sto=a.service)
@@ -82,19 +83,18 @@ async def run(a):
             ET.SubElement(pubsub, '{%s}items' % PUBSUB, node=a.node)
             rsm = ET.SubElement(pubsub, '{%s}set' % RSM)
             ET.SubElement(rsm, '{%s}max' % RSM).text = str(a.page)
-            if after:
-                ET.SubElement(rsm, '{%s}after' % RSM).text = after
+            ET.SubElement(rsm, '{%s}before' % RSM).text = before
             iq.append(pubsub)
             res = await iq.send(timeout=30)
             xml = res.xml
             page = [i.get('id') for i in xml.iter('{%s}item' % PUBSUB)]
-            last = xml.find('.//{%s}set/{%s}last' % (RSM, RSM))
+            first = xml.find('.//{%s}set/{%s}first' % (RSM, RSM))
             count = xml.find('.//{%s}set/{%s}count' % (RSM, RSM))
             pages.append({'ids': page, 'count': count.text if count is not None else None})
             got += page
-            if not page or last is None or len(page) < a.page:
+            if not page or first is None or len(page) < a.page:
                 break
-            after = last.text
+            before = first.text
         # Every notified item is retrievable, no page repeats an item, none is larger than asked.
         ok &= say('paging', set(ids) <= set(got) and len(got) == len(set(got)) and all(len(p['ids']) <= a.page for p in pages), pages=pages)
     except IqError as e:
