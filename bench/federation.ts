@@ -8,12 +8,15 @@
  *   npx tsx bench/federation.ts [--subscribers 1000] [--publishes 20] [--rounds 3]
  *                               [--cut 60] [--items 1000] [--skip-latency] [--skip-partition]
  *
- * 1. Latency: N subscribers on svom.fr (local to pubsub.svom.fr) and N on svom.cn
- *    (remote: every notification crosses the s2s link, fanned out by svom.cn's
- *    mod_multicast) each subscribe to a node of pubsub.svom.fr. Publishes
- *    alternate local, remote, local, ... one at a time; each is timed from the
- *    publish being sent to every delivery (a marker in the item id, found in the
- *    raw bytes). Prints p50/p99/max per side and round, and the ratio remote/local.
+ * 1. Latency: the same N subscribers on svom.cn (ejabberd) subscribe to a node of
+ *    their own broker, pubsub.svom.cn ("local"), and to a node of the French broker,
+ *    pubsub.svom.fr ("remote": every notification crosses the s2s link and is fanned
+ *    out by svom.cn's mod_multicast). Publishes alternate local, remote, local, ...
+ *    one at a time; each is timed from the publish being sent to every delivery (a
+ *    marker in the item id, found in the raw bytes). Prints p50/p99/max per path and
+ *    round, and the ratio remote/local: the cost of the s2s path for the same
+ *    subscribers on the same server. --prosody-local adds N subscribers on svom.fr to
+ *    a node of pubsub.svom.fr (Prosody's side, for reference).
  * 2. Partition: mirrors both ways (agents/mirror), the s2s link cut for --cut s
  *    while each side publishes --items items on its own node; then the time from
  *    the link's return until both mirrored nodes hold exactly their origin's items.
@@ -37,6 +40,7 @@ const { values: args } = parseArgs({
     items: { type: 'string', default: '1000' },
     'skip-latency': { type: 'boolean', default: false },
     'skip-partition': { type: 'boolean', default: false },
+    'prosody-local': { type: 'boolean', default: false },
   },
 });
 const N = Number(args.subscribers);
@@ -67,24 +71,41 @@ async function pool<T>(items: T[], concurrency: number, fn: (t: T, i: number) =>
 async function latency(env: FederatedEnv) {
   const fr = env.fed.side('svom.fr').server;
   const cn = env.fed.side('svom.cn').server as unknown as EjabberdServer;
-  console.log(`latency: ${N} subscribers on svom.fr (local) and ${N} on svom.cn (remote, over s2s)`);
-  for (let i = 0; i < N; i++) fr.addUser(`l${i}`, 'svom.fr', 'pw');
+  const withProsody = args['prosody-local'];
+  console.log(`latency: ${N} subscribers on svom.cn, to a node of pubsub.svom.cn (local) and of pubsub.svom.fr (remote, over s2s)${withProsody ? `; ${N} on svom.fr to pubsub.svom.fr` : ''}`);
+  if (withProsody) for (let i = 0; i < N; i++) fr.addUser(`l${i}`, 'svom.fr', 'pw');
   await cn.addUsers(Array.from({ length: N }, (_, i) => ({ user: `r${i}`, host: 'svom.cn', password: 'pw' })), 16);
   fr.addUser('pub', 'svom.fr', 'pw');
-  const pub = await RawClient.login({ host: '127.0.0.1', port: fr.c2sPort, user: 'pub', domain: 'svom.fr', password: 'pw' });
-  for (const node of ['local', 'remote']) await pub.iq(`<iq type='set' id='ID' to='pubsub.svom.fr'><pubsub xmlns='${PS}'><create node='${node}'/></pubsub></iq>`);
+  await cn.addUser('pub', 'svom.cn', 'pw');
+  const pubs: Record<string, RawClient> = {
+    'pubsub.svom.fr': await RawClient.login({ host: '127.0.0.1', port: fr.c2sPort, user: 'pub', domain: 'svom.fr', password: 'pw' }),
+    'pubsub.svom.cn': await RawClient.login({ host: '127.0.0.1', port: cn.c2sPort, user: 'pub', domain: 'svom.cn', password: 'pw' }),
+  };
   const sides = [
-    { name: 'local', node: 'local', server: fr, domain: 'svom.fr', prefix: 'l' },
-    { name: 'remote', node: 'remote', server: cn, domain: 'svom.cn', prefix: 'r' },
+    { name: 'local', service: 'pubsub.svom.cn', node: 'local', server: cn as { c2sPort: number }, domain: 'svom.cn', prefix: 'r' },
+    { name: 'remote', service: 'pubsub.svom.fr', node: 'remote', server: cn as { c2sPort: number }, domain: 'svom.cn', prefix: 'r' },
+    ...(withProsody ? [{ name: 'prosody-local', service: 'pubsub.svom.fr', node: 'prosody-local', server: fr as { c2sPort: number }, domain: 'svom.fr', prefix: 'l' }] : []),
   ];
+  for (const s of sides) await pubs[s.service]!.iq(`<iq type='set' id='ID' to='${s.service}'><pubsub xmlns='${PS}'><create node='${s.node}'/></pubsub></iq>`);
   // delivered[seq] = arrival times (µs) of that publish
   const arrivals = new Map<number, number[]>();
-  const clients: RawClient[] = [];
+  const clients = new Map<string, RawClient>();
   for (const s of sides) {
     await pool(Array.from({ length: N }, (_, i) => i), 50, async (i) => {
-      const c = await RawClient.login({ host: '127.0.0.1', port: s.server.c2sPort, user: `${s.prefix}${i}`, domain: s.domain, password: 'pw', resource: 'bench' });
-      const r = await c.iq(`<iq type='set' id='ID' to='pubsub.svom.fr'><pubsub xmlns='${PS}'><subscribe node='${s.node}' jid='${s.prefix}${i}@${s.domain}'/></pubsub></iq>`, 60_000);
-      if (r.type !== 'result') throw new Error(`subscribe ${s.prefix}${i}: ${r.xml}`);
+      const key = `${s.prefix}${i}`;
+      let c = clients.get(key);
+      if (!c) {
+        c = await RawClient.login({ host: '127.0.0.1', port: s.server.c2sPort, user: key, domain: s.domain, password: 'pw', resource: 'bench' });
+        clients.set(key, c);
+      }
+      const r = await c.iq(`<iq type='set' id='ID' to='${s.service}'><pubsub xmlns='${PS}'><subscribe node='${s.node}' jid='${key}@${s.domain}'/></pubsub></iq>`, 60_000);
+      if (r.type !== 'result') throw new Error(`subscribe ${key}: ${r.xml}`);
+    });
+    console.log(`  ${s.name}: ${N} subscribed`);
+  }
+  // From now on subscribers only count markers.
+  for (const c of clients.values()) {
+    {
       const scanner = new MarkerScanner(MARKER, (_run, seq) => {
         const t = nowUs();
         const list = arrivals.get(seq);
@@ -93,35 +114,33 @@ async function latency(env: FederatedEnv) {
       });
       c.onRaw((chunk) => scanner.push(chunk));
       c.textMode = false;
-      clients.push(c);
-    });
-    console.log(`  ${s.name}: ${N} subscribed`);
+    }
   }
   let seq = 0;
-  const publishOnce = async (node: string, warm: boolean) => {
+  const publishOnce = async (s: (typeof sides)[number], warm: boolean) => {
+    const { node } = s;
     const my = seq++;
     const t0 = nowUs();
     arrivals.set(my, []);
-    await pub.iq(`<iq type='set' id='ID' to='pubsub.svom.fr'><pubsub xmlns='${PS}'><publish node='${node}'><item id='${MARKER}1~${my}~${t0}~'>${PAYLOAD}</item></publish></pubsub></iq>`, 60_000);
+    await pubs[s.service]!.iq(`<iq type='set' id='ID' to='${s.service}'><pubsub xmlns='${PS}'><publish node='${node}'><item id='${MARKER}1~${my}~${t0}~'>${PAYLOAD}</item></publish></pubsub></iq>`, 60_000);
     const deadline = Date.now() + 60_000;
     while (arrivals.get(my)!.length < N && Date.now() < deadline) await sleep(2);
     const got = arrivals.get(my)!;
     if (got.length < N) console.log(`  ! ${node} publish ${my}: ${got.length}/${N} delivered within 60 s`);
     return warm ? [] : got.map((t) => (t - t0) / 1000);
   };
-  for (const s of sides) for (let i = 0; i < 3; i++) await publishOnce(s.node, true); // warm-up: multicast lookups, s2s up
+  for (const s of sides) for (let i = 0; i < 3; i++) await publishOnce(s, true); // warm-up: multicast lookups, s2s up
   const summary: { round: number; local: number[]; remote: number[] }[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const lat: Record<string, number[]> = { local: [], remote: [] };
-    for (let i = 0; i < M; i++) for (const s of round % 2 ? sides : [...sides].reverse()) lat[s.name]!.push(...(await publishOnce(s.node, false)));
+    const lat: Record<string, number[]> = Object.fromEntries(sides.map((s) => [s.name, []]));
+    for (let i = 0; i < M; i++) for (const s of round % 2 ? sides : [...sides].reverse()) lat[s.name]!.push(...(await publishOnce(s, false)));
     const row = (n: string) => `p50 ${pct(lat[n]!, 50).toFixed(1)} ms, p99 ${pct(lat[n]!, 99).toFixed(1)} ms, max ${Math.max(...lat[n]!).toFixed(1)} ms (${lat[n]!.length} deliveries)`;
-    console.log(`  round ${round}: local ${row('local')}`);
-    console.log(`  round ${round}: remote ${row('remote')}`);
+    for (const s of sides) console.log(`  round ${round}: ${s.name} ${row(s.name)}`);
     console.log(`  round ${round}: remote/local p50 ${(pct(lat.remote!, 50) / pct(lat.local!, 50)).toFixed(2)}, p99 ${(pct(lat.remote!, 99) / pct(lat.local!, 99)).toFixed(2)}`);
     summary.push({ round, local: [pct(lat.local!, 50), pct(lat.local!, 99)], remote: [pct(lat.remote!, 50), pct(lat.remote!, 99)] });
   }
-  for (const c of clients) c.close();
-  pub.close();
+  for (const c of clients.values()) c.close();
+  for (const p of Object.values(pubs)) p.close();
   return summary;
 }
 
