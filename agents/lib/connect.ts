@@ -27,6 +27,8 @@ import { Reconnector } from '../../common/xmpp/reconnect.ts';
 
 export type { PubsubItem };
 import { Follower, type FollowOptions, type ItemHandler } from './follow.ts';
+import { AgentMetrics } from './metrics.ts';
+import { serveMetrics, type MetricsServer } from '../../common/metrics-http.ts';
 import { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';
 
 export { backoffDelay, type BackoffOptions };
@@ -93,6 +95,8 @@ export class Agent extends EventEmitter {
   private releaseLock?: () => void;
   private connectDeadline?: NodeJS.Timeout;
   private pingTimer?: NodeJS.Timeout;
+  /** The /metrics endpoint, once serveMetrics() was called. */
+  metricsServer?: MetricsServer;
   private reconnecting = false;
   private started = false;
   private stopping = false;
@@ -372,6 +376,7 @@ export class Agent extends EventEmitter {
    */
   async follow(node: string, handler: ItemHandler, opts: FollowOptions = {}): Promise<Follower> {
     const f = new Follower(this, node, handler, { resyncMs: this.resyncMsDefault, ...opts });
+    f.on('item', (it: PubsubItem) => this.emit('item', it));
     this.followers.add(f);
     f.once('stopped', () => this.followers.delete(f));
     try {
@@ -383,11 +388,28 @@ export class Agent extends EventEmitter {
     return f;
   }
 
+  /** Serve /metrics (AgentMetrics) and /healthz (connected or not) on 127.0.0.1:port until stop(). */
+  async serveMetrics(port: number): Promise<MetricsServer> {
+    const m = new AgentMetrics(this.name);
+    m.setConnected(this.online);
+    this.on('online', () => m.setConnected(true));
+    this.on('offline', () => m.setConnected(false));
+    this.on('item', (it: PubsubItem) => m.itemHandled(it));
+    this.metricsServer = await serveMetrics({
+      port,
+      registry: m.registry,
+      health: () => (this.online ? { ok: true } : { ok: false, reason: `not connected to ${this.server}` }),
+    });
+    this.log.info({ url: `${this.metricsServer.url}/metrics` }, 'metrics and /healthz served');
+    return this.metricsServer;
+  }
+
   /** Graceful shutdown: followers finish the item in hand, state is saved, the stream is closed. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.emit('stopping');
+    await this.metricsServer?.close();
     this.reconnector.cancel();
     clearTimeout(this.connectDeadline);
     clearInterval(this.pingTimer);
@@ -418,5 +440,6 @@ export class Agent extends EventEmitter {
 export async function connectAgent(opts: AgentOptions): Promise<Agent> {
   const agent = new Agent(opts);
   await agent.start();
+  if (opts.metricsPort !== undefined) await agent.serveMetrics(opts.metricsPort);
   return agent;
 }

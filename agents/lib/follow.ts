@@ -352,6 +352,7 @@ export class Follower extends EventEmitter {
     if (fetched) state.setCursor(this.node, item.id);
     const commit = state.stage();
     if (!seen) {
+      this.emit('item', item);
       try {
         await this.handler(item);
       } catch (e) {

@@ -26,6 +26,8 @@ export type ConnectionOptions = {
   trust?: string[];
   /** Resource to bind; a random one when absent. */
   resource?: string;
+  /** Serve Prometheus /metrics and /healthz on this port (0: any free port). */
+  metricsPort?: number;
 };
 
 /** The `xmpp:` block every agent configuration may carry (see ConnectionOptions). */
@@ -50,6 +52,7 @@ export const CONNECTION_ARGS = {
   service: { type: 'string' },
   trust: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
+  'metrics-port': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const CONNECTION_HELP = `connection (each falls back to an environment variable):
@@ -58,7 +61,8 @@ export const CONNECTION_HELP = `connection (each falls back to an environment va
   --server URL          xmpp://host:port (default: JID domain, port 5222)   VOXNET_AGENT_SERVER
   --service JID         publish-subscribe service (default pubsub.<domain>) VOXNET_PUBSUB
   --trust CAFILE        extra CA certificate to trust (repeatable; ':'-separated in VOXNET_TRUST)
-  --log-level LEVEL     trace|debug|info|warn|error|silent   VOXNET_LOG_LEVEL`;
+  --log-level LEVEL     trace|debug|info|warn|error|silent   VOXNET_LOG_LEVEL
+  --metrics-port PORT   serve Prometheus /metrics and /healthz on 127.0.0.1:PORT   VOXNET_METRICS_PORT`;
 
 type Env = Record<string, string | undefined>;
 
@@ -80,7 +84,9 @@ export function connectionFrom(values: Record<string, unknown>, env: Env = proce
   const cliTrust = Array.isArray(values.trust) ? (values.trust as string[]) : [];
   const envTrust = env.VOXNET_TRUST ? env.VOXNET_TRUST.split(':').filter(Boolean) : [];
   const trust = [...(base.trust ?? []), ...envTrust, ...cliTrust];
-  return { jid, password, server, service, trust, resource: base.resource };
+  const metrics = str('metrics-port') ?? env.VOXNET_METRICS_PORT ?? (base.metricsPort !== undefined ? String(base.metricsPort) : undefined);
+  if (metrics !== undefined && !/^\d{1,5}$/.test(metrics)) throw new UsageError(`--metrics-port '${metrics}' is not a port number`);
+  return { jid, password, server, service, trust, resource: base.resource, metricsPort: metrics === undefined ? undefined : Number(metrics) };
 }
 
 /** A duration on the command line (common/duration.ts: "250ms", "1.5s", "5m", "1d"; a bare number is seconds), in ms. */
