@@ -167,11 +167,13 @@ async function partition(env: FederatedEnv) {
     const r = await cl.iq('get', service, xml('pubsub', { xmlns: PS }, xml('items', { node, max_items: String(ITEMS * 2) })), 30_000);
     return r.getChild('pubsub')?.getChild('items')?.getChildren('item').length ?? 0;
   };
+  console.log('  mirrors started; cutting the link');
   env.fed.cut();
   const t0 = Date.now();
   const publishSide = async (cl: typeof c.fsc, service: string, node: string) => {
     for (let i = 0; i < ITEMS; i++) {
       await cl.iq('set', service, xml('pubsub', { xmlns: PS }, xml('publish', { node }, xml('item', { id: `${node}-${i}` }, xml('entry', { xmlns: 'urn:example:bench' }, xml('title', {}, `${node} ${i}`))))), 30_000);
+      if ((i + 1) % Math.max(1, Math.round(ITEMS / 4)) === 0) console.log(`  ${node}: ${i + 1} published (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       const due = t0 + ((i + 1) * CUT_S * 1000) / ITEMS; // spread over the cut
       if (due > Date.now()) await sleep(due - Date.now());
     }

@@ -128,3 +128,4 @@ describe.skipIf(!ready)('federation: Prosody (svom.fr) and ejabberd (svom.cn) ov
     expect(code, stderr).toBe(0);
   }, 150_000);
 });
+

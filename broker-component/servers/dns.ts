@@ -103,7 +103,6 @@ export function startDns(records: DnsRecords, address = '127.0.0.1', port = 0): 
   const sock: Socket = createSocket('udp4');
   sock.on('message', (msg, rinfo) => {
     const out = answer(msg, current);
-    if (process.env.VOXNET_DNS_DEBUG) console.error('dns', rinfo.port, msg.toString('hex'), out?.toString('hex'));
     if (out) sock.send(out, rinfo.port, rinfo.address);
   });
   return new Promise((resolve, reject) => {

@@ -9,7 +9,8 @@
  *   libunbound's `forward`, ejabberd through ERL_INETRC;
  * - s2s: TLS required; with `auth: 'certificate'` (the default) one test CA
  *   signs every side's certificates and each server trusts it (SASL EXTERNAL);
- *   with `auth: 'dialback'` certificates are self-signed and dialback decides;
+ *   with `auth: 'dialback'` certificates are self-signed and dialback decides
+ *   (untested: ejabberd 23.01 rejects Prosody's self-signed certificate here);
  * - partitions: peers reach each server's s2s listener through a relay
  *   (s2s-proxy.ts) that cut() closes, while both servers keep serving their
  *   own users.
