@@ -163,9 +163,10 @@ async function partition(env: FederatedEnv) {
     await startMirror({ connection: conn('svom.cn'), origin: 'pubsub.svom.fr', local: 'pubsub.svom.cn', mirrors: every, nodes: [{ from: 'grb', to: 'grb' }] }),
     await startMirror({ connection: conn('svom.fr'), origin: 'pubsub.svom.cn', local: 'pubsub.svom.fr', mirrors: every, nodes: [{ from: 'gwac', to: 'gwac' }] }),
   ];
+  // Items a node holds: the RSM count of a one-item page (a plain items request is capped at a page).
   const count = async (cl: typeof c.fsc, service: string, node: string) => {
-    const r = await cl.iq('get', service, xml('pubsub', { xmlns: PS }, xml('items', { node, max_items: String(ITEMS * 2) })), 30_000);
-    return r.getChild('pubsub')?.getChild('items')?.getChildren('item').length ?? 0;
+    const r = await cl.iq('get', service, xml('pubsub', { xmlns: PS }, xml('items', { node }), xml('set', { xmlns: 'http://jabber.org/protocol/rsm' }, xml('max', {}, '1'))), 30_000);
+    return Number(r.getChild('pubsub')?.getChild('set')?.getChildText('count') ?? 0);
   };
   console.log('  mirrors started; cutting the link');
   env.fed.cut();
