@@ -13,8 +13,9 @@ import { ComponentLink } from './link.ts';
 import { XmppIqError } from '../common/xmpp/iq-errors.ts';
 import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { MulticastDirectory } from './delivery/multicast-directory.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
-import type { NodeConfig } from '../pubsub/types.ts';
+import { applyConfig, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
+import { configFromFields } from './xep0060/forms.ts';
+import type { NodeConfig, RequestTrace } from '../pubsub/types.ts';
 import { domainOf } from '../pubsub/jid.ts';
 import { NS } from '../common/ns.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
@@ -45,7 +46,7 @@ export type BrokerHooks = {
 function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): NodeConfig {
   const fields: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(overrides)) fields[fieldVar(k as keyof NodeConfig)] = [typeof v === 'boolean' ? (v ? '1' : '0') : String(v)];
-  return applyConfigFields(DEFAULT_NODE_CONFIG, fields);
+  return applyConfig(DEFAULT_NODE_CONFIG, configFromFields(fields));
 }
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
@@ -85,8 +86,6 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     },
     releaseQueue: () => (policy ? { depth: policy.queue.size(), nextDue: policy.queue.nextDue() } : { depth: 0 }),
   });
-  // Events of the IQ being handled: its reply waits for their dispatch (ack_after: dispatch).
-  let dispatching: Promise<void>[] | undefined;
   const creators = new Set(cfg.create_nodes);
   const audit = (rec: PolicyAudit) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`);
   let policy: PolicyRuntime | undefined;
@@ -95,6 +94,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     admins: [...cfg.admins, cfg.domain],
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
+    // The promise of the notifications' dispatch goes back to the request that caused them (RequestTrace).
     onEvent: (ev) => {
       const dispatched = notifier.handle(ev);
       if (ev.kind === 'items' && !ev.lastPublished) {
@@ -102,9 +102,9 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
         const t0 = performance.now();
         void dispatched.then(() => metrics.routed.observe((performance.now() - t0) / 1000));
       }
-      dispatching?.push(dispatched);
-      policy?.onServiceEvent(ev);
+      return dispatched;
     },
+    onDomainEvent: (ev) => policy?.onDomainEvent(ev),
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
     onAudit: audit,
   });
@@ -117,28 +117,32 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       throw e;
     }
   }
-  const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });
+  const handler = new Xep0060Handler(service, {
+    domain: cfg.domain,
+    send: (el) => link.send(el),
+    maxPage: cfg.max_items_page,
+    onInternalError: (err, st) =>
+      log.error({ err: err instanceof Error ? err.stack : String(err), stanza: { name: st.name, type: st.attrs.type, id: st.attrs.id, from: st.attrs.from } }, 'internal error while handling a stanza'),
+  });
 
   link.on('stanza', (st: Element) => {
-    const events: Promise<void>[] = [];
-    dispatching = events;
+    // The request's trace collects the dispatch of every notification it caused,
+    // whenever the service emits them (it travels with the call, not in a variable).
+    const request: RequestTrace = { dispatched: [] };
     try {
       let reply: Element | undefined;
       if (st.name === 'iq') {
-        reply = handler.handleIq(st);
+        reply = handler.handleIq(st, request);
         if (reply) metrics.observeIq(st, reply);
-      }
-      else if (st.name === 'message') reply = handler.handleMessage(st);
+      } else if (st.name === 'message') reply = handler.handleMessage(st, request);
       if (!reply) return;
       // Publishers are paced by the delivery rate: the acknowledgement of a publish
       // (already stored) leaves once the server has routed its notifications, so
       // notifications never pile up behind fast acknowledgements.
-      if (events.length && cfg.ack_after === 'dispatch') void Promise.all(events).then(() => link.send(reply));
+      if (request.dispatched.length && cfg.ack_after === 'dispatch') void Promise.all(request.dispatched).then(() => link.send(reply));
       else link.send(reply);
     } catch (err) {
       log.error({ err: (err as Error).stack }, 'stanza handling failed');
-    } finally {
-      dispatching = undefined;
     }
   });
   // Fan-out strategy: XEP-0033 through the server when it offers a multicast service

@@ -31,6 +31,13 @@ export type ProsodyOptions = {
   /** Fixed ports (e.g. the quick start); free ones when absent. */
   c2sPort?: number;
   componentPort?: number;
+  /**
+   * Serve XMPP over WebSocket (RFC 7395, Prosody's mod_websocket) for browsers,
+   * at ws://127.0.0.1:PORT/xmpp-websocket (`wsUrl` of the result); `true` picks a
+   * free port. Loopback only: connections are considered secure, so the web
+   * page may log in without TLS.
+   */
+  websocket?: XmppServerOptions['websocket'];
 };
 
 /** Same shape as every server helper (see types.ts); addUser is synchronous here. */
@@ -55,6 +62,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
   mkdirSync(join(dir, 'certs'), { recursive: true });
   const c2sPort = opts.c2sPort ?? (await freePort());
   const componentPort = opts.componentPort ?? (await freePort());
+  const httpPort = opts.websocket ? ((typeof opts.websocket === 'object' && opts.websocket.port) || (await freePort())) : undefined;
   const logFile = join(dir, 'prosody.log');
   const cfgFile = join(dir, 'prosody.cfg.lua');
 
@@ -72,7 +80,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     `component_ports = { ${componentPort} }`,
     `component_interfaces = { "127.0.0.1" }`,
     `s2s_ports = { }`,
-    `http_ports = { }`,
+    httpPort ? `http_ports = { ${httpPort} }` : `http_ports = { }`,
+    ...(httpPort ? [`http_interfaces = { "127.0.0.1" }`, `http_default_host = ${luaString(hosts[0]!)}`, `consider_websocket_secure = true`] : []),
     `https_ports = { }`,
     `c2s_direct_tls_ports = { }`,
     `s2s_direct_tls_ports = { }`,
@@ -86,8 +95,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     // Alerts are latency-sensitive: no Nagle delay on any connection.
     `network_settings = { nagle = false }`,
     `log = { { levels = { min = ${luaString(opts.logLevel ?? 'info')} }, to = "file", filename = ${luaString(logFile)} } }`,
-    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version" }`,
-    `modules_disabled = { "s2s", "offline", "posix", "http", "bosh", "websocket", "limits", "admin_shell", "admin_socket" }`,
+    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version"${httpPort ? ', "http", "websocket"' : ''} }`,
+    `modules_disabled = { "s2s", "offline", "posix", ${httpPort ? '' : '"http", "websocket", '}"bosh", "limits", "admin_shell", "admin_socket" }`,
     `certificates = ${luaString(join(dir, 'certs'))}`,
     opts.extra ?? '',
   ];
@@ -121,7 +130,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
       proc!.once('exit', (code) => rej(new Error(`prosody exited (${code}) while starting:\n${out}\n${safeRead(logFile)}`))),
     );
     await Promise.race([
-      Promise.all([waitForPort(c2sPort, 15_000), waitForPort(componentPort, 15_000)]),
+      Promise.all([waitForPort(c2sPort, 15_000), waitForPort(componentPort, 15_000), ...(httpPort ? [waitForPort(httpPort, 15_000)] : [])]),
       exited,
     ]);
     proc.removeAllListeners('exit');
@@ -148,6 +157,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     componentPort,
     c2sUrl: `xmpp://127.0.0.1:${c2sPort}`,
     componentUrl: `xmpp://127.0.0.1:${componentPort}`,
+    ...(httpPort ? { wsUrl: `ws://127.0.0.1:${httpPort}/xmpp-websocket` } : {}),
     logFile,
     certFiles: fed?.ca ? [fed.ca.cert] : certs.map((c) => c.cert),
     addUser(user, host, password) {

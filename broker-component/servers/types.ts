@@ -40,6 +40,12 @@ export type XmppServerOptions = {
   /** Fixed ports (e.g. the quick start); free ones when absent. */
   c2sPort?: number;
   componentPort?: number;
+  /**
+   * Serve XMPP over WebSocket (RFC 7395) for browsers, on loopback, as
+   * `wsUrl` (Prosody: mod_websocket on its own HTTP port, `true` = a free one;
+   * ejabberd: ejabberd_http_ws on its HTTP listener).
+   */
+  websocket?: boolean | { port?: number };
 };
 
 /** How a server meets its peers over s2s without touching /etc or a DNS server. */
@@ -72,6 +78,8 @@ export type XmppServer = {
   componentUrl: string;
   /** PEM files of the self-signed certificates, for clients to trust. */
   certFiles: string[];
+  /** ws:// URL of the XMPP-over-WebSocket endpoint, when asked for with `websocket`. */
+  wsUrl?: string;
   /**
    * Create (or reset the password of) an account. Prosody does it
    * synchronously; ejabberd returns a promise: always `await` it.
