@@ -130,3 +130,38 @@ describe.skipIf(!ready)('multicast over s2s: a remote service that refuses us, a
     await expectEachOnce(w.subs, ids);
   }, 90_000);
 });
+
+describe.skipIf(!ready)('multicast over s2s the other way: svom.cn broker (ejabberd) → svom.fr service (Prosody) capped at 10', () => {
+  let env: FederatedEnv;
+  let wei: TestClient;
+  const subs: TestClient[] = [];
+  beforeAll(async () => {
+    env = await startFederatedEnv({ fr: { multicastMax: 10 } });
+    wei = await env.client('wei', 'svom.cn');
+    expect((await wei.iq('set', 'pubsub.svom.cn', ps(xml('create', { node: 'gwac' })), 30_000)).attrs.type).toBe('result');
+    for (let i = 0; i < 25; i++) {
+      const c = await env.client(`obs${i}`, 'svom.fr');
+      await c.xmpp.send(xml('presence'));
+      expect((await c.iq('set', 'pubsub.svom.cn', ps(xml('subscribe', { node: 'gwac', jid: c.jid })), 30_000)).attrs.type).toBe('result');
+      subs.push(c);
+    }
+  }, 180_000);
+  afterAll(async () => env?.stop());
+
+  it("finds Prosody's multicast component among svom.fr's disco items, learns its cap from its refusals, and delivers every notification once", async () => {
+    const dir = env.brokers['svom.cn'].multicastDirectory;
+    expect(await dir.resolve('svom.fr')).toBe('multicast.svom.fr');
+    expect(dir.capOf('multicast.svom.fr')).toBe(10);
+    const ids = ['g0', 'g1'];
+    const written = await capture(env, 'svom.cn', async () => {
+      for (const id of ids) {
+        const r = await wei.iq('set', 'pubsub.svom.cn', ps(xml('publish', { node: 'gwac' }, xml('item', { id }, entry(id)))), 30_000);
+        expect(r.attrs.type, r.toString()).toBe('result');
+      }
+    });
+    const batches = batchesTo(written, 'multicast.svom.fr');
+    expect(batches).toHaveLength(ids.length * 3); // 25 = 10 + 10 + 5
+    expect(Math.max(...batches)).toBeLessThanOrEqual(10);
+    await expectEachOnce(subs, ids);
+  }, 90_000);
+});
