@@ -52,8 +52,10 @@ export async function devnetCommand(argv: string[]): Promise<number> {
       verbose: { type: 'boolean', default: false },
       'web-port': { type: 'string' },
       'websocket-port': { type: 'string' },
+      federated: { type: 'boolean', default: false },
     },
   });
+  if (values.federated) return (await import('./devnet-federated.ts')).federatedDevnet(values.dir!);
   const dir = resolve(values.dir!);
   mkdirSync(dir, { recursive: true });
   const c2sPort = Number(values['c2s-port'] ?? ((await portFree(5222)) ? 5222 : await freePort()));
