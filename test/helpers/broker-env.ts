@@ -37,6 +37,8 @@ export type BrokerEnvOptions = {
   prosodyExtra?: string;
   /** A multicast service on the server (XEP-0033), trusted for the broker unless `trusted` says otherwise. */
   multicast?: boolean | { trusted: string[] };
+  /** A XEP-0045 MUC service on this domain, e.g. conference.svom.fr. */
+  muc?: string;
   /** XMPP over WebSocket for browsers: `prosody.wsUrl`. */
   websocket?: boolean;
 };
@@ -50,8 +52,9 @@ export async function startBrokerEnv(
   const components = [{ domain: PUBSUB, secret: SECRET }];
   const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: opts.multicast === true ? [PUBSUB] : opts.multicast.trusted } : undefined;
   if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
+  const muc = opts.muc ? { domain: opts.muc } : undefined;
   const websocket = opts.websocket ? { websocket: true } : {};
-  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, extra: opts.prosodyExtra, ...websocket }) : await startServer(kind, { components, multicast, ...websocket });
+  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, muc, extra: opts.prosodyExtra, ...websocket }) : await startServer(kind, { components, multicast, muc, ...websocket });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
     VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),
