@@ -51,6 +51,16 @@ describe('notification rules (pure)', () => {
     expect(matches({ ...base, params: { Instrument: { equals: 'ECLAIRs' }, Notice_Level: { in: ['N1e', 'N2e'] } } }, alert())).toBe(true);
     expect(matches({ ...base, params: { No_Such_Param: { min: 0 } } }, alert())).toBe(false);
   });
+  it('a rule may hold an expression of the filter language, as subscriptions do', () => {
+    // WAKEUP: SVOM sb26030408 at RA 64.3 Dec +41.1 (± 0.05); BRIGHT: sb26051101 at RA 197.9 Dec -33.9.
+    const bright = { ...alertOf({ node: 'n', id: 'b', xml: BRIGHT, ivorn: 'ivo://org.svom/fsc#sb26051101_eclairs-wakeup' }) };
+    const rule = { ...base, filter: 'param.SNR > 20 and inside(cone(197.9, -33.9, 1))' };
+    expect(matches(rule, bright)).toBe(true);
+    expect(matches(rule, alert())).toBe(false);
+    expect(matches({ ...base, filter: 'mission = "svom" and relation = "followup"' }, alert())).toBe(true);
+    const cfg = { endpoints: { hook: { webhook: 'http://h' } }, rules: [{ name: 'a', nodes: ['n'], to: ['hook'], filter: 'param.SNR >' }] } as NotifyConfig;
+    expect(() => checkNotifyConfig(cfg, 'notify.yaml')).toThrow(/rules\[0\]\.filter: filter error at column 12: expected a value/);
+  });
   it('quiet hours across midnight, in a time zone, end at the right minute', () => {
     const q = { from: '22:00', to: '07:00', timezone: 'Europe/Paris' };
     // 2026-01-10 21:30 UTC = 22:30 in Paris (CET): quiet until 07:00 Paris = 06:00 UTC.

@@ -8,7 +8,7 @@ import {
 } from '../lib/index.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../lib/command.ts';
 import { parseDuration as parseDurationMs } from '../../common/duration.ts';
-import type { Rule } from './rules.ts';
+import { compiled, type Rule } from './rules.ts';
 import { emailChannel, webhookChannel, type Channel, type Endpoint, type SmtpConfig } from './channels.ts';
 
 export const NOTIFY_HELP = `usage: voxnet agent notify --config FILE [options]
@@ -127,6 +127,7 @@ export const NOTIFY_SCHEMA = {
           roles: { type: 'array', items: { enum: ['observation', 'prediction', 'utility', 'test', '*'] } },
           importance: { type: 'object', additionalProperties: false, minProperties: 1, properties: { min: { type: 'number' }, max: { type: 'number' } } },
           params: { type: 'object', additionalProperties: THRESHOLD },
+          filter: { type: 'string', minLength: 1, description: 'an expression of the filter language (docs/filters.md)' },
           quiet_hours: {
             type: 'object',
             additionalProperties: false,
@@ -153,6 +154,13 @@ export function checkNotifyConfig(cfg: NotifyConfig, file: string): void {
     r.to.forEach((e, j) => {
       if (!cfg.endpoints[e]) problems.push(`rules[${i}].to[${j}]: no endpoint named '${e}' (endpoints: ${Object.keys(cfg.endpoints).join(', ')})`);
     });
+    if (r.filter !== undefined) {
+      try {
+        compiled(r.filter);
+      } catch (e) {
+        problems.push(`rules[${i}].filter: ${(e as Error).message}`);
+      }
+    }
     const tz = r.quiet_hours?.timezone;
     if (tz) {
       try {

@@ -1,11 +1,13 @@
 /**
  * Notification rules: which alerts go to which endpoints, and when. Pure.
  *
- * `matches(rule, alert)` is the one place a rule is matched against an alert, so
- * the filter language of subscriptions can take its place later.
+ * `matches(rule, alert)` is the one place a rule is matched against an alert; a
+ * rule's `filter` is an expression of the filter language of subscriptions
+ * (filter/, docs/filters.md), evaluated the same way as the broker does.
  * `quietUntil(q, now)` says until when a rule's quiet hours hold notifications back.
  */
-import { allParams, type VOEvent } from '../../voevent/index.ts';
+import { allParams, factsOfVOEvent, type VOEvent } from '../../voevent/index.ts';
+import { Subject, compileFilter, type Filter } from '../../filter/index.ts';
 import type { Alert } from '../lib/alert.ts';
 
 export type Threshold = { min?: number; max?: number; equals?: string | number; in?: (string | number)[] };
@@ -31,6 +33,8 @@ export type Rule = {
   importance?: { min?: number; max?: number };
   /** What/Param thresholds by Param name (all must hold; a missing Param fails). */
   params?: Record<string, Threshold>;
+  /** An expression of the filter language (docs/filters.md): Params, Groups, sky regions, relation... */
+  filter?: string;
   quiet_hours?: QuietHours;
   /** Endpoint names. */
   to: string[];
@@ -68,7 +72,23 @@ export function matches(rule: Rule, alert: Alert): boolean {
     const values = paramValues(alert.voevent);
     for (const [name, t] of Object.entries(rule.params)) if (!holds(t, values.get(name))) return false;
   }
+  if (rule.filter && !compiled(rule.filter).accepts(subjectOfAlert(alert))) return false;
   return true;
+}
+
+const filters = new Map<string, Filter>();
+/** A rule's filter, compiled once (a FilterError names the column; the configuration check reports it first). */
+export function compiled(text: string): Filter {
+  let f = filters.get(text);
+  if (!f) filters.set(text, (f = compileFilter(text)));
+  return f;
+}
+
+const subjects = new WeakMap<Alert, Subject>();
+function subjectOfAlert(a: Alert): Subject {
+  let s = subjects.get(a);
+  if (!s) subjects.set(a, (s = new Subject(a.voevent ? factsOfVOEvent(a.voevent) : undefined, a.voevent)));
+  return s;
 }
 
 function minutesOf(hhmm: string): number {
