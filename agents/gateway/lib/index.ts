@@ -1,0 +1,14 @@
+/**
+ * What every gateway (Kafka, GCN, Hopskotch, VTP) shares, one job per file:
+ *
+ * - `ids.ts`          deterministic item ids: IVORN, else Hopskotch _id, else stream position, else content hash
+ * - `seen.ts`         SeenStore (SQLite, expiry, direction + origin per key) and `loopVerdict`, the loop/dedupe rule
+ * - `dead-letter.ts`  dead letters with the reason: a directory or a node
+ * - `relay.ts`        publish-then-advance with retry/backoff; Refused → dead letter; stop never advances
+ */
+export { bridgedItemId, dedupeKey, hopIdText, type MessageIdentity } from './ids.ts';
+export { SeenStore, loopVerdict, DEFAULT_SEEN_TTL_MS, type Direction, type SeenEntry, type SeenStoreOptions, type LoopVerdict } from './seen.ts';
+export {
+  DirectoryDeadLetters, NodeDeadLetters, deadLetterSink, deadLetterXml, deadLetterId, DEAD_LETTER_NS, type DeadLetter, type DeadLetterSink,
+} from './dead-letter.ts';
+export { relay, Refused, RelayStopped, type RelayStep, type RelayOptions, type RelayOutcome } from './relay.ts';
