@@ -1,0 +1,96 @@
+/**
+ * VTP → VOXnet: one received event becomes one item. Validate (our VOEvent
+ * validator), route (routes.ts), refuse echoes and duplicates (the shared
+ * seen-store's loop rule), publish with the IVORN's item id (skipping an item
+ * the node already holds, so a repeat after a crash makes no second
+ * notification), remember the IVORN, and only then let the subscriber ack.
+ * Invalid events go to the dead letters with the reason.
+ */
+import type { Agent } from '../../lib/connect.ts';
+import type { Logger } from '../../lib/log.ts';
+import { InvalidVOEventError, prepareVOEvent, publishVOEvent } from '../../lib/publish.ts';
+import { Refused, RelayStopped, bridgedItemId, dedupeKey, loopVerdict, relay, type DeadLetterSink, type SeenStore } from '../lib/index.ts';
+import type { BadFrame } from './connection.ts';
+import type { EventMessage } from './messages.ts';
+import { routeEvent, type Route } from './routes.ts';
+import type { EventVerdict } from './subscriber.ts';
+
+export type InboundOptions = {
+  agent: Agent;
+  routes: Route[];
+  seen: SeenStore;
+  deadLetters: DeadLetterSink;
+  /** `vtp://host:port`: the origin recorded in the seen-store and the dead letters. */
+  source: string;
+  maxFrameBytes: number;
+  signal?: AbortSignal;
+  log: Logger;
+};
+
+export type InboundOutcome = { outcome: 'delivered'; node: string; id: string } | { outcome: 'skipped'; why: string } | { outcome: 'dead-lettered'; reason: string };
+
+/** Bridge one event; resolves with what happened (throws RelayStopped when stopped before delivering). */
+export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<InboundOutcome> {
+  let result: InboundOutcome | undefined;
+  let refusal = '';
+  const key = dedupeKey({ ivorn: ev.ivorn })!;
+  const outcome = await relay(
+    {
+      deliver: async () => {
+        const verdict = loopVerdict(o.seen.get(key), 'in');
+        if (!verdict.bridge) {
+          result = { outcome: 'skipped', why: verdict.reason };
+          return 'skipped';
+        }
+        let prepared;
+        try {
+          prepared = prepareVOEvent(ev.bytes, ev.ivorn);
+        } catch (e) {
+          if (e instanceof InvalidVOEventError) {
+            refusal = `invalid VOEvent: ${e.issues.map((i) => `${i.line}:${i.column}: ${i.path ? i.path + ': ' : ''}${i.message}`).slice(0, 5).join('; ')}`;
+            throw new Refused(refusal);
+          }
+          throw e;
+        }
+        const node = routeEvent(o.routes, ev.ivorn, ev.role);
+        if (!node) {
+          result = { outcome: 'skipped', why: 'no route' };
+          return 'skipped';
+        }
+        const id = bridgedItemId({ ivorn: prepared.ivorn });
+        const r = await publishVOEvent(o.agent, node, prepared, { id, skipIfPresent: true });
+        result = { outcome: 'delivered', node, id };
+        if (r.alreadyPresent) o.log.info({ ivorn: ev.ivorn, node, id }, 'event already on the node (a repeat after a restart): not published again');
+      },
+      advance: () => {
+        // Remembered whatever became of it: a repeat is acked at once, never bridged twice.
+        o.seen.mark(key, 'in', o.source);
+      },
+      letter: () => ({ source: o.source, payload: ev.bytes, headers: { ivorn: ev.ivorn, role: ev.role } }),
+    },
+    {
+      deadLetters: o.deadLetters,
+      signal: o.signal,
+      onRetry: (err, attempt, delayMs) => o.log.warn({ ivorn: ev.ivorn, err: err.message, attempt, delayMs }, 'publish failed; retrying'),
+    },
+  );
+  if (outcome === 'dead-lettered') return { outcome, reason: refusal };
+  return result!;
+}
+
+/** The subscriber's verdict for an outcome: refused only when it went to the dead letters. */
+export function verdictOf(r: InboundOutcome): EventVerdict {
+  return r.outcome === 'dead-lettered' ? { accepted: false, reason: r.reason } : { accepted: true };
+}
+
+/** A frame that is not a message: kept in the dead letters with the reason. */
+export async function deadLetterFrame(bad: BadFrame, o: Pick<InboundOptions, 'deadLetters' | 'source'>): Promise<void> {
+  await o.deadLetters.put({
+    source: o.source,
+    reason: bad.reason,
+    payload: bad.bytes,
+    headers: { ...(bad.ivorn ? { ivorn: bad.ivorn } : {}), ...(bad.oversized ? { truncated: 'first 4096 bytes of an oversized frame' } : {}) },
+  });
+}
+
+export { RelayStopped };
