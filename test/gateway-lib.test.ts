@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  bridgedItemId, dedupeKey, hopIdText, SeenStore, loopVerdict, DirectoryDeadLetters, NodeDeadLetters, deadLetterXml, relay, Refused, RelayStopped,
+  bridgedItemId, dedupeKey, hopIdText, SeenStore, loopVerdict, BridgeLedger, DirectoryDeadLetters, NodeDeadLetters, deadLetterXml, relay, Refused, RelayStopped,
   type DeadLetter, type DeadLetterSink,
 } from '../agents/gateway/lib/index.ts';
 import { itemIdFor } from '../agents/lib/index.ts';
@@ -145,5 +145,32 @@ describe('publish, then advance', () => {
     setTimeout(() => ac.abort(), 120);
     await expect(p).rejects.toBeInstanceOf(RelayStopped);
     expect(advanced).toBe(1);
+  });
+});
+
+describe('bridge ledger (loops and duplicates per place)', () => {
+  it('never bridges back in what went out, never sends back where it came from, relays between networks', () => {
+    const store = new SeenStore(':memory:');
+    const a = new BridgeLedger(store, ['gw-a']);
+    const T = 'kafka://k:9092/t';
+    const U = 'kafka://k:9092/u';
+    const K = 'ivorn:ivo://x#1';
+    // Sent out to T: an echo from T is refused, as is the origin marker; a second send to T is a duplicate.
+    expect(a.outbound({ key: K, dest: T })).toEqual({ bridge: true });
+    a.markOutbound({ key: K, dest: T, gateway: 'gw-a' });
+    expect(a.outbound({ key: K, dest: T })).toEqual({ bridge: false, reason: 'duplicate' });
+    expect(a.inbound({ key: K, source: T, node: 'n' })).toEqual({ bridge: false, reason: 'echo' });
+    expect(a.inbound({ key: 'hop:1', source: T, node: 'n', originMarkers: ['gw-a'] })).toEqual({ bridge: false, reason: 'own-origin-marker' });
+    // Came in from U to node m: a second arrival is a duplicate, sending it back to U is refused, on to T is fine.
+    const K2 = 'ivorn:ivo://x#2';
+    expect(a.inbound({ key: K2, source: U, node: 'm' })).toEqual({ bridge: true });
+    a.markInbound({ key: K2, source: U, node: 'm' });
+    expect(a.inbound({ key: K2, source: U, node: 'm' })).toEqual({ bridge: false, reason: 'duplicate' });
+    expect(a.inbound({ key: K2, source: U, node: 'other' })).toEqual({ bridge: true });
+    expect(a.outbound({ key: K2, dest: U })).toEqual({ bridge: false, reason: 'came-from-there' });
+    expect(a.outbound({ key: K2, dest: T })).toEqual({ bridge: true });
+    // Without a key (no IVORN, no _id) nothing can be told apart: deterministic item ids do the dedupe.
+    expect(a.inbound({ source: T, node: 'n' })).toEqual({ bridge: true });
+    store.close();
   });
 });

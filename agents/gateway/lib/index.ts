@@ -4,6 +4,7 @@
  * - `ids.ts`          deterministic item ids: IVORN, else Hopskotch _id, else stream position, else content hash
  * - `seen.ts`         SeenStore (SQLite, expiry, direction + origin per key) and `loopVerdict`, the loop/dedupe rule
  * - `dead-letter.ts`  dead letters with the reason: a directory or a node
+ * - `ledger.ts`       BridgeLedger: the inbound/outbound loop and dedupe rules per place (topic, VTP peer, node)
  * - `relay.ts`        publish-then-advance with retry/backoff; Refused → dead letter; stop never advances
  */
 export { bridgedItemId, dedupeKey, hopIdText, type MessageIdentity } from './ids.ts';
@@ -11,4 +12,5 @@ export { SeenStore, loopVerdict, DEFAULT_SEEN_TTL_MS, type Direction, type SeenE
 export {
   DirectoryDeadLetters, NodeDeadLetters, deadLetterSink, deadLetterXml, deadLetterId, DEAD_LETTER_NS, type DeadLetter, type DeadLetterSink,
 } from './dead-letter.ts';
+export { BridgeLedger, type BridgeVerdict } from './ledger.ts';
 export { relay, Refused, RelayStopped, type RelayStep, type RelayOptions, type RelayOutcome } from './relay.ts';
