@@ -1,0 +1,149 @@
+/**
+ * The VTP gateway against the real Comet (PyPI `comet` 3.1.0), both ways, with a
+ * real Prosody + VOXnet broker:
+ *   comet-sendvo → Comet broker → our VTP subscriber → VOXnet node (validated, item id from the IVORN)
+ *   VOXnet node → our VTP broker → Comet subscribers (bytes unchanged, iamalive answered, XPath filters)
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
+import { agentEnv, type Proc } from './helpers/agents.ts';
+import { cometMissing, cometSendVo, startComet, vtpGateway, type Comet } from './helpers/comet.ts';
+import { freePort } from '../broker-component/servers/net.ts';
+import { connectAgent, itemIdFor, prepareVOEvent, publishVOEvent, type Agent } from '../agents/lib/index.ts';
+import { validate } from '../voevent/index.ts';
+import { until } from './helpers/until.ts';
+
+const FIX = join(import.meta.dirname, 'fixtures/voevents');
+const SWIFT = join(FIX, 'fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml');
+const SVOM = join(FIX, 'gcn-notice-parser__svom_grm_353__sb26051101_grm-trigger.xml');
+const FERMI = join(FIX, 'gcn-notice-parser__fermi_gbm_alert_3785__trig792135758.xml');
+const ivornOf = (file: string) => /ivorn="([^"]+)"/.exec(readFileSync(file, 'utf8'))![1]!;
+
+const missing = cometMissing();
+
+describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
+  let env: BrokerEnv;
+  let tmp: string;
+  const procs: Proc[] = [];
+  const comets: Comet[] = [];
+  const agents: Agent[] = [];
+
+  async function agent(user: string): Promise<Agent> {
+    env.prosody.addUser(user, 'svom.fr', user);
+    const a = await connectAgent({ jid: `${user}@svom.fr`, password: user, server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: user });
+    agents.push(a);
+    return a;
+  }
+
+  function gateway(name: string, cfg: object, user = 'gw'): Proc {
+    const file = join(tmp, `${name}.yaml`);
+    writeFileSync(file, YAML.stringify({ state_dir: join(tmp, `${name}-state`), dead_letter: { dir: join(tmp, `${name}-dead`) }, ...cfg }));
+    const p = vtpGateway(['--config', file], agentEnv(env, user, { VOXNET_LOG_LEVEL: 'debug' }));
+    procs.push(p);
+    return p;
+  }
+
+  async function comet(opts: Parameters<typeof startComet>[0]): Promise<Comet> {
+    const c = await startComet(opts);
+    comets.push(c);
+    return c;
+  }
+
+  beforeAll(async () => {
+    env = await startBrokerEnv({ create_nodes: ['*'] });
+    tmp = mkdtempSync(join(tmpdir(), 'voxnet-vtp-'));
+  });
+  afterAll(async () => {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(comets.map((c) => c.stop()));
+    await Promise.all(agents.map((a) => a.stop()));
+    await env?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('comet-sendvo → Comet broker → our subscriber: each event lands validated on its routed node, acked to Comet; an event our validator refuses goes to the dead letters', async () => {
+    const broker = await comet({ broker: true });
+    const gw = gateway('in', {
+      local_ivo: 'ivo://voxnet.test/vtp-in',
+      subscriber: {
+        remotes: [{ host: '127.0.0.1', port: broker.broadcastPort }],
+        routes: [{ ivorn_prefix: 'ivo://nasa.gsfc.gcn/SWIFT', node: 'vtp/swift' }, { node: 'vtp/all' }],
+      },
+    });
+    // (Comet logs "New subscriber" for any connection, such as the test's port probe: wait for our filters answer.)
+    await until(() => broker.log().includes('Authentication received'), 30_000, 'the gateway to subscribe to Comet');
+    // Comet checks the schema; our validator also checks the content: a declination Comet lets through is refused here.
+    const bad = readFileSync(SWIFT, 'utf8').replace(/ivorn="[^"]+"/, 'ivorn="ivo://nasa.gsfc.gcn/SWIFT#bad-dec"').replace(/<C2>[^<]*<\/C2>/, '<C2>95.0</C2>');
+    writeFileSync(join(tmp, 'bad.xml'), bad);
+    for (const f of [SWIFT, SVOM, join(tmp, 'bad.xml')]) {
+      const r = await cometSendVo(f, broker.receivePort!);
+      expect(r.code, r.output).toBe(0);
+    }
+    await gw.waitLine((l) => l.includes('#bad-dec'), 30_000);
+    const lines = gw.lines.filter((l) => l.startsWith('in '));
+    expect(lines).toEqual([
+      `in ${ivornOf(SWIFT)} delivered vtp/swift ${itemIdFor(ivornOf(SWIFT))}`,
+      `in ${ivornOf(SVOM)} delivered vtp/all ${itemIdFor(ivornOf(SVOM))}`,
+      expect.stringMatching(/^in ivo:\/\/nasa\.gsfc\.gcn\/SWIFT#bad-dec dead-letter invalid VOEvent: .*Dec 95\.0 is outside/),
+    ]);
+    const reader = await agent('reader');
+    for (const [file, node] of [[SWIFT, 'vtp/swift'], [SVOM, 'vtp/all']] as const) {
+      const item = await reader.getItem(node, itemIdFor(ivornOf(file)));
+      expect(item?.ivorn).toBe(ivornOf(file));
+      expect(validate(item!.xml).valid).toBe(true);
+      expect(prepareVOEvent(item!.xml).event.who).toEqual(prepareVOEvent(readFileSync(file)).event.who);
+    }
+    const dead = readdirSync(join(tmp, 'in-dead')).map((f) => JSON.parse(readFileSync(join(tmp, 'in-dead', f), 'utf8')));
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ source: `vtp://127.0.0.1:${broker.broadcastPort}`, reason: expect.stringContaining('Dec 95.0'), headers: { ivorn: 'ivo://nasa.gsfc.gcn/SWIFT#bad-dec' } });
+    expect(dead[0].text).toContain('<C2>95.0</C2>');
+    // Comet got an ack for each of the three (invalid ones are acked by default, as Comet's own subscriber does).
+    await until(() => (broker.log().match(/Ack received/g) ?? []).length >= 3, 10_000, 'three acks at Comet');
+    expect(broker.log()).not.toContain('Nak received');
+  });
+
+  it('node → our broker → Comet subscribers: the packet arrives byte-identical, iamalives are answered, filters apply, the allow-list holds', async () => {
+    const pub = await agent('fsc');
+    await publishVOEvent(pub, 'vtp/out', readFileSync(FERMI)); // the node exists; `since: latest` starts after this one
+    const port = await freePort();
+    const gw = gateway('out', {
+      local_ivo: 'ivo://voxnet.test/vtp-out',
+      broker: { listen: { host: '127.0.0.1', port }, nodes: ['vtp/out'], iamalive: '1s', allow: ['127.0.0.1/32'] },
+    }, 'gwout');
+    await gw.waitLine((l) => l === `listening ${port}`, 30_000);
+    await until(() => gw.stderr().includes('"msg":"caught up"') || gw.stderr().includes('catching up'), 30_000, 'the follower');
+    const all = await comet({ remote: port, save: true, localIvo: 'ivo://comet.test/all' });
+    const swiftOnly = await comet({ remote: port, save: true, localIvo: 'ivo://comet.test/swift', filters: ["//Param[@name='Packet_Type' and @value='61']"] });
+    await until(() => (gw.stderr().match(/"msg":"new VTP subscriber"/g) ?? []).length >= 2, 30_000, 'two Comet subscribers');
+    await until(() => gw.stderr().includes('filters installed'), 30_000, 'the filter of the second subscriber');
+    // A connection from outside the allow-list is closed without a word.
+    const refused = await new Promise<string>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('error', () => resolve(got));
+    });
+    expect(refused).toBe('');
+    await until(() => gw.stderr().includes('"address":"127.0.0.2","msg":"VTP subscriber refused: not in the allow-list"'), 10_000, 'the refusal in the log');
+    const ids = [];
+    for (const f of [SWIFT, SVOM]) ids.push((await publishVOEvent(pub, 'vtp/out', readFileSync(f))).id);
+    await until(() => all.saved().size >= 2 && swiftOnly.saved().size >= 1, 30_000, 'the events at the Comet subscribers');
+    for (const [i, file] of [SWIFT, SVOM].entries()) {
+      const item = await pub.getItem('vtp/out', ids[i]!);
+      const name = ivornOf(file).replace(/\//g, '_').replace(/[^A-Za-z0-9_.]/g, '');
+      expect(all.saved().get(name)?.toString('utf8'), `${name} at the Comet subscriber`).toBe(item!.xml);
+    }
+    expect([...swiftOnly.saved().keys()]).toEqual([ivornOf(SWIFT).replace(/\//g, '_').replace(/[^A-Za-z0-9_.]/g, '')]);
+    expect(all.saved().size).toBe(2); // not the Fermi packet published before the gateway started
+    // iamalive every second, answered (a subscriber that does not answer is dropped at the next one).
+    await until(() => (all.log().match(/IAmAlive received/g) ?? []).length >= 3, 20_000, 'three iamalives at Comet');
+    expect(gw.stderr()).not.toContain('did not answer iamalive');
+    expect(all.log()).toMatch(/Event accepted; sending ACK/);
+  });
+});

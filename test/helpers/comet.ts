@@ -1,0 +1,105 @@
+/**
+ * Comet (PyPI `comet`, installed by test/peers/install-comet.sh into
+ * .voxnet/peers/comet) as a test peer: a VTP broker (`--receive --broadcast`),
+ * a VTP subscriber (`--remote`, `--save-event`), and `comet-sendvo`; plus the
+ * VTP gateway run as people run it, in a child process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from '../../broker-component/servers/net.ts';
+import { voxnet, type Proc } from './agents.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+export const COMET_BIN = join(ROOT, '.voxnet/peers/comet/bin');
+
+/** Why Comet tests cannot run, or undefined when they can. */
+export function cometMissing(): string | undefined {
+  return existsSync(join(COMET_BIN, 'twistd')) ? undefined : `Comet is not installed (run: bash test/peers/install-comet.sh)`;
+}
+
+export type Comet = {
+  proc: ChildProcess;
+  dir: string;
+  receivePort?: number;
+  broadcastPort?: number;
+  /** Everything Comet logged so far. */
+  log(): string;
+  /** Events saved by --save-event: file name → bytes. */
+  saved(): Map<string, Buffer>;
+  stop(): Promise<void>;
+};
+
+export type CometOptions = {
+  localIvo?: string;
+  /** Accept submissions (comet-sendvo) and broadcast them. */
+  broker?: boolean;
+  /** Subscribe to a VTP broker at this port on 127.0.0.1. */
+  remote?: number;
+  filters?: string[];
+  /** Save each event received into dir/events. */
+  save?: boolean;
+};
+
+export async function startComet(opts: CometOptions): Promise<Comet> {
+  const dir = mkdtempSync(join(tmpdir(), 'voxnet-comet-'));
+  const args = ['-n', '--pidfile=', '-l', '-', 'comet', '-v', '--eventdb', join(dir, 'db'), '--local-ivo', opts.localIvo ?? 'ivo://comet.test/broker'];
+  let receivePort: number | undefined;
+  let broadcastPort: number | undefined;
+  if (opts.broker) {
+    receivePort = await freePort();
+    do broadcastPort = await freePort();
+    while (broadcastPort === receivePort);
+    args.push('--receive', '--receive-port', String(receivePort), '--broadcast', '--broadcast-port', String(broadcastPort), '--broadcast-test-interval', '0');
+  }
+  if (opts.remote) args.push('--remote', `127.0.0.1:${opts.remote}`);
+  for (const f of opts.filters ?? []) args.push('--filter', f);
+  if (opts.save) args.push('--save-event', '--save-event-directory', join(dir, 'events'));
+  const proc = spawn(join(COMET_BIN, 'twistd'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout!.on('data', (d) => (log += d));
+  proc.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+  if (receivePort) await waitForPort(receivePort, 30_000);
+  if (broadcastPort) await waitForPort(broadcastPort, 30_000);
+  return {
+    proc,
+    dir,
+    receivePort,
+    broadcastPort,
+    log: () => log,
+    saved() {
+      const out = new Map<string, Buffer>();
+      const d = join(dir, 'events');
+      if (existsSync(d)) for (const f of readdirSync(d)) out.set(f, readFileSync(join(d, f)));
+      return out;
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `comet-sendvo`: submit one VOEvent file to a Comet broker; resolves with its exit status and output. */
+export function cometSendVo(file: string, port: number): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(join(COMET_BIN, 'comet-sendvo'), ['-h', '127.0.0.1', '-p', String(port), '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    p.stdout!.on('data', (d) => (output += d));
+    p.stderr!.on('data', (d) => (output += d));
+    p.on('exit', (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+/**
+ * `voxnet gateway vtp ARGS` as a child process (through test/helpers/run-vtp.js
+ * until the `voxnet gateway` dispatcher exists).
+ */
+export function vtpGateway(args: string[], env: NodeJS.ProcessEnv): Proc {
+  if (readFileSync(join(ROOT, 'bin/cli.ts'), 'utf8').includes('gateway')) return voxnet(['gateway', 'vtp', ...args], env);
+  return voxnet(args, env, undefined, join(import.meta.dirname, 'run-vtp.js'));
+}
