@@ -63,7 +63,7 @@ describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
     await Promise.all(comets.map((c) => c.stop()));
     await Promise.all(agents.map((a) => a.stop()));
     await env?.stop();
-    rmSync(tmp, { recursive: true, force: true });
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   it('comet-sendvo → Comet broker → our subscriber: each event lands validated on its routed node, acked to Comet; an event our validator refuses goes to the dead letters', async () => {
