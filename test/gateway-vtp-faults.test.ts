@@ -73,7 +73,7 @@ describe('VTP gateway faults', () => {
     const server = net.createServer((s) => {
       peer = s;
       const d = new FrameDecoder();
-      s.on('data', (chunk) => {
+      s.on('data', (chunk: Buffer) => {
         for (const f of d.push(chunk)) if (f.kind === 'frame') replies.push(readMessage(f.data, 1 << 20) as TransportMessage);
       });
     });

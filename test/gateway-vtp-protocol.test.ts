@@ -5,8 +5,10 @@
  * (DOCTYPE, entities, wrong roots), XPath filters with Comet's truth rule,
  * routes, configuration errors.
  */
-import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { describe, it, expect, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import libxml from 'libxmljs2';
 import { FrameDecoder, FrameError, encodeFrame } from '../agents/gateway/vtp/framing.ts';
@@ -14,7 +16,10 @@ import { ack, authenticate, authenticateResponse, iamalive, iamaliveResponse, na
 import { FilterTarget, checkXPath } from '../agents/gateway/vtp/filter.ts';
 import { routeEvent } from '../agents/gateway/vtp/routes.ts';
 import { checkVtpConfig } from '../agents/gateway/vtp/config.ts';
-import { allowList } from '../agents/gateway/vtp/broker.ts';
+import { VtpBroker, allowList } from '../agents/gateway/vtp/broker.ts';
+import { VtpSubscriber } from '../agents/gateway/vtp/subscriber.ts';
+import { Spool } from '../agents/gateway/vtp/spool.ts';
+import { until } from './helpers/until.ts';
 import { ConfigError } from '../agents/lib/config.ts';
 import { SAFE_PARSE_OPTIONS } from '../voevent/xsd.ts';
 
@@ -166,5 +171,60 @@ describe('routes and configuration', () => {
     expect(l.check('192.0.2.7', 'ipv4')).toBe(true);
     expect(l.check('192.0.2.8', 'ipv4')).toBe(false);
     expect(l.check('::1', 'ipv6')).toBe(true);
+  });
+});
+
+describe('our subscriber ⇄ our broker, in one process', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'voxnet-vtp-tls-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  async function pair(opts: { tls: boolean; trust?: boolean }) {
+    const spool = new Spool(':memory:');
+    let tlsOpts;
+    if (opts.tls) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem')], { stdio: 'ignore' });
+      tlsOpts = { cert: join(tmp, 'cert.pem'), key: join(tmp, 'key.pem') };
+    }
+    const broker = new VtpBroker({ host: '127.0.0.1', port: 0, localIvo: 'ivo://voxnet.test/b', spool, tls: tlsOpts, identifyTimeoutMs: 200 });
+    const port = await broker.listen();
+    const got: string[] = [];
+    const sub = new VtpSubscriber({
+      host: '127.0.0.1', port, localIvo: 'ivo://voxnet.test/s', backoff: { initialMs: 50, maxMs: 200 },
+      tls: opts.tls ? { ca: opts.trust ? [join(tmp, 'cert.pem')] : [] } : undefined,
+      onEvent: async (ev) => (got.push(ev.ivorn), { accepted: true }),
+    });
+    return { spool, broker, sub, got, port };
+  }
+
+  it('events flow over TLS with a trusted certificate, and a subscriber that comes back gets what it had not acknowledged', async () => {
+    const { spool, broker, sub, got, port } = await pair({ tls: true, trust: true });
+    sub.start();
+    await until(() => [...broker.sessions].some((s) => s.id === 'ivo://voxnet.test/s'), 10_000, 'the subscriber identified');
+    spool.append('ivo://x/y#1', 'n', SWIFT.toString().replace(/ivorn="[^"]+"/, 'ivorn="ivo://x/y#1"'));
+    broker.notify();
+    await until(() => got.length === 1, 10_000, 'the first event');
+    await sub.stop();
+    // While it is away, two more events: they wait in the spool for it.
+    for (const n of [2, 3]) spool.append(`ivo://x/y#${n}`, 'n', SWIFT.toString().replace(/ivorn="[^"]+"/, `ivorn="ivo://x/y#${n}"`));
+    broker.notify();
+    const again = new VtpSubscriber({ host: '127.0.0.1', port, localIvo: 'ivo://voxnet.test/s', tls: { ca: [join(tmp, 'cert.pem')] }, onEvent: async (ev) => (got.push(ev.ivorn), { accepted: true }) });
+    again.start();
+    await until(() => got.length === 3, 10_000, 'the events sent while it was away');
+    expect(got).toEqual(['ivo://x/y#1', 'ivo://x/y#2', 'ivo://x/y#3']);
+    await again.stop();
+    await broker.close();
+  });
+
+  it('an untrusted certificate is refused (and retried, never accepted)', async () => {
+    const { broker, sub } = await pair({ tls: true, trust: false });
+    let connected = false;
+    sub.on('connected', () => (connected = true));
+    sub.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(connected).toBe(false);
+    expect(broker.sessions.size).toBe(0);
+    await sub.stop();
+    await broker.close();
   });
 });
