@@ -119,6 +119,8 @@ export class VtpBroker extends EventEmitter {
   }
 }
 
+const ACK_SAVE_MS = 250;
+
 export class Session {
   /** Its IVO, or `addr:<ip>`; undefined until identified. */
   id?: string;
@@ -129,6 +131,7 @@ export class Session {
   private missedAlive = 0;
   private identifyTimer?: NodeJS.Timeout;
   private pumping = false;
+  private saveTimer?: NodeJS.Timeout;
   private readonly headAtConnect: number;
 
   constructor(readonly broker: VtpBroker, readonly conn: VtpConnection) {
@@ -137,6 +140,7 @@ export class Session {
     conn.on('bad', (b: { reason: string }) => broker.log.warn({ subscriber: conn.peer, reason: b.reason }, 'bad frame from a VTP subscriber'));
     conn.on('close', (reason?: string) => {
       clearTimeout(this.identifyTimer);
+      this.saveAckedNow();
       broker.sessions.delete(this);
       broker.log.info({ subscriber: this.id ?? conn.peer, reason }, 'VTP subscriber gone');
       broker.emit('gone', this, reason);
@@ -200,7 +204,20 @@ export class Session {
     }
   }
 
+  /**
+   * Record how far the subscriber acknowledged, at most every `ACK_SAVE_MS` (and on
+   * close): a broker killed in between resends those few events, which a
+   * subscriber drops as already seen (Comet: its event db; ours: the seen-store).
+   */
   private saveAcked(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => this.saveAckedNow(), ACK_SAVE_MS);
+    this.saveTimer.unref();
+  }
+
+  private saveAckedNow(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     if (!this.id) return;
     let upTo = this.cursor;
     for (const seq of this.inflight.values()) upTo = Math.min(upTo, seq - 1);
