@@ -16,6 +16,8 @@ import { cometMissing, cometSendVo, startComet, vtpGateway, type Comet } from '.
 import { freePort } from '../broker-component/servers/net.ts';
 import { connectAgent, itemIdFor, prepareVOEvent, publishVOEvent, type Agent } from '../agents/lib/index.ts';
 import { validate } from '../voevent/index.ts';
+import { owner } from './helpers/pubsub.ts';
+import { xml } from './helpers/xmpp.ts';
 import { until } from './helpers/until.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures/voevents');
@@ -145,5 +147,50 @@ describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
     await until(() => (all.log().match(/IAmAlive received/g) ?? []).length >= 3, 20_000, 'three iamalives at Comet');
     expect(gw.stderr()).not.toContain('did not answer iamalive');
     expect(all.log()).toMatch(/Event accepted; sending ACK/);
+  });
+  it('Comet\'s iamalives are answered (Comet drops a subscriber that misses one), and the subscriber reconnects when Comet comes back', async () => {
+    let broker = await comet({ broker: true, iamaliveSeconds: 1 });
+    const ports = { receive: broker.receivePort!, broadcast: broker.broadcastPort! };
+    const gw = gateway('alive', {
+      local_ivo: 'ivo://voxnet.test/vtp-alive',
+      subscriber: { remotes: [{ host: '127.0.0.1', port: ports.broadcast }], node: 'vtp/alive' },
+    }, 'gwalive');
+    await until(() => (broker.log().match(/IAmAlive received/g) ?? []).length >= 3, 30_000, 'three iamalive answers at Comet');
+    expect(broker.log()).not.toContain('Peer appears to be dead');
+    await broker.kill();
+    broker = await comet({ broker: true, ports });
+    await until(() => broker.log().includes('Authentication received'), 60_000, 'the gateway back at the restarted Comet');
+    const r = await cometSendVo(SVOM, ports.receive);
+    expect(r.code, r.output).toBe(0);
+    await gw.waitLine((l) => l === `in ${ivornOf(SVOM)} delivered vtp/alive ${itemIdFor(ivornOf(SVOM))}`, 30_000);
+  });
+
+  it('VOXnet ⇄ Comet both ways through one gateway: nothing loops — our event comes back from Comet and is refused as an echo, Comet\'s event is not sent back', async () => {
+    const pub = await agent('fsc-loop');
+    await publishVOEvent(pub, 'vtp/loop', readFileSync(FERMI)); // the node exists, and the gateway may publish on it
+    await pub.iq('set', owner(xml('affiliations', { node: 'vtp/loop' }, xml('affiliation', { jid: 'gwloop@svom.fr', affiliation: 'publisher' }))));
+    const port = await freePort();
+    const cometPorts = { receive: await freePort(), broadcast: await freePort() };
+    const gw = gateway('loop', {
+      local_ivo: 'ivo://voxnet.test/vtp-loop',
+      broker: { listen: { host: '127.0.0.1', port }, nodes: ['vtp/loop'] },
+      subscriber: { remotes: [{ host: '127.0.0.1', port: cometPorts.broadcast }], node: 'vtp/loop' },
+    }, 'gwloop');
+    await gw.waitLine((l) => l === `listening ${port}`, 30_000);
+    // Comet subscribes to our broker and rebroadcasts what it gets, to our subscriber among others.
+    const middle = await comet({ broker: true, ports: cometPorts, remote: port, localIvo: 'ivo://comet.test/middle' });
+    await until(() => middle.log().includes('Authentication received') && gw.stderr().includes('"msg":"new VTP subscriber"'), 60_000, 'both directions connected');
+    // 1. Ours → Comet → back to us: refused as an echo.
+    const ours = await publishVOEvent(pub, 'vtp/loop', readFileSync(SWIFT));
+    await gw.waitLine((l) => l === `in ${ivornOf(SWIFT)} skipped echo`, 30_000);
+    // 2. Comet's → us → the node, and not back out to Comet.
+    const r = await cometSendVo(SVOM, cometPorts.receive);
+    expect(r.code, r.output).toBe(0);
+    await gw.waitLine((l) => l === `in ${ivornOf(SVOM)} delivered vtp/loop ${itemIdFor(ivornOf(SVOM))}`, 30_000);
+    await new Promise((res) => setTimeout(res, 2000));
+    expect(gw.lines.filter((l) => l.startsWith('out '))).toEqual([`out ${ivornOf(SWIFT)} spooled`]);
+    expect(gw.lines.filter((l) => l.startsWith('in '))).toEqual([`in ${ivornOf(SWIFT)} skipped echo`, `in ${ivornOf(SVOM)} delivered vtp/loop ${itemIdFor(ivornOf(SVOM))}`]);
+    const items = await pub.getItems('vtp/loop', { max: 50 });
+    expect(items.items.map((i) => i.id).sort()).toEqual([itemIdFor(ivornOf(FERMI)), ours.id, itemIdFor(ivornOf(SVOM))].sort());
   });
 });

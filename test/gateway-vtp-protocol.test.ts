@@ -19,6 +19,9 @@ import { checkVtpConfig } from '../agents/gateway/vtp/config.ts';
 import { VtpBroker, allowList } from '../agents/gateway/vtp/broker.ts';
 import { VtpSubscriber } from '../agents/gateway/vtp/subscriber.ts';
 import { Spool } from '../agents/gateway/vtp/spool.ts';
+import { spoolItem } from '../agents/gateway/vtp/outbound.ts';
+import { SeenStore } from '../agents/gateway/lib/index.ts';
+import { silentLogger } from '../agents/lib/log.ts';
 import { until } from './helpers/until.ts';
 import { ConfigError } from '../agents/lib/config.ts';
 import { SAFE_PARSE_OPTIONS } from '../voevent/xsd.ts';
@@ -226,5 +229,26 @@ describe('our subscriber ⇄ our broker, in one process', () => {
     expect(broker.sessions.size).toBe(0);
     await sub.stop();
     await broker.close();
+  });
+});
+
+describe('what the broker role sends out (the loop rule)', () => {
+  const xml = SWIFT.toString();
+  const iv = 'ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-182';
+  it.each([
+    ['an item a person published', 'fsc@svom.fr/x', undefined, 'spooled'],
+    ['an item this gateway published (it came in over VTP)', 'vtp-gw@svom.fr/gateway-vtp-1', undefined, 'skipped'],
+    ['an item another listed gateway published', 'kafka-gw@svom.fr/r', undefined, 'skipped'],
+    ['an item the seen-store saw come in', 'fsc@svom.fr/x', 'in', 'skipped'],
+    ['an item already sent out (a repeat)', 'fsc@svom.fr/x', 'out', 'skipped'],
+    ['an item that is not a VOEvent', 'fsc@svom.fr/x', undefined, 'skipped'],
+  ] as const)('%s → %s', (what, publisher, seenAs, expected) => {
+    const spool = new Spool(':memory:');
+    const seen = new SeenStore(':memory:');
+    if (seenAs) seen.mark(`ivorn:${iv}`, seenAs, 'somewhere');
+    const notVoevent = what.includes('not a VOEvent');
+    const item = { node: 'n', id: 'i', publisher, xml: notVoevent ? '<entry/>' : xml, ivorn: notVoevent ? undefined : iv, live: true };
+    expect(spoolItem(item, { spool, seen, log: silentLogger(), gatewayJids: ['vtp-gw@svom.fr', 'kafka-gw@svom.fr'] })).toBe(expected);
+    expect(spool.read(0).length).toBe(expected === 'spooled' ? 1 : 0);
   });
 });

@@ -29,6 +29,8 @@ export type Comet = {
   /** Events saved by --save-event: file name → bytes. */
   saved(): Map<string, Buffer>;
   stop(): Promise<void>;
+  /** SIGKILL, leaving its directory. */
+  kill(): Promise<void>;
 };
 
 export type CometOptions = {
@@ -40,6 +42,10 @@ export type CometOptions = {
   filters?: string[];
   /** Save each event received into dir/events. */
   save?: boolean;
+  /** Ports for the broker (default: free ones), e.g. to restart it where it was. */
+  ports?: { receive: number; broadcast: number };
+  /** The broadcaster's iamalive interval (Comet's constant, 60 s, set before it starts). */
+  iamaliveSeconds?: number;
 };
 
 export async function startComet(opts: CometOptions): Promise<Comet> {
@@ -48,15 +54,24 @@ export async function startComet(opts: CometOptions): Promise<Comet> {
   let receivePort: number | undefined;
   let broadcastPort: number | undefined;
   if (opts.broker) {
-    receivePort = await freePort();
-    do broadcastPort = await freePort();
-    while (broadcastPort === receivePort);
+    receivePort = opts.ports?.receive ?? (await freePort());
+    broadcastPort = opts.ports?.broadcast;
+    while (broadcastPort === undefined || broadcastPort === receivePort) broadcastPort = await freePort();
     args.push('--receive', '--receive-port', String(receivePort), '--broadcast', '--broadcast-port', String(broadcastPort), '--broadcast-test-interval', '0');
   }
   if (opts.remote) args.push('--remote', `127.0.0.1:${opts.remote}`);
   for (const f of opts.filters ?? []) args.push('--filter', f);
   if (opts.save) args.push('--save-event', '--save-event-directory', join(dir, 'events'));
-  const proc = spawn(join(COMET_BIN, 'twistd'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = opts.iamaliveSeconds
+    ? spawn(join(COMET_BIN, 'python'), ['-c', [
+      'import sys',
+      'from comet.protocol.broadcaster import VOEventBroadcasterFactory',
+      `VOEventBroadcasterFactory.IAMALIVE_INTERVAL = ${Number(opts.iamaliveSeconds)}`,
+      'from twisted.scripts.twistd import run',
+      "sys.argv = ['twistd'] + sys.argv[1:]",
+      'run()',
+    ].join('\n'), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(join(COMET_BIN, 'twistd'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout!.on('data', (d) => (log += d));
   proc.stderr!.on('data', (d) => (log += d));
@@ -74,6 +89,10 @@ export async function startComet(opts: CometOptions): Promise<Comet> {
       const d = join(dir, 'events');
       if (existsSync(d)) for (const f of readdirSync(d)) out.set(f, readFileSync(join(d, f)));
       return out;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited;
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');

@@ -139,7 +139,7 @@ async function startBroker(cfg: VtpConfig, agent: Agent, seen: SeenStore, stateD
   running.add(() => broker.close());
   io.out(`listening ${port}`);
   const followers = await followNodes({
-    agent, nodes: b.nodes, since: b.since, spool, broker, seen, log,
+    agent, nodes: b.nodes, since: b.since, spool, broker, seen, log, gatewayJids: b.gateway_jids,
     onSpooled: (ivorn) => io.out(`out ${ivorn} spooled`),
   });
   running.add(async () => {

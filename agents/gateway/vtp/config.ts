@@ -18,7 +18,8 @@
  *     iamalive: 60s
  *     allow: [127.0.0.0/8, 192.0.2.0/24]
  *     tls: { cert: server.pem, key: server.key }
- *     keep: { events: 10000, age: 7d }
+ *     keep: { events: 10000, age: 168h }
+ *     gateway_jids: [kafka-gw@svom.fr]       items these accounts published came from elsewhere
  *   xmpp: { jid, password, server, service, trust }
  */
 import { DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile } from '../../lib/config.ts';
@@ -51,6 +52,7 @@ export type VtpConfig = {
     allow: string[];
     tls?: { cert: string; key: string; ca?: string[] };
     keep: { events: number; age?: Duration };
+    gateway_jids?: string[];
   };
   xmpp?: Record<string, unknown>;
 };
@@ -107,6 +109,7 @@ export const VTP_CONFIG_SCHEMA = {
         iamalive: { ...DURATION_SCHEMA, default: 60 },
         allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
         tls: { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'array', items: { type: 'string' } } } },
+        gateway_jids: { type: 'array', items: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+$' }, description: 'other gateways\' accounts: their items are not sent out' },
         keep: {
           type: 'object', additionalProperties: false, default: {},
           properties: { events: { type: 'integer', minimum: 1, default: 10000 }, age: DURATION_SCHEMA },
