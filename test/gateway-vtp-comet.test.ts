@@ -148,21 +148,25 @@ describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
     expect(gw.stderr()).not.toContain('did not answer iamalive');
     expect(all.log()).toMatch(/Event accepted; sending ACK/);
   });
-  it('Comet\'s iamalives are answered (Comet drops a subscriber that misses one), and the subscriber reconnects when Comet comes back', async () => {
+  it('Comet\'s iamalives are answered (Comet drops a subscriber that misses one), the subscriber reconnects when Comet comes back, and Comet applies its XPath filter', async () => {
     let broker = await comet({ broker: true, iamaliveSeconds: 1 });
     const ports = { receive: broker.receivePort!, broadcast: broker.broadcastPort! };
     const gw = gateway('alive', {
       local_ivo: 'ivo://voxnet.test/vtp-alive',
-      subscriber: { remotes: [{ host: '127.0.0.1', port: ports.broadcast }], node: 'vtp/alive' },
+      subscriber: { remotes: [{ host: '127.0.0.1', port: ports.broadcast }], node: 'vtp/alive', filters: ["//Param[@name='Packet_Type' and @value='61']"] },
     }, 'gwalive');
     await until(() => (broker.log().match(/IAmAlive received/g) ?? []).length >= 3, 30_000, 'three iamalive answers at Comet');
     expect(broker.log()).not.toContain('Peer appears to be dead');
     await broker.kill();
     broker = await comet({ broker: true, ports });
-    await until(() => broker.log().includes('Authentication received'), 60_000, 'the gateway back at the restarted Comet');
-    const r = await cometSendVo(SVOM, ports.receive);
-    expect(r.code, r.output).toBe(0);
-    await gw.waitLine((l) => l === `in ${ivornOf(SVOM)} delivered vtp/alive ${itemIdFor(ivornOf(SVOM))}`, 30_000);
+    await until(() => broker.log().includes('Installing filter //Param[@name=\'Packet_Type\' and @value=\'61\']'), 60_000, 'the gateway back at the restarted Comet, with its filter');
+    for (const f of [SVOM, SWIFT]) {
+      const r = await cometSendVo(f, ports.receive);
+      expect(r.code, r.output).toBe(0);
+    }
+    await gw.waitLine((l) => l === `in ${ivornOf(SWIFT)} delivered vtp/alive ${itemIdFor(ivornOf(SWIFT))}`, 30_000);
+    expect(gw.lines.filter((l) => l.startsWith('in '))).toHaveLength(1); // the SVOM packet (Packet_Type 201) stayed at Comet
+    expect(broker.log()).toContain('Event rejected by filter');
   });
 
   it('VOXnet ⇄ Comet both ways through one gateway: nothing loops — our event comes back from Comet and is refused as an echo, Comet\'s event is not sent back', async () => {

@@ -7,7 +7,7 @@
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import libxml from 'libxmljs2';
@@ -16,6 +16,7 @@ import { ack, authenticate, authenticateResponse, iamalive, iamaliveResponse, na
 import { FilterTarget, checkXPath } from '../agents/gateway/vtp/filter.ts';
 import { routeEvent } from '../agents/gateway/vtp/routes.ts';
 import { checkVtpConfig } from '../agents/gateway/vtp/config.ts';
+import { runVtp } from '../agents/gateway/vtp/cli.ts';
 import { VtpBroker, allowList } from '../agents/gateway/vtp/broker.ts';
 import { VtpSubscriber } from '../agents/gateway/vtp/subscriber.ts';
 import { Spool } from '../agents/gateway/vtp/spool.ts';
@@ -143,6 +144,7 @@ describe('routes and configuration', () => {
     ['ivo://org.svom/fsc#1', 'observation', 'vtp/all'],
   ])('%s (%s) → %s', (ivorn, role, node) => expect(routeEvent(routes, ivorn, role)).toBe(node));
   it('without a catch-all an event can have no route', () => expect(routeEvent(routes.slice(0, 1), 'ivo://x/y#1', 'observation')).toBeUndefined());
+  it('a skip route keeps matching events off VOXnet', () => expect(routeEvent([{ role: 'test', skip: true }, { node: 'all' }], 'ivo://c/b#TestEvent-1', 'test')).toBeUndefined());
 
   it('names every mistake of a configuration at once', () => {
     try {
@@ -250,5 +252,35 @@ describe('what the broker role sends out (the loop rule)', () => {
     const item = { node: 'n', id: 'i', publisher, xml: notVoevent ? '<entry/>' : xml, ivorn: notVoevent ? undefined : iv, live: true };
     expect(spoolItem(item, { spool, seen, log: silentLogger(), gatewayJids: ['vtp-gw@svom.fr', 'kafka-gw@svom.fr'] })).toBe(expected);
     expect(spool.read(0).length).toBe(expected === 'spooled' ? 1 : 0);
+  });
+});
+
+describe('voxnet gateway vtp: command-line mistakes', () => {
+  const run = async (argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runVtp(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, {});
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'voxnet-vtp-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--help prints the usage', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('usage: voxnet gateway vtp [subscriber|broker] --config FILE');
+  });
+  it('an unknown role, a missing --config: status 2 with the reason', async () => {
+    expect(await run(['relay', '--config', 'x.yaml'])).toMatchObject({ code: 2, err: expect.stringContaining("unknown role 'relay'") });
+    expect(await run([])).toMatchObject({ code: 2, err: expect.stringContaining('--config is required') });
+  });
+  it('a configuration mistake names the file and the key, and nothing starts', async () => {
+    const file = join(dir, 'vtp.yaml');
+    writeFileSync(file, 'local_ivo: ivo://voxnet.test/vtp\nbroker:\n  nodes: [a]\n  iamalive: often\n');
+    const r = await run(['--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${file}: broker.iamalive: must be a duration such as 500ms, 1s or 5m`);
+    writeFileSync(file, 'local_ivo: ivo://voxnet.test/vtp\nbroker:\n  nodes: [a]\n');
+    expect(await run(['subscriber', '--config', file])).toMatchObject({ code: 2, err: expect.stringContaining('has no subscriber section') });
   });
 });

@@ -9,7 +9,7 @@
  *   subscriber:                              VTP → VOXnet
  *     remotes: [{ host: voevent.4pisky.org, port: 8099, tls: false }]
  *     filters: ["//Param[@name='Packet_Type' and @value='61']"]
- *     routes: [{ ivorn_prefix: ivo://nasa.gsfc.gcn/SWIFT, node: gcn/swift }, { role: test, node: vtp/test }, { node: vtp/all }]
+ *     routes: [{ ivorn_prefix: ivo://nasa.gsfc.gcn/SWIFT, node: gcn/swift }, { role: test, skip: true }, { node: vtp/all }]
  *     invalid: ack | nak
  *   broker:                                  VOXnet → VTP
  *     listen: { host: 0.0.0.0, port: 8099 }
@@ -88,7 +88,12 @@ export const VTP_CONFIG_SCHEMA = {
         filters: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
         routes: {
           type: 'array',
-          items: { type: 'object', additionalProperties: false, required: ['node'], properties: { node: { type: 'string', minLength: 1 }, ivorn_prefix: { type: 'string', minLength: 1 }, role: { enum: ['observation', 'prediction', 'utility', 'test'] } } },
+          items: {
+            type: 'object', additionalProperties: false,
+            oneOf: [{ required: ['node'] }, { required: ['skip'] }],
+            description: 'a route with a node, or skip: true',
+            properties: { node: { type: 'string', minLength: 1 }, skip: { const: true }, ivorn_prefix: { type: 'string', minLength: 1 }, role: { enum: ['observation', 'prediction', 'utility', 'test'] } },
+          },
         },
         node: { type: 'string', minLength: 1, description: 'one node for every event (instead of routes)' },
         invalid: { enum: ['ack', 'nak'], default: 'ack' },
