@@ -174,3 +174,21 @@ describe('bridge ledger (loops and duplicates per place)', () => {
     store.close();
   });
 });
+
+describe('VOEvent bytes for other networks', () => {
+  it('gives the conventional <voe:VOEvent> form of a payload the server re-serialized, same document', async () => {
+    const { parseXml } = await import('./helpers/pubsub.ts');
+    const { parse } = await import('../voevent/index.ts');
+    const { conventionalVOEventXml } = await import('../agents/gateway/lib/index.ts');
+    const served = '<VOEvent xmlns="http://www.ivoa.net/xml/VOEvent/v2.0" xmlns:ns1="http://www.w3.org/2001/XMLSchema-instance" ns1:schemaLocation="x y" ivorn="ivo://a/b#c" version="2.0" role="test">'
+      + '<Who xmlns=""><AuthorIVORN>ivo://a/b</AuthorIVORN><Date>2026-01-01T00:00:00</Date></Who><What xmlns=""><Param name="p" value="1 &lt; 2"/></What></VOEvent>';
+    const text = conventionalVOEventXml(await parseXml(served))!;
+    expect(text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<voe:VOEvent xmlns:voe="http:\/\/www.ivoa.net\/xml\/VOEvent\/v2.0" xmlns:ns1=/);
+    expect(text).toContain('<Who><AuthorIVORN>');
+    expect(text).not.toContain('xmlns=""');
+    const ev = parse(text);
+    expect(ev.ivorn).toBe('ivo://a/b#c');
+    expect(ev.role).toBe('test');
+    expect(conventionalVOEventXml(await parseXml('<json xmlns="urn:xmpp:json:0">{}</json>'))).toBeUndefined();
+  });
+});

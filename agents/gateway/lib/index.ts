@@ -5,6 +5,7 @@
  * - `seen.ts`         SeenStore (SQLite, expiry, direction + origin per key) and `loopVerdict`, the loop/dedupe rule
  * - `dead-letter.ts`  dead letters with the reason: a directory or a node
  * - `ledger.ts`       BridgeLedger: the inbound/outbound loop and dedupe rules per place (topic, VTP peer, node)
+ * - `voevent-text.ts` a VOEvent item as other networks expect the bytes (declaration, <voe:VOEvent>)
  * - `relay.ts`        publish-then-advance with retry/backoff; Refused → dead letter; stop never advances
  */
 export { bridgedItemId, dedupeKey, hopIdText, type MessageIdentity } from './ids.ts';
@@ -13,4 +14,5 @@ export {
   DirectoryDeadLetters, NodeDeadLetters, deadLetterSink, deadLetterXml, deadLetterId, DEAD_LETTER_NS, type DeadLetter, type DeadLetterSink,
 } from './dead-letter.ts';
 export { BridgeLedger, type BridgeVerdict } from './ledger.ts';
+export { conventionalVOEventXml } from './voevent-text.ts';
 export { relay, Refused, RelayStopped, type RelayStep, type RelayOptions, type RelayOutcome } from './relay.ts';
