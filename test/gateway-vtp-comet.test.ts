@@ -5,16 +5,12 @@
  *   VOXnet node → our VTP broker → Comet subscribers (bytes unchanged, iamalive answered, XPath filters)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
-import { agentEnv, type Proc } from './helpers/agents.ts';
-import { cometMissing, cometSendVo, startComet, vtpGateway, type Comet } from './helpers/comet.ts';
+import { cometMissing, cometSendVo, startVtpEnv, type CometOptions, type VtpTestEnv } from './helpers/comet.ts';
 import { freePort } from '../broker-component/servers/net.ts';
-import { connectAgent, itemIdFor, prepareVOEvent, publishVOEvent, type Agent } from '../agents/lib/index.ts';
+import { itemIdFor, prepareVOEvent, publishVOEvent } from '../agents/lib/index.ts';
 import { validate } from '../voevent/index.ts';
 import { owner } from './helpers/pubsub.ts';
 import { xml } from './helpers/xmpp.ts';
@@ -29,44 +25,17 @@ const ivornOf = (file: string) => /ivorn="([^"]+)"/.exec(readFileSync(file, 'utf
 const missing = cometMissing();
 
 describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
-  let env: BrokerEnv;
+  let t: VtpTestEnv;
   let tmp: string;
-  const procs: Proc[] = [];
-  const comets: Comet[] = [];
-  const agents: Agent[] = [];
-
-  async function agent(user: string): Promise<Agent> {
-    env.prosody.addUser(user, 'svom.fr', user);
-    const a = await connectAgent({ jid: `${user}@svom.fr`, password: user, server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: user });
-    agents.push(a);
-    return a;
-  }
-
-  function gateway(name: string, cfg: object, user = 'gw'): Proc {
-    const file = join(tmp, `${name}.yaml`);
-    writeFileSync(file, YAML.stringify({ state_dir: join(tmp, `${name}-state`), dead_letter: { dir: join(tmp, `${name}-dead`) }, ...cfg }));
-    const p = vtpGateway(['--config', file], agentEnv(env, user, { VOXNET_LOG_LEVEL: 'debug' }));
-    procs.push(p);
-    return p;
-  }
-
-  async function comet(opts: Parameters<typeof startComet>[0]): Promise<Comet> {
-    const c = await startComet(opts);
-    comets.push(c);
-    return c;
-  }
+  const agent = (user: string) => t.agent(user);
+  const gateway = (name: string, cfg: object, user = 'gw') => t.gateway(name, cfg, user);
+  const comet = (opts: CometOptions) => t.comet(opts);
 
   beforeAll(async () => {
-    env = await startBrokerEnv({ create_nodes: ['*'] });
-    tmp = mkdtempSync(join(tmpdir(), 'voxnet-vtp-'));
+    t = await startVtpEnv();
+    tmp = t.tmp;
   });
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(comets.map((c) => c.stop()));
-    await Promise.all(agents.map((a) => a.stop()));
-    await env?.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => t?.stop());
 
   it('comet-sendvo → Comet broker → our subscriber: each event lands validated on its routed node, acked to Comet; an event our validator refuses goes to the dead letters', async () => {
     const broker = await comet({ broker: true });

@@ -9,18 +9,16 @@
  *   and its subscribers were notified of each exactly once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
-import { agentEnv, type Proc } from './helpers/agents.ts';
-import { vtpGateway } from './helpers/comet.ts';
+import { PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
+import type { Proc } from './helpers/agents.ts';
+import { startVtpEnv, type VtpTestEnv } from './helpers/comet.ts';
 import { NS, owner, ps } from './helpers/pubsub.ts';
 import { xml } from './helpers/xmpp.ts';
 import { freePort } from '../broker-component/servers/net.ts';
-import { connectAgent, itemIdFor, publishVOEvent, type Agent } from '../agents/lib/index.ts';
+import { itemIdFor, publishVOEvent } from '../agents/lib/index.ts';
 import { FrameDecoder, encodeFrame } from '../agents/gateway/vtp/framing.ts';
 import { readMessage, type TransportMessage } from '../agents/gateway/vtp/messages.ts';
 import { until } from './helpers/until.ts';
@@ -31,40 +29,20 @@ const ivorn = (tag: string) => `ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-${
 const TRN = 'xmlns:trn="http://www.telescope-networks.org/xml/Transport/v1.1"';
 
 describe('VTP gateway faults', () => {
+  let t: VtpTestEnv;
   let env: BrokerEnv;
   let tmp: string;
-  const procs: Proc[] = [];
-  const agents: Agent[] = [];
-
-  async function agent(user: string): Promise<Agent> {
-    env.prosody.addUser(user, 'svom.fr', user);
-    const a = await connectAgent({ jid: `${user}@svom.fr`, password: user, server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: user });
-    agents.push(a);
-    return a;
-  }
-
-  function writeConfig(name: string, cfg: object): string {
-    const file = join(tmp, `${name}.yaml`);
-    writeFileSync(file, YAML.stringify({ state_dir: join(tmp, `${name}-state`), dead_letter: { dir: join(tmp, `${name}-dead`) }, ...cfg }));
-    return file;
-  }
-
-  function gateway(file: string, user: string): Proc {
-    const p = vtpGateway(['--config', file], agentEnv(env, user, { VOXNET_LOG_LEVEL: 'info' }));
-    procs.push(p);
-    return p;
-  }
+  const agent = (user: string) => t.agent(user);
+  /** A gateway configuration to start (and restart) by name. */
+  const writeConfig = (name: string, cfg: object) => ({ name, cfg });
+  const gateway = (c: { name: string; cfg: object }, user: string): Proc => t.gateway(c.name, c.cfg, user, 'info');
 
   beforeAll(async () => {
-    env = await startBrokerEnv({ create_nodes: ['*'] });
-    tmp = mkdtempSync(join(tmpdir(), 'voxnet-vtp-faults-'));
+    t = await startVtpEnv();
+    env = t.env;
+    tmp = t.tmp;
   });
-  afterAll(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(agents.map((a) => a.stop()));
-    await env?.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => t?.stop());
 
   it('a hostile broker: garbage, oversized, DOCTYPE and invalid frames are naked with the reason and dead-lettered; the stream goes on', async () => {
     // The broker side of the conversation, frame by frame.

@@ -5,11 +5,14 @@
  * VTP gateway run as people run it, in a child process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../../broker-component/servers/net.ts';
-import { voxnet, type Proc } from './agents.ts';
+import YAML from 'yaml';
+import { connectAgent, type Agent } from '../../agents/lib/index.ts';
+import { agentEnv, voxnet, type Proc } from './agents.ts';
+import { startBrokerEnv, PUBSUB, type BrokerEnv } from './broker-env.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 export const COMET_BIN = join(ROOT, '.voxnet/peers/comet/bin');
@@ -121,4 +124,53 @@ export function cometSendVo(file: string, port: number): Promise<{ code: number;
 export function vtpGateway(args: string[], env: NodeJS.ProcessEnv): Proc {
   if (readFileSync(join(ROOT, 'bin/cli.ts'), 'utf8').includes('gateway')) return voxnet(['gateway', 'vtp', ...args], env);
   return voxnet(args, env, undefined, join(import.meta.dirname, 'run-vtp.js'));
+}
+
+/** What the VTP gateway tests share: Prosody + broker, agents, gateways and Comets, all stopped by stop(). */
+export type VtpTestEnv = {
+  env: BrokerEnv;
+  tmp: string;
+  /** An agent logged in as user@svom.fr (account created, password = user). */
+  agent(user: string): Promise<Agent>;
+  /** `voxnet gateway vtp --config <name>.yaml` with state and dead letters under tmp, logged in as `user`. */
+  gateway(name: string, cfg: object, user: string, logLevel?: string): Proc;
+  comet(opts: CometOptions): Promise<Comet>;
+  stop(): Promise<void>;
+};
+
+export async function startVtpEnv(): Promise<VtpTestEnv> {
+  const env = await startBrokerEnv({ create_nodes: ['*'] });
+  const tmp = mkdtempSync(join(tmpdir(), 'voxnet-vtp-'));
+  const procs: Proc[] = [];
+  const comets: Comet[] = [];
+  const agents: Agent[] = [];
+  return {
+    env,
+    tmp,
+    async agent(user) {
+      env.prosody.addUser(user, 'svom.fr', user);
+      const a = await connectAgent({ jid: `${user}@svom.fr`, password: user, server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: user });
+      agents.push(a);
+      return a;
+    },
+    gateway(name, cfg, user, logLevel = 'debug') {
+      const file = join(tmp, `${name}.yaml`);
+      writeFileSync(file, YAML.stringify({ state_dir: join(tmp, `${name}-state`), dead_letter: { dir: join(tmp, `${name}-dead`) }, ...cfg }));
+      const p = vtpGateway(['--config', file], agentEnv(env, user, { VOXNET_LOG_LEVEL: logLevel }));
+      procs.push(p);
+      return p;
+    },
+    async comet(opts) {
+      const c = await startComet(opts);
+      comets.push(c);
+      return c;
+    },
+    async stop() {
+      for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await Promise.all(comets.map((c) => c.stop()));
+      await Promise.all(agents.map((a) => a.stop()));
+      await env.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }
