@@ -15,7 +15,7 @@ import { FrameDecoder, FrameError, encodeFrame } from '../agents/gateway/vtp/fra
 import { ack, authenticate, authenticateResponse, iamalive, iamaliveResponse, nak, readMessage, filtersOf, BadMessage } from '../agents/gateway/vtp/messages.ts';
 import { FilterTarget, checkXPath } from '../agents/gateway/vtp/filter.ts';
 import { routeEvent } from '../agents/gateway/vtp/routes.ts';
-import { checkVtpConfig } from '../agents/gateway/vtp/config.ts';
+import { checkVtpConfig, loadVtpConfig } from '../agents/gateway/vtp/config.ts';
 import { runVtp } from '../agents/gateway/vtp/cli.ts';
 import { VtpBroker, allowList } from '../agents/gateway/vtp/broker.ts';
 import { VtpSubscriber } from '../agents/gateway/vtp/subscriber.ts';
@@ -146,7 +146,7 @@ describe('routes and configuration', () => {
   it('without a catch-all an event can have no route', () => expect(routeEvent(routes.slice(0, 1), 'ivo://x/y#1', 'observation')).toBeUndefined());
   it('a skip route keeps matching events off VOXnet', () => expect(routeEvent([{ role: 'test', skip: true }, { node: 'all' }], 'ivo://c/b#TestEvent-1', 'test')).toBeUndefined());
 
-  it('names every mistake of a configuration at once', () => {
+  it('names every mistake of a configuration at once; the example configuration is valid', () => {
     try {
       checkVtpConfig({ local_ivo: 'voxnet', subscriber: { remotes: [{ host: 'h', port: 99999 }], filters: ['//a['] }, broker: { nodes: ['n'], allow: ['10.0.0.0/99'], colour: 1 } }, 'vtp.yaml');
       expect.unreachable();
@@ -166,6 +166,7 @@ describe('routes and configuration', () => {
       expect(msg).toContain('subscriber.filters[0]: not valid XPath');
       expect(msg).toContain('broker.allow[0]');
     }
+    expect(loadVtpConfig(join(import.meta.dirname, '../config/gateway-vtp.example.yaml'), {}).subscriber?.routes).toHaveLength(3);
     const ok = checkVtpConfig({ local_ivo: 'ivo://voxnet.test/vtp', broker: { nodes: ['svom.fr/grb'] } });
     expect(ok.broker).toMatchObject({ listen: { host: '0.0.0.0', port: 8099 }, since: 'latest', iamalive: 60, allow: ['0.0.0.0/0', '::/0'], keep: { events: 10000 } });
   });
