@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectAgent, publishVOEvent, silentLogger } from '../agents/lib/index.ts';
-import { SeenStore } from '../agents/gateway/lib/index.ts';
+import { BridgeLedger, SeenStore } from '../agents/gateway/lib/index.ts';
 import { VtpBroker } from '../agents/gateway/vtp/broker.ts';
 import { FrameDecoder, encodeFrame } from '../agents/gateway/vtp/framing.ts';
 import { followNodes } from '../agents/gateway/vtp/outbound.ts';
@@ -138,7 +138,8 @@ async function main() {
   const broker = new VtpBroker({ host: '127.0.0.1', port: 0, localIvo: 'ivo://bench.test/voxnet', spool, log: silentLogger() });
   const ourPort = await broker.listen();
   const seen = new SeenStore(path.join(tmp, 'seen.sqlite'));
-  const followers = await followNodes({ agent: gwAgent, nodes: ['bench/vtp'], spool, broker, seen, log: silentLogger() });
+  const ledger = new BridgeLedger(seen, ['ivo://bench.test/voxnet']);
+  const followers = await followNodes({ agent: gwAgent, nodes: ['bench/vtp'], spool, broker, ledger, network: 'vtp:bench', gateway: 'ivo://bench.test/voxnet', log: silentLogger() });
   const comet = await startComet({ broker: true });
   comet.proc.stdout!.removeAllListeners('data'); // its log is not kept during the run
 

@@ -21,7 +21,10 @@ import { VtpBroker, allowList } from '../agents/gateway/vtp/broker.ts';
 import { VtpSubscriber } from '../agents/gateway/vtp/subscriber.ts';
 import { Spool } from '../agents/gateway/vtp/spool.ts';
 import { spoolItem } from '../agents/gateway/vtp/outbound.ts';
-import { SeenStore } from '../agents/gateway/lib/index.ts';
+import { BridgeLedger, SeenStore } from '../agents/gateway/lib/index.ts';
+import { parseXml } from './helpers/pubsub.ts';
+import { xml } from './helpers/xmpp.ts';
+import { validate } from '../voevent/index.ts';
 import { silentLogger } from '../agents/lib/log.ts';
 import { until } from './helpers/until.ts';
 import { ConfigError } from '../agents/lib/config.ts';
@@ -236,23 +239,32 @@ describe('our subscriber ⇄ our broker, in one process', () => {
 });
 
 describe('what the broker role sends out (the loop rule)', () => {
-  const xml = SWIFT.toString();
   const iv = 'ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-182';
+  const key = `ivorn:${iv}`;
+  const NET = 'vtp:voevent-network';
   it.each([
     ['an item a person published', 'fsc@svom.fr/x', undefined, 'spooled'],
     ['an item this gateway published (it came in over VTP)', 'vtp-gw@svom.fr/gateway-vtp-1', undefined, 'skipped'],
-    ['an item another listed gateway published', 'kafka-gw@svom.fr/r', undefined, 'skipped'],
-    ['an item the seen-store saw come in', 'fsc@svom.fr/x', 'in', 'skipped'],
-    ['an item already sent out (a repeat)', 'fsc@svom.fr/x', 'out', 'skipped'],
+    ['an item the ledger saw come in from the VOEvent network', 'other@svom.fr/x', NET, 'skipped'],
+    ['an item that came in from GCN over Kafka: relayed', 'kafka-gw@svom.fr/r', 'kafka://kafka.gcn.nasa.gov/gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK', 'spooled'],
+    ['an item already sent out (a repeat)', 'fsc@svom.fr/x', 'sent', 'skipped'],
     ['an item that is not a VOEvent', 'fsc@svom.fr/x', undefined, 'skipped'],
-  ] as const)('%s → %s', (what, publisher, seenAs, expected) => {
+  ] as const)('%s → %s', async (what, publisher, history, expected) => {
     const spool = new Spool(':memory:');
-    const seen = new SeenStore(':memory:');
-    if (seenAs) seen.mark(`ivorn:${iv}`, seenAs, 'somewhere');
-    const notVoevent = what.includes('not a VOEvent');
-    const item = { node: 'n', id: 'i', publisher, xml: notVoevent ? '<entry/>' : xml, ivorn: notVoevent ? undefined : iv, live: true };
-    expect(spoolItem(item, { spool, seen, log: silentLogger(), gatewayJids: ['vtp-gw@svom.fr', 'kafka-gw@svom.fr'] })).toBe(expected);
-    expect(spool.read(0).length).toBe(expected === 'spooled' ? 1 : 0);
+    const ledger = new BridgeLedger(new SeenStore(':memory:'), ['ivo://voxnet.test/vtp']);
+    if (history === 'sent') ledger.markOutbound({ key, dest: NET, gateway: 'ivo://voxnet.test/vtp' });
+    else if (history) ledger.markInbound({ key, source: history, node: 'n' });
+    const payload = what.includes('not a VOEvent') ? xml('entry', { xmlns: 'urn:x' }) : await parseXml(SWIFT.toString());
+    const item = { node: 'n', id: 'i', publisher, payload, xml: payload.toString(), ivorn: what.includes('not a VOEvent') ? undefined : iv, live: true };
+    const o = { spool, ledger, network: NET, gateway: 'ivo://voxnet.test/vtp', ownJid: 'vtp-gw@svom.fr', log: silentLogger() };
+    expect(spoolItem(item, o)).toBe(expected);
+    const sent = spool.read(0);
+    expect(sent.length).toBe(expected === 'spooled' ? 1 : 0);
+    // What goes out is the conventional text: declaration, <voe:VOEvent>, the same packet.
+    if (sent[0]) {
+      expect(sent[0].xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<voe:VOEvent xmlns:voe="http:\/\/www.ivoa.net\/xml\/VOEvent\/v2.0"/);
+      expect(validate(sent[0].xml).valid).toBe(true);
+    }
   });
 });
 

@@ -10,7 +10,7 @@ import { connectAgent, type Agent } from '../../lib/connect.ts';
 import { createLogger } from '../../lib/log.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine } from '../../lib/options.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../../lib/command.ts';
-import { SeenStore, deadLetterSink } from '../lib/index.ts';
+import { BridgeLedger, SeenStore, deadLetterSink } from '../lib/index.ts';
 import { VtpBroker } from './broker.ts';
 import { durationMs, loadVtpConfig, type VtpConfig } from './config.ts';
 import { bridgeIn, deadLetterFrame, verdictOf } from './inbound.ts';
@@ -54,12 +54,13 @@ export async function runVtp(argv: string[], io: CliIO = stdio, env: NodeJS.Proc
     const slug = cfg.local_ivo.replace(/^ivo:\/\//, '').replace(/[^A-Za-z0-9._-]+/g, '_');
     const agent = await connectAgent({ ...conn, name: 'gateway-vtp', stateName: `gateway-vtp-${slug}`, log, stateDir, waitForServer: true });
     const seen = new SeenStore(join(stateDir, 'gateway-seen.sqlite'));
+    const ledger = new BridgeLedger(seen, [cfg.local_ivo]);
     const running = new Running();
     try {
       const runSub = role !== 'broker' && cfg.subscriber;
       const runBroker = role !== 'subscriber' && cfg.broker;
-      if (runSub) startSubscribers(cfg, agent, seen, log, io, running);
-      if (runBroker) await startBroker(cfg, agent, seen, stateDir, log, io, running);
+      if (runSub) startSubscribers(cfg, agent, ledger, log, io, running);
+      if (runBroker) await startBroker(cfg, agent, ledger, stateDir, log, io, running);
       const signal = untilSignal();
       await signal.promise;
       signal.cancel();
@@ -85,13 +86,13 @@ class Running {
   }
 }
 
-function startSubscribers(cfg: VtpConfig, agent: Agent, seen: SeenStore, log: ReturnType<typeof createLogger>, io: CliIO, running: Running): void {
+function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, log: ReturnType<typeof createLogger>, io: CliIO, running: Running): void {
   const sub = cfg.subscriber!;
   const routes = sub.routes?.length ? sub.routes : [{ node: sub.node! }];
   const deadLetters = deadLetterSink(cfg.dead_letter ?? { dir: join(cfg.state_dir ?? defaultStateDir(), 'vtp-dead-letter') }, (node, xml, id) => agent.publish(node, xml, { id }));
   for (const r of sub.remotes) {
     const source = `vtp://${r.host}:${r.port}`;
-    const o = { agent, routes, seen, deadLetters, source, maxFrameBytes: cfg.max_message, signal: running.abort.signal, log: log.child({ broker: source }) };
+    const o = { agent, routes, ledger, network: cfg.network, deadLetters, source, maxFrameBytes: cfg.max_message, signal: running.abort.signal, log: log.child({ broker: source }) };
     const s = new VtpSubscriber({
       host: r.host,
       port: r.port,
@@ -120,7 +121,7 @@ function startSubscribers(cfg: VtpConfig, agent: Agent, seen: SeenStore, log: Re
   }
 }
 
-async function startBroker(cfg: VtpConfig, agent: Agent, seen: SeenStore, stateDir: string, log: ReturnType<typeof createLogger>, io: CliIO, running: Running): Promise<void> {
+async function startBroker(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, stateDir: string, log: ReturnType<typeof createLogger>, io: CliIO, running: Running): Promise<void> {
   const b = cfg.broker!;
   const spool = new Spool(join(stateDir, `vtp-spool-${b.listen.port}.sqlite`), { events: b.keep.events, ageMs: b.keep.age === undefined ? undefined : durationMs(b.keep.age, 0) });
   running.add(() => spool.close());
@@ -139,7 +140,7 @@ async function startBroker(cfg: VtpConfig, agent: Agent, seen: SeenStore, stateD
   running.add(() => broker.close());
   io.out(`listening ${port}`);
   const followers = await followNodes({
-    agent, nodes: b.nodes, since: b.since, spool, broker, seen, log, gatewayJids: b.gateway_jids,
+    agent, nodes: b.nodes, since: b.since, spool, broker, ledger, network: cfg.network, gateway: cfg.local_ivo, log,
     onSpooled: (ivorn) => io.out(`out ${ivorn} spooled`),
   });
   running.add(async () => {

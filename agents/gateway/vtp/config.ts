@@ -3,6 +3,7 @@
  * key). Either role or both; environment variables override a few keys.
  *
  *   local_ivo: ivo://voxnet.example/vtp      our IVO in Transport messages
+ *   network: vtp:voevent-network             the place loops are judged by (what came from it never goes back)
  *   state_dir: /var/lib/voxnet               follower state, spool, seen-store
  *   max_message: 1048576                     bytes; a longer frame is dead-lettered
  *   dead_letter: { dir: /var/lib/voxnet/dead } or { node: vtp/dead-letter }
@@ -19,7 +20,6 @@
  *     allow: [127.0.0.0/8, 192.0.2.0/24]
  *     tls: { cert: server.pem, key: server.key }
  *     keep: { events: 10000, age: 168h }
- *     gateway_jids: [kafka-gw@svom.fr]       items these accounts published came from elsewhere
  *   xmpp: { jid, password, server, service, trust }
  */
 import { DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile } from '../../lib/config.ts';
@@ -32,6 +32,7 @@ type Duration = number | string;
 
 export type VtpConfig = {
   local_ivo: string;
+  network: string;
   state_dir?: string;
   max_message: number;
   dead_letter?: { dir?: string; node?: string };
@@ -52,7 +53,6 @@ export type VtpConfig = {
     allow: string[];
     tls?: { cert: string; key: string; ca?: string[] };
     keep: { events: number; age?: Duration };
-    gateway_jids?: string[];
   };
   xmpp?: Record<string, unknown>;
 };
@@ -65,6 +65,7 @@ export const VTP_CONFIG_SCHEMA = {
   required: ['local_ivo'],
   properties: {
     local_ivo: IVO,
+    network: { type: 'string', minLength: 1, default: 'vtp:voevent-network', description: 'the VOEvent network as one place of the loop rules' },
     state_dir: { type: 'string', minLength: 1 },
     max_message: { type: 'integer', minimum: 1024, maximum: 64 << 20, default: 1 << 20 },
     log_level: { type: 'string' },
@@ -114,7 +115,6 @@ export const VTP_CONFIG_SCHEMA = {
         iamalive: { ...DURATION_SCHEMA, default: 60 },
         allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
         tls: { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'array', items: { type: 'string' } } } },
-        gateway_jids: { type: 'array', items: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+$' }, description: 'other gateways\' accounts: their items are not sent out' },
         keep: {
           type: 'object', additionalProperties: false, default: {},
           properties: { events: { type: 'integer', minimum: 1, default: 10000 }, age: DURATION_SCHEMA },

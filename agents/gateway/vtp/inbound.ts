@@ -1,7 +1,7 @@
 /**
  * VTP → VOXnet: one received event becomes one item. Validate (our VOEvent
- * validator), route (routes.ts), refuse echoes and duplicates (the shared
- * seen-store's loop rule), publish with the IVORN's item id (skipping an item
+ * validator), route (routes.ts), refuse echoes and duplicates (the gateways'
+ * BridgeLedger, the VOEvent network being one place), publish with the IVORN's item id (skipping an item
  * the node already holds, so a repeat after a crash makes no second
  * notification), remember the IVORN, and only then let the subscriber ack.
  * Invalid events go to the dead letters with the reason.
@@ -9,7 +9,7 @@
 import type { Agent } from '../../lib/connect.ts';
 import type { Logger } from '../../lib/log.ts';
 import { InvalidVOEventError, prepareVOEvent, publishVOEvent } from '../../lib/publish.ts';
-import { Refused, RelayStopped, bridgedItemId, dedupeKey, loopVerdict, relay, type DeadLetterSink, type SeenStore } from '../lib/index.ts';
+import { Refused, RelayStopped, bridgedItemId, dedupeKey, relay, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
 import type { BadFrame } from './connection.ts';
 import type { EventMessage } from './messages.ts';
 import { routeEvent, type Route } from './routes.ts';
@@ -18,9 +18,11 @@ import type { EventVerdict } from './subscriber.ts';
 export type InboundOptions = {
   agent: Agent;
   routes: Route[];
-  seen: SeenStore;
+  ledger: BridgeLedger;
+  /** The VOEvent network as a place of the loop rules (the broker role sends to the same place). */
+  network: string;
   deadLetters: DeadLetterSink;
-  /** `vtp://host:port`: the origin recorded in the seen-store and the dead letters. */
+  /** `vtp://host:port`: the broker it came from, in logs and dead letters. */
   source: string;
   maxFrameBytes: number;
   signal?: AbortSignal;
@@ -34,14 +36,10 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
   let result: InboundOutcome | undefined;
   let refusal = '';
   const key = dedupeKey({ ivorn: ev.ivorn })!;
+  let node: string | undefined;
   const outcome = await relay(
     {
       deliver: async () => {
-        const verdict = loopVerdict(o.seen.get(key), 'in');
-        if (!verdict.bridge) {
-          result = { outcome: 'skipped', why: verdict.reason };
-          return 'skipped';
-        }
         let prepared;
         try {
           prepared = prepareVOEvent(ev.bytes, ev.ivorn);
@@ -52,9 +50,14 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
           }
           throw e;
         }
-        const node = routeEvent(o.routes, ev.ivorn, ev.role);
+        node = routeEvent(o.routes, ev.ivorn, ev.role);
         if (!node) {
           result = { outcome: 'skipped', why: 'no route' };
+          return 'skipped';
+        }
+        const verdict = o.ledger.inbound({ key, source: o.network, node });
+        if (!verdict.bridge) {
+          result = { outcome: 'skipped', why: verdict.reason };
           return 'skipped';
         }
         const id = bridgedItemId({ ivorn: prepared.ivorn });
@@ -63,8 +66,8 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
         if (r.alreadyPresent) o.log.info({ ivorn: ev.ivorn, node, id }, 'event already on the node (a repeat after a restart): not published again');
       },
       advance: () => {
-        // Remembered whatever became of it: a repeat is acked at once, never bridged twice.
-        o.seen.mark(key, 'in', o.source);
+        // Remembered once on the node: a repeat is acked at once, never bridged twice.
+        if (node && result?.outcome === 'delivered') o.ledger.markInbound({ key, source: o.network, node });
       },
       letter: () => ({ source: o.source, payload: ev.bytes, headers: { ivorn: ev.ivorn, role: ev.role } }),
     },

@@ -4,15 +4,17 @@
  * the broker role serves. The follower's cursor moves only after the handler
  * returns, and the handler returns only once the event is durably spooled:
  * a SIGKILL at any instant loses nothing and the spool's unique IVORN absorbs a
- * repeat. Events that came into VOXnet from elsewhere are not sent back out:
- * items published by this gateway's own account (or another gateway's, listed
- * in `gatewayJids`) by their item's publisher, the origin marker the broker
- * stamps on every item, which holds even before the inbound side has recorded
- * its publish; and anything the shared seen-store saw come in.
+ * repeat. The bytes sent are the item in the form every network expects
+ * (`conventionalVOEventXml`: declaration, `<voe:VOEvent>`).
+ *
+ * Loops: nothing that came from the VOEvent network goes back to it (the
+ * BridgeLedger's came-from-there, and, before the inbound side has recorded its
+ * publish, the item's publisher: this gateway's own account publishes only what
+ * came in over VTP); what came from elsewhere (GCN over Kafka, ...) is relayed.
  */
 import type { Agent, FollowedItem, Follower } from '../../lib/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { dedupeKey, loopVerdict, type SeenStore } from '../lib/index.ts';
+import { conventionalVOEventXml, dedupeKey, type BridgeLedger } from '../lib/index.ts';
 import type { VtpBroker } from './broker.ts';
 import type { Spool } from './spool.ts';
 
@@ -22,34 +24,41 @@ export type OutboundOptions = {
   since?: string;
   spool: Spool;
   broker: VtpBroker;
-  seen: SeenStore;
+  ledger: BridgeLedger;
+  /** The VOEvent network as a place of the loop rules (the subscriber role reads from the same place). */
+  network: string;
+  /** Marked as the sender in the ledger: our IVO. */
+  gateway: string;
   log: Logger;
-  /** Bare JIDs of gateways whose items came from elsewhere (default: our own account). */
-  gatewayJids?: string[];
+  /** Bare JID whose items came in over VTP (this gateway's account). */
+  ownJid?: string;
   /** Told of each event put in the spool. */
   onSpooled?: (ivorn: string) => void;
 };
 
-export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'seen' | 'log' | 'gatewayJids'>): 'spooled' | 'skipped' {
-  if (!item.ivorn || !item.xml) {
+export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'ownJid'>): 'spooled' | 'skipped' {
+  const xml = item.payload ? conventionalVOEventXml(item.payload) : undefined;
+  if (!item.ivorn || !xml) {
     o.log.info({ node: item.node, id: item.id }, 'item is not a VOEvent: not sent over VTP');
     return 'skipped';
   }
   const key = dedupeKey({ ivorn: item.ivorn })!;
   const publisher = item.publisher?.split('/')[0]?.toLowerCase();
-  const verdict = loopVerdict(o.seen.get(key), 'out', { originMarkers: publisher ? [publisher] : [], ownOrigins: o.gatewayJids ?? [] });
+  const verdict = o.ownJid && publisher === o.ownJid.toLowerCase()
+    ? { bridge: false as const, reason: 'came-from-there' }
+    : o.ledger.outbound({ key, dest: o.network });
   if (!verdict.bridge) {
     o.log.info({ node: item.node, ivorn: item.ivorn, why: verdict.reason }, 'not sent over VTP');
     return 'skipped';
   }
-  o.spool.append(item.ivorn, item.node, item.xml);
-  o.seen.mark(key, 'out', item.node);
+  o.spool.append(item.ivorn, item.node, xml);
+  o.ledger.markOutbound({ key, dest: o.network, gateway: o.gateway });
   return 'spooled';
 }
 
 export async function followNodes(o: OutboundOptions): Promise<Follower[]> {
   const followers: Follower[] = [];
-  const opts = { ...o, gatewayJids: [o.agent.bare, ...(o.gatewayJids ?? []).map((j) => j.toLowerCase())] };
+  const opts = { ...o, ownJid: o.ownJid ?? o.agent.bare };
   for (const node of o.nodes) {
     followers.push(
       await o.agent.follow(node, (item) => {
