@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import libxml from 'libxmljs2';
 import { FrameDecoder, FrameError, encodeFrame } from '../agents/gateway/vtp/framing.ts';
 import { ack, authenticate, authenticateResponse, iamalive, iamaliveResponse, nak, readMessage, filtersOf, BadMessage } from '../agents/gateway/vtp/messages.ts';
+import net from 'node:net';
 import { FilterTarget, checkXPath } from '../agents/gateway/vtp/filter.ts';
 import { routeEvent } from '../agents/gateway/vtp/routes.ts';
 import { checkVtpConfig, loadVtpConfig } from '../agents/gateway/vtp/config.ts';
@@ -233,6 +234,44 @@ describe('our subscriber ⇄ our broker, in one process', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(connected).toBe(false);
     expect(broker.sessions.size).toBe(0);
+    await sub.stop();
+    await broker.close();
+  });
+});
+
+describe('our broker and subscribers that misbehave', () => {
+  it('a subscriber that answers iamalive but never acks is dropped once its window is full, one too many is refused, and the events wait for it', async () => {
+    const spool = new Spool(':memory:');
+    const broker = new VtpBroker({ host: '127.0.0.1', port: 0, localIvo: 'ivo://voxnet.test/b', spool, window: 2, iamaliveMs: 300, maxSubscribers: 1 });
+    const port = await broker.listen();
+    const gone: string[] = [];
+    broker.on('gone', (_s, reason: string) => gone.push(reason));
+    // A raw subscriber: answers authenticate and iamalive, never acks.
+    const raw = net.connect({ host: '127.0.0.1', port });
+    const d = new FrameDecoder();
+    let events = 0;
+    raw.on('data', (c: Buffer) => {
+      for (const f of d.push(c)) {
+        if (f.kind !== 'frame') continue;
+        const m = readMessage(f.data, 1 << 20);
+        if (m.kind === 'event') events++;
+        else if (m.role === 'authenticate') raw.write(encodeFrame(authenticateResponse('ivo://voxnet.test/lazy', m.origin!, [])));
+        else if (m.role === 'iamalive') raw.write(encodeFrame(iamaliveResponse('ivo://voxnet.test/lazy', m.origin!)));
+      }
+    });
+    await until(() => [...broker.sessions].some((s) => s.id === 'ivo://voxnet.test/lazy'), 10_000, 'the raw subscriber identified');
+    const refused = new Promise<string>((resolve) => broker.once('refused', (a: string) => resolve(a)));
+    net.connect({ host: '127.0.0.1', port }).on('error', () => {});
+    expect(await refused).toMatch(/127\.0\.0\.1/);
+    for (const n of [1, 2, 3]) spool.append(`ivo://x/y#${n}`, 'n', SWIFT.toString().replace(/ivorn="[^"]+"/, `ivorn="ivo://x/y#${n}"`));
+    broker.notify();
+    await until(() => gone.includes('not acknowledging'), 10_000, 'the stalled subscriber dropped');
+    expect(events).toBe(2); // the window
+    raw.destroy();
+    const got: string[] = [];
+    const sub = new VtpSubscriber({ host: '127.0.0.1', port, localIvo: 'ivo://voxnet.test/lazy', onEvent: async (ev) => (got.push(ev.ivorn), { accepted: true }) });
+    sub.start();
+    await until(() => got.length === 3, 10_000, 'all three events for it when it comes back');
     await sub.stop();
     await broker.close();
   });

@@ -40,6 +40,8 @@ export type BrokerOptions = {
   window?: number;
   /** How long to wait for the answer to `authenticate` before sending with no filters (default 5 s). */
   identifyTimeoutMs?: number;
+  /** Most subscribers connected at once (default 1000); more are refused. */
+  maxSubscribers?: number;
   log?: Logger;
 };
 
@@ -101,6 +103,12 @@ export class VtpBroker extends EventEmitter {
       socket.destroy();
       return;
     }
+    if (this.sessions.size >= (this.opts.maxSubscribers ?? 1000)) {
+      this.log.warn({ address: socket.remoteAddress, subscribers: this.sessions.size }, 'VTP subscriber refused: too many subscribers');
+      this.emit('refused', socket.remoteAddress);
+      socket.destroy();
+      return;
+    }
     const s = new Session(this, new VtpConnection(socket, this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME));
     this.sessions.add(s);
     this.emit('subscriber', s);
@@ -129,6 +137,7 @@ export class Session {
   private cursor = 0;
   private readonly inflight = new Map<string, number>();
   private missedAlive = 0;
+  private acksSinceTick = 0;
   private identifyTimer?: NodeJS.Timeout;
   private pumping = false;
   private saveTimer?: NodeJS.Timeout;
@@ -191,6 +200,7 @@ export class Session {
       case 'ack':
       case 'nak': {
         const ivorn = m.origin ?? '';
+        this.acksSinceTick++;
         if (this.inflight.delete(ivorn)) this.saveAcked();
         this.broker.emit(m.role, this, ivorn, m.result);
         if (m.role === 'nak') {
@@ -253,12 +263,24 @@ export class Session {
     void this.conn.send(ev.xml);
   }
 
-  /** The iamalive clock: drop a subscriber that left the previous one unanswered. */
+  /**
+   * The iamalive clock: drop a subscriber that left the previous iamalive
+   * unanswered, or that acknowledged nothing for a whole interval with its
+   * window full (Comet drops one with 10 acks outstanding). It gets what it
+   * missed when it comes back.
+   */
   tick(): void {
     if (!this.conn.isOpen) return;
     if (this.missedAlive >= 1) {
       this.log.warn({ subscriber: this.id ?? this.conn.peer }, 'VTP subscriber did not answer iamalive; dropping it');
       this.conn.close('no iamalive answer');
+      return;
+    }
+    const stalled = this.inflight.size >= (this.broker.opts.window ?? 64) && this.acksSinceTick === 0;
+    this.acksSinceTick = 0;
+    if (stalled) {
+      this.log.warn({ subscriber: this.id ?? this.conn.peer, outstanding: this.inflight.size }, 'VTP subscriber is not acknowledging events; dropping it');
+      this.conn.close('not acknowledging');
       return;
     }
     void this.conn.send(iamalive(this.broker.opts.localIvo));

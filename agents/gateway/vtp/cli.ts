@@ -132,6 +132,8 @@ async function startBroker(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, s
     spool,
     iamaliveMs: durationMs(b.iamalive, 60_000),
     allow: b.allow,
+    maxSubscribers: b.max_subscribers,
+    window: b.window,
     tls: b.tls,
     maxFrameBytes: cfg.max_message,
     log,

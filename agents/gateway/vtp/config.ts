@@ -18,6 +18,8 @@
  *     since: latest | beginning | ITEM-ID
  *     iamalive: 60s
  *     allow: [127.0.0.0/8, 192.0.2.0/24]
+ *     max_subscribers: 1000
+ *     window: 64                             events awaiting acks per subscriber
  *     tls: { cert: server.pem, key: server.key }
  *     keep: { events: 10000, age: 168h }
  *   xmpp: { jid, password, server, service, trust }
@@ -51,6 +53,8 @@ export type VtpConfig = {
     since: string;
     iamalive: Duration;
     allow: string[];
+    max_subscribers: number;
+    window: number;
     tls?: { cert: string; key: string; ca?: string[] };
     keep: { events: number; age?: Duration };
   };
@@ -114,6 +118,8 @@ export const VTP_CONFIG_SCHEMA = {
         since: { type: 'string', default: 'latest' },
         iamalive: { ...DURATION_SCHEMA, default: 60 },
         allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
+        max_subscribers: { type: 'integer', minimum: 1, default: 1000 },
+        window: { type: 'integer', minimum: 1, maximum: 10000, default: 64, description: 'events sent and not yet acknowledged, per subscriber' },
         tls: { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'array', items: { type: 'string' } } } },
         keep: {
           type: 'object', additionalProperties: false, default: {},
