@@ -26,9 +26,9 @@ import { BridgeLedger, SeenStore } from '../agents/gateway/lib/index.ts';
 import { parseXml } from './helpers/pubsub.ts';
 import { xml } from './helpers/xmpp.ts';
 import { validate } from '../voevent/index.ts';
-import { silentLogger } from '../agents/lib/log.ts';
+import { silentLogger } from '../agents/lib/index.ts';
 import { until } from './helpers/until.ts';
-import { ConfigError } from '../agents/lib/config.ts';
+import { ConfigError } from '../agents/lib/index.ts';
 import { SAFE_PARSE_OPTIONS } from '../voevent/xsd.ts';
 
 const SWIFT = readFileSync(join(import.meta.dirname, 'fixtures/voevents/fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml'));

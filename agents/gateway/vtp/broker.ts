@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { silentLogger, type Logger } from '../../lib/log.ts';
+import { silentLogger, type Logger } from '../../lib/index.ts';
 import { VtpConnection } from './connection.ts';
 import { checkXPath, FilterTarget } from './filter.ts';
 import { DEFAULT_MAX_FRAME } from './framing.ts';

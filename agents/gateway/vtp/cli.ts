@@ -6,9 +6,7 @@
  * `out IVORN spooled`, `listening PORT`); logs go to stderr.
  */
 import { join } from 'node:path';
-import { connectAgent, type Agent } from '../../lib/connect.ts';
-import { createLogger } from '../../lib/log.ts';
-import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine } from '../../lib/options.ts';
+import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectAgent, connectionFrom, createLogger, defaultStateDir, parseCommandLine, type Agent } from '../../lib/index.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../../lib/command.ts';
 import { BridgeLedger, SeenStore, deadLetterSink } from '../lib/index.ts';
 import { VtpBroker } from './broker.ts';

@@ -24,8 +24,7 @@
  *     keep: { events: 10000, age: 168h }
  *   xmpp: { jid, password, server, service, trust }
  */
-import { DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile } from '../../lib/config.ts';
-import { parseDuration } from '../../lib/options.ts';
+import { DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile, parseDuration } from '../../lib/index.ts';
 import { allowList } from './broker.ts';
 import { checkXPath } from './filter.ts';
 import type { Route } from './routes.ts';

@@ -6,9 +6,7 @@
  * notification), remember the IVORN, and only then let the subscriber ack.
  * Invalid events go to the dead letters with the reason.
  */
-import type { Agent } from '../../lib/connect.ts';
-import type { Logger } from '../../lib/log.ts';
-import { InvalidVOEventError, prepareVOEvent, publishVOEvent } from '../../lib/publish.ts';
+import { InvalidVOEventError, prepareVOEvent, publishVOEvent, type Agent, type Logger } from '../../lib/index.ts';
 import { Refused, RelayStopped, bridgedItemId, dedupeKey, relay, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
 import type { BadFrame } from './connection.ts';
 import type { EventMessage } from './messages.ts';

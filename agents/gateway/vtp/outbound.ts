@@ -12,8 +12,7 @@
  * publish, the item's publisher: this gateway's own account publishes only what
  * came in over VTP); what came from elsewhere (GCN over Kafka, ...) is relayed.
  */
-import type { Agent, FollowedItem, Follower } from '../../lib/index.ts';
-import type { Logger } from '../../lib/log.ts';
+import type { Agent, FollowedItem, Follower, Logger } from '../../lib/index.ts';
 import { conventionalVOEventXml, dedupeKey, type BridgeLedger } from '../lib/index.ts';
 import type { VtpBroker } from './broker.ts';
 import type { Spool } from './spool.ts';
