@@ -14,7 +14,7 @@ import libxml from 'libxmljs2';
 import { FrameDecoder, FrameError, encodeFrame } from '../agents/gateway/vtp/framing.ts';
 import { ack, authenticate, authenticateResponse, iamalive, iamaliveResponse, nak, readMessage, filtersOf, BadMessage } from '../agents/gateway/vtp/messages.ts';
 import net from 'node:net';
-import { FilterTarget, checkXPath } from '../agents/gateway/vtp/filter.ts';
+import { FilterTarget, checkXPath, installFilter } from '../agents/gateway/vtp/filter.ts';
 import { routeEvent } from '../agents/gateway/vtp/routes.ts';
 import { checkVtpConfig, loadVtpConfig } from '../agents/gateway/vtp/config.ts';
 import { runVtp } from '../agents/gateway/vtp/cli.ts';
@@ -133,6 +133,11 @@ describe('XPath filters (Comet\'s rule: any filter with a true value; none = eve
     [['/voe:VOEvent'], false], // no prefix bound, as in lxml: evaluation fails, no match
   ])('%j → %s', (filters, expected) => {
     expect(t.passes(filters as string[])).toBe(expected);
+  });
+  it('a prefixed filter is installed as false(): the same verdict, no evaluation error per event', () => {
+    expect(installFilter('/voe:VOEvent')).toBe('false()');
+    expect(installFilter('child::Who')).toBe('child::Who');
+    expect(t.passes([installFilter('/voe:VOEvent')])).toBe(false);
   });
   it('a filter that does not compile is reported', () => {
     expect(checkXPath('//Param[')).toBeDefined();

@@ -18,7 +18,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { silentLogger, type Logger } from '../../lib/index.ts';
 import { VtpConnection } from './connection.ts';
-import { checkXPath, FilterTarget } from './filter.ts';
+import { checkXPath, FilterTarget, installFilter } from './filter.ts';
 import { DEFAULT_MAX_FRAME } from './framing.ts';
 import { authenticate, filtersOf, iamalive, type Incoming } from './messages.ts';
 import type { Spool, SpooledEvent } from './spool.ts';
@@ -173,7 +173,7 @@ export class Session {
     for (const f of filters) {
       const problem = checkXPath(f);
       if (problem) this.log.warn({ subscriber: this.conn.peer, filter: f, problem }, 'filter is not valid XPath: ignored');
-      else this.filters.push(f);
+      else this.filters.push(installFilter(f));
     }
     if (this.filters.length) this.log.info({ subscriber: this.conn.peer, filters: this.filters }, 'filters installed');
     if (!first) return;

@@ -13,6 +13,11 @@ import { SAFE_PARSE_OPTIONS } from '../../../voevent/xsd.ts';
 
 const PROBE = libxml.parseXml('<VOEvent ivorn="ivo://voxnet/probe#0" role="test"/>', SAFE_PARSE_OPTIONS);
 
+/** Whether an expression names a namespace prefix (axes such as `child::` aside). */
+function usesPrefix(xpath: string): boolean {
+  return /[A-Za-z_][\w.-]*:[A-Za-z_*]/.test(xpath.replace(/::/g, ''));
+}
+
 /**
  * Whether `xpath` is a usable XPath 1.0 expression (tried once on a tiny
  * document; libxml2 answers undefined for a syntax error). An expression using
@@ -23,12 +28,20 @@ export function checkXPath(xpath: string): string | undefined {
   let v: unknown;
   try {
     v = PROBE.root()!.find(xpath);
-  } catch (e) {
+  } catch {
     v = undefined;
   }
-  if (v !== undefined) return undefined;
-  if (/[A-Za-z_][\w.-]*:[A-Za-z_*]/.test(xpath.replace(/::/g, ''))) return undefined;
+  if (v !== undefined || usesPrefix(xpath)) return undefined;
   return 'not a valid XPath 1.0 expression';
+}
+
+/**
+ * A filter as installed for a subscriber: a prefixed one becomes `false()`, which
+ * is what it evaluates to in effect, without libxml2 reporting the unbound
+ * prefix on stderr for every event.
+ */
+export function installFilter(xpath: string): string {
+  return usesPrefix(xpath) ? 'false()' : xpath;
 }
 
 /** A parsed event, kept for every filter of every subscriber. */
