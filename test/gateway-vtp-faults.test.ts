@@ -44,7 +44,7 @@ describe('VTP gateway faults', () => {
   });
   afterAll(() => t?.stop());
 
-  it('a hostile broker: garbage, oversized, DOCTYPE and invalid frames are naked with the reason and dead-lettered; the stream goes on', async () => {
+  it('a hostile broker: garbage, oversized, DOCTYPE and invalid frames, and an event the node refuses, are naked with the reason and dead-lettered; the stream goes on', async () => {
     // The broker side of the conversation, frame by frame.
     const replies: TransportMessage[] = [];
     let peer!: net.Socket;
@@ -56,10 +56,16 @@ describe('VTP gateway faults', () => {
       });
     });
     const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)));
+    // A node someone else owns: the gateway may not publish there.
+    const owner1 = await env.client('owner1');
+    await owner1.iq('set', PUBSUB, ps(xml('create', { node: 'vtp/closed' })));
     const gw = gateway(writeConfig('hostile', {
       local_ivo: 'ivo://voxnet.test/vtp-hostile',
       max_message: 65536,
-      subscriber: { remotes: [{ host: '127.0.0.1', port }], node: 'vtp/hostile', invalid: 'nak', filters: ["//Param[@name='Packet_Type']"] },
+      subscriber: {
+        remotes: [{ host: '127.0.0.1', port }], invalid: 'nak', filters: ["//Param[@name='Packet_Type']"],
+        routes: [{ ivorn_prefix: 'ivo://closed.test/', node: 'vtp/closed' }, { node: 'vtp/hostile' }],
+      },
     }), 'gwh');
     await until(() => peer !== undefined, 30_000, 'the gateway to connect');
     const send = (x: string | Buffer) => peer.write(encodeFrame(x));
@@ -71,8 +77,9 @@ describe('VTP gateway faults', () => {
     send(variant('huge').replace('</What>', `<Description>${'x'.repeat(200_000)}</Description></What>`));
     send(`<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" ivorn="${ivorn('lol')}" role="observation" version="2.0">&b;</voe:VOEvent>`);
     send(variant('what').replace(/<What>/, '<Whatever>').replace(/<\/What>/, '</Whatever>'));
+    send(SWIFT.replace(/ivorn="[^"]+"/, 'ivorn="ivo://closed.test/x#1"'));
     send(variant('last'));
-    await until(() => replies.length >= 7, 30_000, 'seven replies');
+    await until(() => replies.length >= 8, 30_000, 'eight replies');
     expect(replies.map((r) => [r.role, r.origin])).toEqual([
       ['authenticate', 'ivo://raw.test/broker'],
       ['iamalive', 'ivo://raw.test/broker'],
@@ -80,6 +87,7 @@ describe('VTP gateway faults', () => {
       ['nak', ivorn('huge')],
       ['nak', ivorn('lol')],
       ['nak', ivorn('what')],
+      ['nak', 'ivo://closed.test/x#1'],
       ['ack', ivorn('last')],
     ]);
     expect(replies.every((r) => r.response === 'ivo://voxnet.test/vtp-hostile')).toBe(true);
@@ -87,13 +95,14 @@ describe('VTP gateway faults', () => {
     expect(replies[3]!.result).toMatch(/over the 65536-byte limit/);
     expect(replies[4]!.result).toMatch(/DOCTYPE|DTD/i);
     expect(replies[5]!.result).toMatch(/invalid VOEvent: .*Whatever/);
+    expect(replies[6]!.result).toMatch(/the node vtp\/closed refused it: forbidden/);
     // Nothing lost silently: four dead letters, each with its reason.
     const dead = readdirSync(join(tmp, 'hostile-dead')).map((f) => JSON.parse(readFileSync(join(tmp, 'hostile-dead', f), 'utf8')) as { reason: string; bytes: number });
-    expect(dead).toHaveLength(4);
-    for (const reason of [/DOCTYPE|DTD/i, /invalid VOEvent: .*Whatever/, /not well-formed/, /over the 65536-byte limit/]) {
+    expect(dead).toHaveLength(5);
+    for (const reason of [/DOCTYPE|DTD/i, /invalid VOEvent: .*Whatever/, /not well-formed/, /over the 65536-byte limit/, /refused it: forbidden/]) {
       expect(dead.some((d) => reason.test(d.reason)), `a dead letter for ${reason}`).toBe(true);
     }
-    expect(gw.lines.filter((l) => l.startsWith('in ') || l.startsWith('bad-frame'))).toHaveLength(6);
+    expect(gw.lines.filter((l) => l.startsWith('in ') || l.startsWith('bad-frame'))).toHaveLength(7);
     const reader = await agent('reader1');
     for (const tag of ['first', 'last']) expect((await reader.getItem('vtp/hostile', itemIdFor(ivorn(tag))))?.ivorn).toBe(ivorn(tag));
     server.close();

@@ -4,9 +4,10 @@
  * BridgeLedger, the VOEvent network being one place), publish with the IVORN's item id (skipping an item
  * the node already holds, so a repeat after a crash makes no second
  * notification), remember the IVORN, and only then let the subscriber ack.
- * Invalid events go to the dead letters with the reason.
+ * Invalid events, and events the node refuses, go to the dead letters with the
+ * reason; a node or server that is away is waited for (backoff).
  */
-import { InvalidVOEventError, prepareVOEvent, publishVOEvent, type Agent, type Logger } from '../../lib/index.ts';
+import { InvalidVOEventError, XmppIqError, prepareVOEvent, publishVOEvent, type Agent, type Logger } from '../../lib/index.ts';
 import { Refused, RelayStopped, bridgedItemId, dedupeKey, relay, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
 import type { BadFrame } from './connection.ts';
 import type { EventMessage } from './messages.ts';
@@ -59,7 +60,17 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
           return 'skipped';
         }
         const id = bridgedItemId({ ivorn: prepared.ivorn });
-        const r = await publishVOEvent(o.agent, node, prepared, { id, skipIfPresent: true });
+        let r;
+        try {
+          r = await publishVOEvent(o.agent, node, prepared, { id, skipIfPresent: true });
+        } catch (e) {
+          // The node refusing it (forbidden, not-acceptable, ...) will not change by retrying: dead letter.
+          if (e instanceof XmppIqError && !e.transient) {
+            refusal = `the node ${node} refused it: ${e.message}`;
+            throw new Refused(refusal);
+          }
+          throw e;
+        }
         result = { outcome: 'delivered', node, id };
         if (r.alreadyPresent) o.log.info({ ivorn: ev.ivorn, node, id }, 'event already on the node (a repeat after a restart): not published again');
       },
