@@ -45,7 +45,10 @@ up: deps
 peers: deps
 	@for f in test/peers/install-*.sh; do [ -e "$$f" ] || continue; echo "peer: $$f"; bash "$$f" || exit 1; done
 
+# Types first (a few seconds): the whole tree must type-check; then the tests
+# (test/architecture.test.ts keeps the imports to ARCHITECTURE.md's room table).
 test: deps peers
+	npx tsc --noEmit -p .
 	npx vitest run
 
 # Benchmarks (not tests): each runs ours side by side with the reference and prints ratios.

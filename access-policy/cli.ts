@@ -4,11 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { compile } from './compile.ts';
-import { loadPolicyFile, PolicyError } from './load.ts';
+import { loadPolicyFile } from './load.ts';
+import { ConfigError } from '../common/config.ts';
 import { who, type WhoOperation, type WhoReport } from './who.ts';
 import { describeRedaction, duration } from './describe.ts';
 import type { DesiredState, Transform } from './types.ts';
-import type { Affiliation } from '../broker-component/core/types.ts';
+import type { Affiliation } from '../pubsub/types.ts';
 
 const USAGE = `usage:
   voxnet policy check FILE [--service JID] [--json]
@@ -17,7 +18,11 @@ const USAGE = `usage:
       what JID may see and do (the policy file defaults to the broker configuration's
       policy_file, or $VOXNET_POLICY_FILE)`;
 
-export async function policyCommand(argv: string[]): Promise<number> {
+/** What `who --config` needs from a broker configuration file (the broker's loader, given by the `voxnet` entry point). */
+export type BrokerSettings = { policy_file?: string; admins: string[]; domain: string };
+export type PolicyCliDeps = { loadBrokerConfig?: (file: string) => BrokerSettings };
+
+export async function policyCommand(argv: string[], deps: PolicyCliDeps = {}): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === '-h' || sub === '--help') {
     console.log(USAGE);
@@ -25,9 +30,9 @@ export async function policyCommand(argv: string[]): Promise<number> {
   }
   try {
     if (sub === 'check') return check(rest);
-    if (sub === 'who') return await whoCommand(rest);
+    if (sub === 'who') return await whoCommand(rest, deps);
   } catch (e) {
-    if (e instanceof PolicyError) {
+    if (e instanceof ConfigError) {
       console.error(`voxnet policy: invalid policy\n${e.message}`);
       return 2;
     }
@@ -94,7 +99,7 @@ export function formatState(file: string, state: DesiredState): string {
   return out.join('\n');
 }
 
-async function whoCommand(argv: string[]): Promise<number> {
+async function whoCommand(argv: string[], deps: PolicyCliDeps): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -113,8 +118,8 @@ async function whoCommand(argv: string[]): Promise<number> {
   let admins = values.admin ?? [];
   let service: string | undefined;
   if (!file && values.config) {
-    const { loadBrokerConfig } = await import('../broker-component/config.ts');
-    const cfg = loadBrokerConfig(values.config);
+    if (!deps.loadBrokerConfig) throw new Error('--config needs the broker configuration loader (run it as voxnet policy who)');
+    const cfg = deps.loadBrokerConfig(values.config);
     file = cfg.policy_file;
     admins = [...admins, ...cfg.admins];
     service = cfg.domain;

@@ -15,9 +15,9 @@
  */
 import { embargoSeconds } from './schema.ts';
 import type { CompiledLevel, DesiredNode, DesiredState, Membership, Policy, PolicyNodeConfig, Transform } from './types.ts';
-import type { Affiliation } from '../broker-component/core/types.ts';
+import type { Affiliation } from '../pubsub/types.ts';
 
-export const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+import { VOEVENT_NS } from '../common/ns.ts';
 export const DEFAULT_MAX_ITEMS = 1000;
 export const SOURCE = 'source';
 

@@ -17,7 +17,6 @@
  * Groups left without any Param by the removals are removed too.
  */
 import {
-  localName,
   parseTree,
   serialize,
   validateElement,
@@ -27,8 +26,8 @@ import {
   type XmlNode,
 } from '../voevent/index.ts';
 import type { Redaction } from './types.ts';
-
-export const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+import { VOEVENT_NS } from '../common/ns.ts';
+import { childElements, localName, textOf } from '../common/xml.ts';
 
 export class RedactionError extends Error {
   constructor(
@@ -52,17 +51,6 @@ const SKY_UCD = /(^|;)\s*pos\.(eq|galactic|ecliptic|supergalactic)(\.|;|$)/i;
 /** Degrees per unit of Position2D@unit. */
 const UNIT_DEG: Record<string, number> = { deg: 1, degree: 1, degrees: 1, rad: 180 / Math.PI, arcmin: 1 / 60, arcsec: 1 / 3600 };
 
-function isEl(n: XmlNode): n is XmlElement {
-  return typeof n !== 'string';
-}
-
-function kids(el: XmlElement, name?: string): XmlElement[] {
-  return el.children.filter(isEl).filter((c) => !name || localName(c.name) === name);
-}
-
-function textOf(el: XmlElement): string {
-  return el.children.filter((c): c is string => typeof c === 'string').join('');
-}
 
 /** Remove a child and the indentation before it. */
 function removeChild(parent: XmlElement, child: XmlElement): void {
@@ -95,10 +83,10 @@ function coarsen(pos: XmlElement, stepDeg: number, report: RedactionReport): voi
   const unit = (pos.attrs.unit ?? 'deg').trim();
   const perUnit = UNIT_DEG[unit];
   if (!perUnit) throw new RedactionError(`cannot coarsen a Position2D in unit "${unit}"`);
-  const value2 = kids(pos, 'Value2')[0];
-  const c1 = value2 && kids(value2, 'C1')[0];
-  const c2 = value2 && kids(value2, 'C2')[0];
-  const err = kids(pos, 'Error2Radius')[0];
+  const value2 = childElements(pos, 'Value2')[0];
+  const c1 = value2 && childElements(value2, 'C1')[0];
+  const c2 = value2 && childElements(value2, 'C2')[0];
+  const err = childElements(pos, 'Error2Radius')[0];
   if (!c1 || !c2 || !err) throw new RedactionError('Position2D lacks Value2/C1, Value2/C2 or Error2Radius');
   const v1 = Number(textOf(c1));
   const v2 = Number(textOf(c2));
@@ -141,8 +129,8 @@ export function redactTree(root: XmlElement, r: Redaction): RedactionReport {
   const dropParam = (p: XmlElement) =>
     (p.attrs.name !== undefined && params.has(p.attrs.name)) || (coarse !== undefined && SKY_UCD.test(p.attrs.ucd ?? ''));
 
-  for (const what of kids(root, 'What')) {
-    for (const child of kids(what)) {
+  for (const what of childElements(root, 'What')) {
+    for (const child of childElements(what)) {
       const kind = localName(child.name);
       if (kind === 'Group' && child.attrs.name !== undefined && groups.has(child.attrs.name)) {
         removeChild(what, child);
@@ -151,7 +139,7 @@ export function redactTree(root: XmlElement, r: Redaction): RedactionReport {
         removeChild(what, child);
         report.removedParams.push(child.attrs.name ?? '');
       } else if (kind === 'Group' || kind === 'Table') {
-        const inner = kids(child, 'Param');
+        const inner = childElements(child, 'Param');
         let removed = 0;
         for (const p of inner) {
           if (!dropParam(p)) continue;
@@ -168,10 +156,10 @@ export function redactTree(root: XmlElement, r: Redaction): RedactionReport {
   }
 
   if (coarse !== undefined) {
-    for (const ww of kids(root, 'WhereWhen'))
-      for (const odl of kids(ww, 'ObsDataLocation'))
-        for (const ol of kids(odl, 'ObservationLocation'))
-          for (const ac of kids(ol, 'AstroCoords')) for (const pos of kids(ac, 'Position2D')) coarsen(pos, coarse, report);
+    for (const ww of childElements(root, 'WhereWhen'))
+      for (const odl of childElements(ww, 'ObsDataLocation'))
+        for (const ol of childElements(odl, 'ObservationLocation'))
+          for (const ac of childElements(ol, 'AstroCoords')) for (const pos of childElements(ac, 'Position2D')) coarsen(pos, coarse, report);
   }
   return report;
 }

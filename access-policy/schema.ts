@@ -4,18 +4,19 @@
  * banned and admitted). Every problem is an Issue with the path of the offending
  * value, which load.ts turns into file:line.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { createAjv, describeAjvErrors, type ConfigProblem, type PathSegment } from '../common/config.ts';
+import { durationSchema, parseDuration } from '../common/duration.ts';
 import type { Policy } from './types.ts';
 
-export type PathSegment = string | number;
-/** A problem at `path`; `at: 'key'` points at the key itself (unknown keys) rather than its value. */
-export type Issue = { path: PathSegment[]; message: string; at?: 'key' };
+export type { PathSegment };
+/** A problem at `path`; `atKey` points at the key itself (unknown keys) rather than its value. */
+export type Issue = ConfigProblem & { atKey?: boolean };
 
 const ID = '^[a-z0-9][a-z0-9._-]*$';
 /** A bare JID: local@domain, no resource. */
 const BARE_JID = '^[^@/\\s"&\'<>:]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$';
 const DOMAIN = '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$';
-export const DURATION = '^([0-9]+(\\.[0-9]+)?)\\s*(s|m|h|d)$';
 
 const jids = { type: 'array', items: { type: 'string', pattern: BARE_JID }, uniqueItems: true } as const;
 const domains = { type: 'array', items: { type: 'string', pattern: DOMAIN }, uniqueItems: true } as const;
@@ -85,13 +86,7 @@ export const POLICY_SCHEMA = {
               type: ['object', 'null'],
               additionalProperties: false,
               properties: {
-                embargo: {
-                  anyOf: [
-                    { type: 'integer', minimum: 0 },
-                    { type: 'string', pattern: DURATION },
-                  ],
-                  description: 'seconds, or a duration such as 90s, 30m, 6h, 1d',
-                },
+                embargo: durationSchema({ description: 'a number of seconds (≥ 0) or a duration such as 90s, 30m, 6h, 1d' }),
                 history: { type: 'boolean' },
                 redact: {
                   type: 'object',
@@ -111,72 +106,36 @@ export const POLICY_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
-const validateSchema = ajv.compile(POLICY_SCHEMA);
+const validateSchema = createAjv({ strict: true, useDefaults: false }).compile(POLICY_SCHEMA);
 
-/** Seconds of an embargo value (a number of seconds or a duration string). */
+/** Seconds of an embargo value (a number of seconds or a duration string, common/duration.ts). */
 export function embargoSeconds(v: number | string | undefined): number {
   if (v === undefined) return 0;
   if (typeof v === 'number') return v;
-  const m = new RegExp(DURATION).exec(v.trim());
-  if (!m) throw new Error(`bad duration ${v}`);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[m[3] as 's' | 'm' | 'h' | 'd'];
-  return Math.round(Number(m[1]) * unit);
+  return Math.round(parseDuration(v, { what: 'embargo' }) / 1000);
 }
 
-function pathOf(instancePath: string): PathSegment[] {
-  if (!instancePath) return [];
-  return instancePath
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
-
-function schemaIssue(e: ErrorObject): Issue | undefined {
-  const path = pathOf(e.instancePath);
-  // One message for every way an embargo can be wrong.
-  if (e.schemaPath.includes('/embargo/')) return { path, message: 'must be a number of seconds (≥ 0) or a duration such as 90s, 30m, 6h, 1d' };
-  switch (e.keyword) {
-    case 'additionalProperties':
-      return { path: [...path, e.params.additionalProperty as string], message: `unknown key "${e.params.additionalProperty}"`, at: 'key' };
-    case 'required':
-      return { path, message: `missing key "${e.params.missingProperty}"` };
-    case 'propertyNames':
-      return { path: [...path, e.params.propertyName as string], message: `"${e.params.propertyName}" is not a valid name (lower-case letters, digits, . _ -)` };
-    case 'const':
-      return { path, message: `must be ${JSON.stringify(e.params.allowedValue)}` };
-    case 'pattern': {
-      const what = e.schemaPath.includes('jids') || e.schemaPath.includes('publishers') || e.schemaPath.includes('groups/additionalProperties')
-        ? 'a bare JID (user@domain)'
-        : e.schemaPath.includes('domains')
-          ? 'a domain (e.g. svom.fr)'
-          : e.params.pattern === ID
-            ? 'an id of lower-case letters, digits, . _ -'
-            : `of the form ${e.params.pattern}`;
-      return { path, message: `must be ${what}` };
-    }
-    case 'anyOf':
-      return undefined; // the branch errors say it better
-    case 'if':
-      return undefined;
-    default:
-      return { path, message: e.message ?? e.keyword };
+/** The policy's own words for what its patterns mean (common/config.ts reports the rest). */
+function explain(e: ErrorObject, path: PathSegment[]): Issue | undefined {
+  if (e.keyword === 'propertyNames') return { path: [...path, e.params.propertyName as string], message: `"${e.params.propertyName}" is not a valid name (lower-case letters, digits, . _ -)`, atKey: true };
+  if (e.keyword === 'pattern') {
+    const what = e.schemaPath.includes('jids') || e.schemaPath.includes('publishers') || e.schemaPath.includes('groups/additionalProperties')
+      ? 'a bare JID (user@domain)'
+      : e.schemaPath.includes('domains')
+        ? 'a domain (e.g. svom.fr)'
+        : e.params.pattern === ID
+          ? 'an id of lower-case letters, digits, . _ -'
+          : `of the form ${e.params.pattern}`;
+    return { path, message: `must be ${what}` };
   }
+  return undefined;
 }
 
 /** Check a parsed policy document. Returns the policy when there is no issue. */
 export function checkPolicy(data: unknown): { policy?: Policy; issues: Issue[] } {
   if (!validateSchema(data)) {
-    const seen = new Set<string>();
-    const issues: Issue[] = [];
-    for (const e of validateSchema.errors ?? []) {
-      const i = schemaIssue(e);
-      if (!i) continue;
-      const key = JSON.stringify(i);
-      if (!seen.has(key)) issues.push(i), seen.add(key);
-    }
-    if (issues.length === 0) issues.push({ path: pathOf(validateSchema.errors?.[0]?.instancePath ?? ''), message: 'invalid value' });
+    const issues: Issue[] = describeAjvErrors(validateSchema.errors, explain);
+    if (issues.length === 0) issues.push({ path: [], message: 'invalid value' });
     return { issues };
   }
   const policy = data as unknown as Policy;
@@ -209,7 +168,7 @@ function semanticIssues(p: Policy): Issue[] {
     productIds.add(prod.id);
     for (const lvl of Object.keys(prod.levels)) {
       if (!levelIds.has(lvl))
-        issues.push({ path: ['products', i, 'levels', lvl], message: `unknown level "${lvl}" (levels are ${[...levelIds.keys()].join(', ')})`, at: 'key' });
+        issues.push({ path: ['products', i, 'levels', lvl], message: `unknown level "${lvl}" (levels are ${[...levelIds.keys()].join(', ')})`, atKey: true });
     }
   });
 

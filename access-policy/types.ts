@@ -7,7 +7,7 @@
  * configurations and affiliations, and the transforms that derive each level's
  * items from the product's source node. Plain data: no XMPP, no storage.
  */
-import type { Affiliation, NodeConfig } from '../broker-component/core/types.ts';
+import type { Affiliation, NodeConfig } from '../pubsub/types.ts';
 
 /** Who belongs somewhere: exact bare JIDs, whole domains (every JID at that domain), named groups. */
 export type Members = {

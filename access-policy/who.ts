@@ -4,9 +4,9 @@
  * broker resolves them, JID then domain), and every answer is the broker's own
  * `decide` from core/privileges.ts.
  */
-import { affiliationIn, decide, type Operation } from '../broker-component/core/privileges.ts';
-import { bareJid, domainOf } from '../broker-component/core/jid.ts';
-import type { Affiliation } from '../broker-component/core/types.ts';
+import { affiliationIn, decide, type Operation } from '../pubsub/privileges.ts';
+import { bareJid, domainOf } from '../pubsub/jid.ts';
+import type { Affiliation } from '../pubsub/types.ts';
 import type { DesiredNode, DesiredState, Redaction } from './types.ts';
 
 export const WHO_OPERATIONS = [

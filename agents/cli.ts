@@ -21,11 +21,6 @@ const agents: Record<string, AgentEntry> = {
   },
 };
 
-/** Register another agent program (e.g. from a test or a plug-in). */
-export function registerAgent(name: string, entry: AgentEntry): void {
-  agents[name] = entry;
-}
-
 function usage(): string {
   const lines = ['usage: voxnet agent <name> [options]   (voxnet agent <name> --help for its options)', '', 'agents:'];
   for (const [name, a] of Object.entries(agents)) lines.push(`  ${name.padEnd(12)} ${a.summary}`);

@@ -72,7 +72,7 @@ const repo = resolve(here, '..');
 
 const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 const NS_NODE_CONFIG = 'http://jabber.org/protocol/pubsub#node_config';
-const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+import { VOEVENT_NS } from '../common/ns.ts';
 const MARKER = 'vxb~';
 const SECRET = 'bench-secret';
 const PUBLISHER = { user: 'benchpub', host: 'svom.fr' };

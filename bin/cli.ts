@@ -7,6 +7,11 @@ export type Command = {
   run: (argv: string[]) => Promise<number | void>;
 };
 
+const skymapCrossmatch: Command = {
+  summary: 'rank galaxies/fields/watch-list in a sky map: FILE --catalog CSV (ligo-skymap-stats columns); the live agent is `voxnet agent crossmatch`',
+  run: async (argv) => (await import('../sky/cli.ts')).crossmatchCommand(argv),
+};
+
 const commands: Record<string, Command> = {
   devnet: {
     summary: 'bring up a local network: Prosody + broker + demo agents (the quick start)',
@@ -15,6 +20,14 @@ const commands: Record<string, Command> = {
   broker: {
     summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
+  },
+  doctor: {
+    summary: 'check a deployment from outside: server, login, component, fan-out path, round trip, clock',
+    run: async (argv) => (await import('../agents/doctor/cli.ts')).doctorCommand(argv),
+  },
+  backup: {
+    summary: "copy the broker's database while it runs, checked: --out FILE [--config FILE | --data-dir DIR]",
+    run: async (argv) => (await import('../broker-component/cli.ts')).backupCommand(argv),
   },
   agent: {
     summary: 'run an agent program: telescope, publisher (voxnet agent --help for the list)',
@@ -50,21 +63,21 @@ const commands: Record<string, Command> = {
   },
   policy: {
     summary: 'access policy: check FILE (compiled nodes, affiliations), who JID (what it may see and do)',
-    run: async (argv) => (await import('../access-policy/cli.ts')).policyCommand(argv),
+    run: async (argv) => {
+      // The broker's configuration loader, for `who --config BROKER.yaml`: access-policy/ stays below the broker.
+      const { loadBrokerConfig } = await import('../broker-component/config.ts');
+      return (await import('../access-policy/cli.ts')).policyCommand(argv, { loadBrokerConfig });
+    },
   },
   skymap: {
     summary: 'summarise a HEALPix sky map FILE: 50%/90% areas, densest position, distance (--json)',
     run: async (argv) => (await import('../sky/cli.ts')).skymapCommand(argv),
   },
-  crossmatch: {
-    summary: 'rank galaxies/fields/watch-list in a sky map: FILE --catalog CSV (ligo-skymap-stats columns)',
-    run: async (argv) => (await import('../sky/cli.ts')).crossmatchCommand(argv),
-  },
+  'skymap-crossmatch': skymapCrossmatch,
+  // The wave-1 name, kept so that scripts keep working; beside `voxnet agent
+  // crossmatch` (the live agent) it read as the same program.
+  crossmatch: { summary: 'former name of skymap-crossmatch (kept as an alias)', run: skymapCrossmatch.run },
 };
-
-export function registerCommand(name: string, cmd: Command): void {
-  commands[name] = cmd;
-}
 
 function usage(): string {
   const lines = ['usage: voxnet <command> [options]', '', 'commands:'];

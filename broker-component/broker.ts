@@ -10,14 +10,17 @@ import { PubsubService } from './core/service.ts';
 import { Xep0060Handler } from './xep0060/handler.ts';
 import { Notifier } from './delivery/notifier.ts';
 import { ComponentLink } from './link.ts';
+import { XmppIqError } from '../common/xmpp/iq-errors.ts';
 import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { MulticastDirectory } from './delivery/multicast-directory.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from './core/node-config.ts';
-import type { NodeConfig } from './core/types.ts';
-import { domainOf } from './core/jid.ts';
-import { NS } from './xep0060/ns.ts';
+import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
+import type { NodeConfig } from '../pubsub/types.ts';
+import { domainOf } from '../pubsub/jid.ts';
+import { NS } from '../common/ns.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
+import { BrokerMetrics } from './metrics.ts';
+import { serveMetrics, type Health, type MetricsServer } from '../common/metrics-http.ts';
 
 export type Broker = {
   service: PubsubService;
@@ -28,6 +31,9 @@ export type Broker = {
   log: Logger;
   /** The access policy in force (when the configuration names a policy_file). */
   policy?: PolicyRuntime;
+  metrics: BrokerMetrics;
+  /** The /metrics and /healthz endpoint, when metrics_port is set. */
+  metricsServer?: MetricsServer;
   stop(): Promise<void>;
 };
 
@@ -50,8 +56,13 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   let barrierSeq = 0;
   // The server (or its multicast service) answers this IQ only after routing every
   // stanza we wrote before it: it confirms notifications and multicast probes alike.
+  // Any answer will do, an error reply included.
   const barrier = async (to: string) => {
-    await link.request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000);
+    await link
+      .request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000)
+      .catch((e: unknown) => {
+        if (!(e instanceof XmppIqError)) throw e;
+      });
   };
   const notifier = new Notifier({
     from: cfg.domain,
@@ -61,6 +72,13 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     barrier,
     serverJid: serverDomain,
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
+  });
+  const metrics = new BrokerMetrics({
+    subscribers: () => {
+      const admin = { jid: cfg.domain, bare: cfg.domain };
+      return service.nodeIds().map((id) => [id, service.nodeInfo(admin, id).subscribers] as [string, number]);
+    },
+    releaseQueue: () => (policy ? { depth: policy.queue.size(), nextDue: policy.queue.nextDue() } : { depth: 0 }),
   });
   // Events of the IQ being handled: its reply waits for their dispatch (ack_after: dispatch).
   let dispatching: Promise<void>[] | undefined;
@@ -74,6 +92,11 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     onEvent: (ev) => {
       const dispatched = notifier.handle(ev);
+      if (ev.kind === 'items' && !ev.lastPublished) {
+        metrics.itemsWritten(ev.items.length);
+        const t0 = performance.now();
+        void dispatched.then(() => metrics.routed.observe((performance.now() - t0) / 1000));
+      }
       dispatching?.push(dispatched);
       policy?.onServiceEvent(ev);
     },
@@ -96,7 +119,10 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     dispatching = events;
     try {
       let reply: Element | undefined;
-      if (st.name === 'iq') reply = handler.handleIq(st);
+      if (st.name === 'iq') {
+        reply = handler.handleIq(st);
+        if (reply) metrics.observeIq(st, reply);
+      }
       else if (st.name === 'message') reply = handler.handleMessage(st);
       if (!reply) return;
       // Publishers are paced by the delivery rate: the acknowledgement of a publish
@@ -130,35 +156,52 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   });
   const chooseFanOut = async () => {
     directory.clear();
-    if (cfg.multicast === 'off') return notifier.useFanOut(undefined);
+    if (cfg.multicast === 'off') return notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
     const auto = cfg.multicast === 'auto';
     const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
     if (jid && !refusal) {
       notifier.useFanOut(
-        new MulticastFanOut({
+        metrics.counting(new MulticastFanOut({
           from: cfg.domain,
           service: jid,
           messageType: notifier.type,
           transport: link,
           maxAddresses: cfg.multicast_batch,
           byDomain: auto ? { route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)), direct: notifier.direct } : undefined,
-        }),
+        }), 'multicast', jid),
       );
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
-      notifier.useFanOut(undefined);
+      notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
       if (refusal) log.error({ multicast: jid, refusal }, 'the multicast service refuses our stanzas (is this component among its trusted senders?); sending per subscriber');
-      else log.info('no multicast service: notifications are sent per subscriber, in batches');
+      else
+        log.warn(
+          { server: serverDomain },
+          'NO MULTICAST SERVICE on the server: notifications are sent per subscriber, several times slower. Load the XEP-0033 module (Prosody: mod_voxnet_multicast; ejabberd: mod_multicast), see docs/deploy.md',
+        );
     }
   };
   let discovery: Promise<void> = Promise.resolve();
+  link.on('offline', () => metrics.linkOffline());
   link.on('online', () => {
+    metrics.linkOnline();
     discovery = chooseFanOut().catch((err) => log.warn({ err: (err as Error).message }, 'multicast discovery failed'));
   });
   await link.start();
   await discovery;
   policy?.start();
+  const health = (): Health => {
+    if (!link.isOnline()) return { ok: false, reason: `component link to ${cfg.xmpp_url} is down` };
+    try {
+      store.setMeta('healthz', new Date().toISOString());
+    } catch (e) {
+      return { ok: false, reason: `store not writable: ${(e as Error).message}` };
+    }
+    return { ok: true };
+  };
+  const metricsServer = cfg.metrics_port !== undefined ? await serveMetrics({ port: cfg.metrics_port, host: cfg.metrics_host, registry: metrics.registry, health }) : undefined;
+  if (metricsServer) log.info({ url: `${metricsServer.url}/metrics` }, 'metrics and /healthz served');
   log.info({ nodes: service.nodeIds().length }, 'broker ready');
 
   return {
@@ -168,7 +211,10 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     multicastDirectory: directory,
     log,
     policy,
+    metrics,
+    metricsServer,
     async stop() {
+      await metricsServer?.close();
       policy?.stop();
       await notifier.drain();
       await link.stop();

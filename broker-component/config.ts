@@ -5,9 +5,10 @@
  * With no file, the four variables VOXNET_XMPP_URL, VOXNET_DOMAIN, VOXNET_SECRET
  * and VOXNET_DATA_DIR are enough.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
-import YAML from 'yaml';
+import { ConfigError, checkConfig, createAjv, parseYaml, readConfigText, type ExplainError } from '../common/config.ts';
+import { parseBoolean } from '../common/boolean.ts';
+
+export { ConfigError };
 
 export type BrokerConfig = {
   xmpp_url: string;
@@ -26,6 +27,9 @@ export type BrokerConfig = {
   default_node_config: Record<string, string | number | boolean>;
   max_items_page: number;
   validate_voevents: boolean;
+  /** Serve /metrics and /healthz on this port (unset: no endpoint; 0: any free port). */
+  metrics_port?: number;
+  metrics_host: string;
 };
 
 const schema = {
@@ -57,12 +61,13 @@ const schema = {
     policy_file: { type: 'string', description: 'access policy YAML to enforce' },
     default_node_config: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number', 'boolean'] } },
     max_items_page: { type: 'integer', minimum: 1, default: 500 },
+    metrics_port: { type: 'integer', minimum: 0, maximum: 65535, description: 'serve Prometheus /metrics and /healthz on this port (unset: none)' },
+    metrics_host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'address of the metrics endpoint' },
     validate_voevents: { type: 'boolean', default: true, description: 'refuse invalid VOEvents on nodes whose type is the VOEvent namespace' },
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, allowUnionTypes: true });
-const validate = ajv.compile(schema);
+const validate = createAjv({ coerceTypes: false }).compile(schema);
 
 /** The environment variables the broker reads, key path → variable name. */
 export function envVariables(): { key: string; variable: string; description?: string }[] {
@@ -81,7 +86,7 @@ function coerce(key: string, raw: string): unknown {
   const prop = (schema.properties as Record<string, { type?: string | readonly string[] }>)[top];
   if (prop?.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (prop?.type === 'integer') return /^-?\d+$/.test(raw) ? Number(raw) : raw;
-  if (prop?.type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  if (prop?.type === 'boolean') return parseBoolean(raw) ?? raw;
   if (key === 'default_node_config') {
     try {
       return JSON.parse(raw);
@@ -92,39 +97,20 @@ function coerce(key: string, raw: string): unknown {
   return raw;
 }
 
-export class ConfigError extends Error {}
-
-function describe(errs: ErrorObject[], source: string): string {
-  return errs
-    .map((e) => {
-      const key = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
-      if (e.keyword === 'additionalProperties') return `${source}: unknown key "${[key === '(top level)' ? '' : key + '.', e.params.additionalProperty].join('')}"`;
-      if (e.keyword === 'required') return `${source}: missing key "${e.params.missingProperty}" (or set VOXNET_${String(e.params.missingProperty).toUpperCase()})`;
-      if (e.keyword === 'enum') return `${source}: ${key} must be one of ${(e.params.allowedValues as string[]).join(', ')}`;
-      return `${source}: ${key} ${e.message}`;
-    })
-    .join('\n');
-}
+/** A missing key can also come from its environment variable: say so. */
+const explain: ExplainError = (e, path) =>
+  e.keyword === 'required' ? { path: [...path, String(e.params.missingProperty)], message: `is required (or set VOXNET_${String(e.params.missingProperty).toUpperCase()})` } : undefined;
 
 export function loadBrokerConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   let data: Record<string, unknown> = {};
   const source = file ?? 'environment';
+  let locate: ReturnType<typeof parseYaml>['locate'] | undefined;
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
-    }
-    const doc = YAML.parseDocument(text, { prettyErrors: true });
-    if (doc.errors.length) {
-      const e = doc.errors[0]!;
-      const pos = e.linePos?.[0];
-      throw new ConfigError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`);
-    }
-    const v = doc.toJS();
-    if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw new ConfigError(`${file}: the configuration must be a mapping of keys`);
-    data = v ?? {};
+    const parsed = parseYaml(readConfigText(file), file);
+    const v = parsed.data;
+    if (v !== null && v !== undefined && (typeof v !== 'object' || Array.isArray(v))) throw new ConfigError(file, ['the configuration must be a mapping of keys']);
+    data = (v ?? {}) as Record<string, unknown>;
+    locate = parsed.locate;
   }
   for (const { key, variable } of envVariables()) {
     const raw = env[variable];
@@ -136,6 +122,6 @@ export function loadBrokerConfig(file: string | undefined, env: NodeJS.ProcessEn
       data[top] = obj;
     } else data[top] = coerce(key, raw);
   }
-  if (!validate(data)) throw new ConfigError(describe(validate.errors ?? [], source));
-  return data as unknown as BrokerConfig;
+  // Positions point into the file; a value from the environment has none (the key still names it).
+  return checkConfig<BrokerConfig>(data, validate, source, { locate, explain });
 }

@@ -1,13 +1,17 @@
 /**
  * The component's link to its server (XEP-0114): connects, authenticates with the
  * shared secret, and reconnects with exponential backoff and jitter whenever the
- * server restarts or the link drops.
+ * server restarts or the link drops (common/xmpp: the same reconnection, IQ
+ * caller and xmpp.js fixes as the agents' client).
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Element } from '@xmpp/xml';
 import type { Logger } from 'pino';
-import { fixXmppUtf8Decoding } from '../agents/lib/xmpp-utf8.ts';
+import { fixXmppUtf8Decoding } from '../common/xmpp/utf8.ts';
+import { IqCaller } from '../common/xmpp/iq-caller.ts';
+import { Reconnector } from '../common/xmpp/reconnect.ts';
+import { NotConnectedError } from '../common/xmpp/iq-errors.ts';
 
 fixXmppUtf8Decoding();
 
@@ -27,14 +31,14 @@ export type LinkOptions = {
 export class ComponentLink extends EventEmitter {
   private entity: any;
   private stopped = false;
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
   private online = false;
-  /** IQs sent with request(), by id. */
-  private readonly pending = new Map<string, (st: Element) => void>();
+  /** IQs sent with request(). */
+  private readonly iqs = new IqCaller('vxlink', 10_000);
+  private readonly reconnector: Reconnector;
 
   constructor(private readonly opts: LinkOptions) {
     super();
+    this.reconnector = new Reconnector(() => void this.connect(), { initialMs: opts.minDelayMs ?? 200, maxMs: opts.maxDelayMs ?? 30_000 });
   }
 
   isOnline(): boolean {
@@ -67,17 +71,13 @@ export class ComponentLink extends EventEmitter {
       // Stanzas are small and latency matters: no Nagle delay (it adds up to 40 ms
       // to a notification written right after an IQ reply).
       entity.socket?.setNoDelay?.(true);
-      this.attempt = 0;
+      this.reconnector.succeeded();
       this.online = true;
       this.opts.log?.info({ domain: this.opts.domain, service: this.opts.service }, 'component online');
       this.emit('online');
     });
     entity.on('stanza', (st: Element) => {
-      if (st.name === 'iq' && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
-        const waiter = this.pending.get(st.attrs.id);
-        if (waiter) return waiter(st);
-      }
-      this.emit('stanza', st);
+      if (!this.iqs.handle(st)) this.emit('stanza', st);
     });
     entity.on('disconnect', () => this.lost(entity));
     entity.on('close', () => this.lost(entity));
@@ -95,6 +95,7 @@ export class ComponentLink extends EventEmitter {
     this.entity = undefined;
     const wasOnline = this.online;
     this.online = false;
+    this.iqs.rejectAll('component link lost before the reply came');
     if (wasOnline) this.emit('offline');
     try {
       entity.removeAllListeners('stanza');
@@ -103,13 +104,8 @@ export class ComponentLink extends EventEmitter {
       /* already closed */
     }
     if (this.stopped) return;
-    const min = this.opts.minDelayMs ?? 200;
-    const max = this.opts.maxDelayMs ?? 30_000;
-    const delay = Math.min(max, min * 2 ** this.attempt) * (0.5 + Math.random() / 2);
-    this.attempt++;
-    this.opts.log?.info({ delayMs: Math.round(delay), attempt: this.attempt }, 'component link down; reconnecting');
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.connect(), delay);
+    const delay = this.reconnector.schedule();
+    if (delay !== undefined) this.opts.log?.info({ delayMs: delay, attempt: this.reconnector.attempts }, 'component link down; reconnecting');
   }
 
   send(el: Element): void {
@@ -123,28 +119,21 @@ export class ComponentLink extends EventEmitter {
     return this.entity.write(data);
   }
 
-  /** Send an IQ and wait for its reply (e.g. disco of the server's multicast service). */
-  async request(el: Element, timeoutMs = 10_000): Promise<Element> {
-    const id = el.attrs.id as string;
-    if (!this.online) throw new Error('component link is down');
-    if (this.pending.has(id)) throw new Error(`a request with id ${id} is already waiting`);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`no reply to ${id}`));
-      }, timeoutMs);
-      this.pending.set(id, (st) => {
-        clearTimeout(t);
-        this.pending.delete(id);
-        resolve(st);
-      });
-      this.send(el);
-    });
+  /**
+   * Send an IQ and wait for its result (e.g. disco of the server's multicast
+   * service); an error reply rejects with XmppIqError, a lost link with
+   * NotConnectedError, silence with IqTimeoutError (common/xmpp/iq-errors.ts).
+   */
+  request(el: Element, timeoutMs = 10_000): Promise<Element> {
+    if (!this.online) return Promise.reject(new NotConnectedError('component link is down'));
+    if (!el.attrs.id) el.attrs.id = this.iqs.nextId();
+    return this.iqs.call(el.attrs.id, () => this.entity.send(el), { timeoutMs, to: el.attrs.to });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.reconnector.cancel();
+    this.iqs.rejectAll('component link stopped');
     const e = this.entity;
     this.entity = undefined;
     this.online = false;

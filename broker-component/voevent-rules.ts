@@ -3,12 +3,12 @@
  * namespace refuse invalid packets (checked on the tree xmpp.js already parsed),
  * and notifications of VOEvents carry a one-line summary for chat clients.
  */
-import { PubsubError } from './core/errors.ts';
+import { PubsubError } from '../pubsub/errors.ts';
 import type { PublishInput } from './core/service.ts';
-import type { NodeConfig } from './core/types.ts';
+import type { NodeConfig } from '../pubsub/types.ts';
 import { validateElement, parse, fromElement, summary, type XmlElement } from '../voevent/index.ts';
 
-export const VOEVENT_NS = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+import { VOEVENT_NS } from '../common/ns.ts';
 
 export function isVOEventNode(config: NodeConfig): boolean {
   return config.type === VOEVENT_NS;

@@ -1,5 +1,5 @@
 /**
- * `voxnet skymap FILE` and `voxnet crossmatch FILE --catalog CSV`.
+ * `voxnet skymap FILE` and `voxnet skymap-crossmatch FILE --catalog CSV`.
  * Column names and units follow ligo-skymap-stats (searched_area in deg²,
  * searched_prob, offset in deg, probdensity in sr⁻¹, probdensity_vol in Mpc⁻³,
  * area(50)/area(90), distmean/diststd).
@@ -28,7 +28,7 @@ optionally gzipped, or an igwn.gwalert JSON notice with an embedded sky map.
   --moc LEVEL      also print the IVOA MOC (ASCII) of the LEVEL% credible region
   --json           machine-readable output`;
 
-const CROSSMATCH_USAGE = `usage: voxnet crossmatch FILE|--circle RA,DEC,RADIUS[,CONTAINMENT] --catalog CSV [options]
+const CROSSMATCH_USAGE = `usage: voxnet skymap-crossmatch FILE|--circle RA,DEC,RADIUS[,CONTAINMENT] --catalog CSV [options]
 
 Rank catalogue targets inside a localisation (ligo-skymap-stats conventions).
 
@@ -284,7 +284,7 @@ export async function crossmatchCommand(argv: string[], out: Out = defaultOut): 
       },
     });
   } catch (err) {
-    out.error(`voxnet crossmatch: ${(err as Error).message}\n\n${CROSSMATCH_USAGE}`);
+    out.error(`voxnet skymap-crossmatch: ${(err as Error).message}\n\n${CROSSMATCH_USAGE}`);
     return 2;
   }
   const v = args.values;
@@ -293,7 +293,7 @@ export async function crossmatchCommand(argv: string[], out: Out = defaultOut): 
     return 0;
   }
   const usage = (msg: string) => {
-    out.error(`voxnet crossmatch: ${msg}\n\n${CROSSMATCH_USAGE}`);
+    out.error(`voxnet skymap-crossmatch: ${msg}\n\n${CROSSMATCH_USAGE}`);
     return 2;
   };
   if (v.circle === undefined && args.positionals.length !== 1) return usage('expected one sky-map FILE or --circle');
@@ -332,7 +332,7 @@ export async function crossmatchCommand(argv: string[], out: Out = defaultOut): 
         ...(v['weight-mag'] ? { weightColumn: v['weight-mag'], weightIsMagnitude: true } : {}),
       };
       const cat = await readCatalogFile(v.catalog, copts);
-      for (const w of cat.warnings) out.error(`voxnet crossmatch: ${v.catalog}: ${w}`);
+      for (const w of cat.warnings) out.error(`voxnet skymap-crossmatch: ${v.catalog}: ${w}`);
       targets.galaxies = prepareCatalog(cat);
     }
     if (v.watchlist) targets.watchlist = prepareCatalog(await readCatalogFile(v.watchlist));
@@ -357,7 +357,7 @@ export async function crossmatchCommand(argv: string[], out: Out = defaultOut): 
     else for (const l of resultLines(file, result, !!v.tsv)) out.log(l);
     return 0;
   } catch (err) {
-    out.error(`voxnet crossmatch: ${(err as Error).message}`);
+    out.error(`voxnet skymap-crossmatch: ${(err as Error).message}`);
     return 1;
   }
 }

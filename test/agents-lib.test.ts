@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xml } from '@xmpp/xml';
 import {
-  AgentState, ConfigError, UsageError, backoffDelay, checkConfig, connectionFrom, itemIdFor, lockStateFile, parseDuration, prepareVOEvent,
+  AgentState, ConfigError, UsageError, checkConfig, connectionFrom, itemIdFor, lockStateFile, parseDuration, prepareVOEvent,
   standaloneXml, InvalidVOEventError,
 } from '../agents/lib/index.ts';
-import { embeddablePayload } from '../agents/lib/xml.ts';
+import { embeddablePayload } from '../common/xml-standalone.ts';
 import { replaySchedule, voeventTime, loadReplay } from '../agents/replay/replay.ts';
 import { heartbeatEvent } from '../agents/heartbeat/heartbeat.ts';
 import { burstEvent, checkBurst } from '../agents/publisher/burst.ts';
@@ -17,13 +17,10 @@ import { build, validate, parse } from '../voevent/index.ts';
 const FIX = join(import.meta.dirname, 'fixtures/voevents');
 
 describe('options', () => {
-  it('parses durations', () => {
-    expect(parseDuration('250ms')).toBe(250);
-    expect(parseDuration('1s')).toBe(1000);
+  it('reads command-line durations (common/duration.ts) and turns mistakes into usage errors', () => {
     expect(parseDuration('1.5s')).toBe(1500);
-    expect(parseDuration('2')).toBe(2000);
-    expect(parseDuration('5m')).toBe(300_000);
-    expect(parseDuration('1h')).toBe(3_600_000);
+    expect(parseDuration('1d')).toBe(86_400_000);
+    expect(() => parseDuration('soon', '--interval')).toThrow(UsageError);
     expect(() => parseDuration('soon', '--interval')).toThrow(/--interval 'soon' is not a duration/);
   });
 
@@ -37,20 +34,6 @@ describe('options', () => {
     expect(() => connectionFrom({}, {})).toThrow(UsageError);
     expect(() => connectionFrom({ jid: 'nobody', password: 'x' }, {})).toThrow(/not a JID/);
     expect(() => connectionFrom({ jid: 'a@b', password: 'x', server: 'http://b' }, {})).toThrow(/xmpp:\/\/host:port/);
-  });
-});
-
-describe('backoff', () => {
-  it('grows exponentially to the cap with jitter in [½, 1] of the step', () => {
-    const o = { initialMs: 100, maxMs: 5000 };
-    expect([0, 1, 2, 3].map((a) => backoffDelay(a, o, () => 1))).toEqual([100, 200, 400, 800]);
-    expect([0, 1, 2, 3].map((a) => backoffDelay(a, o, () => 0))).toEqual([50, 100, 200, 400]);
-    expect(backoffDelay(20, o, () => 1)).toBe(5000);
-    expect(backoffDelay(1000, o, () => 0.5)).toBe(3750);
-    const samples = Array.from({ length: 200 }, () => backoffDelay(3, o));
-    expect(Math.min(...samples)).toBeGreaterThanOrEqual(400);
-    expect(Math.max(...samples)).toBeLessThanOrEqual(800);
-    expect(new Set(samples).size).toBeGreaterThan(20);
   });
 });
 

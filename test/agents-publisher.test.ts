@@ -192,11 +192,14 @@ describe('science-centre publisher', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const msg = (err as Error).message;
-    expect(msg).toContain(`${f}: node: is required`);
-    expect(msg).toContain(`${f}: inbox: must be string`);
-    expect(msg).toContain(`${f}: poll_interval: must be a duration such as 500ms, 1s or 5m`);
-    expect(msg).toContain(`${f}: xmpp.jid: must be a JID such as fsc@svom.fr`);
-    expect(msg).toContain(`${f}: extra: is not a known key`);
+    // Each line: file:line:col of the key (or of its mapping when missing), the key, the problem.
+    const lines = msg.split('\n');
+    const at = (key: string) => YAML.stringify({ inbox: 3, poll_interval: 'fast', xmpp: { jid: 'nobody' }, extra: true }).split('\n').findIndex((l) => l.trimStart().startsWith(`${key}:`)) + 1;
+    expect(lines).toContain(`${f}:1:1: node: is required`);
+    expect(lines).toContain(`${f}:${at('inbox')}:8: inbox: must be string`);
+    expect(lines).toContain(`${f}:${at('poll_interval')}:16: poll_interval: must be a duration such as 500ms, 90s, 5m, 12h, 1d (or a number of seconds)`);
+    expect(lines).toContain(`${f}:${at('jid')}:8: xmpp.jid: must be a JID such as fsc@svom.fr`);
+    expect(lines).toContain(`${f}:${at('extra')}:1: extra: is not a known key`);
   });
 
   it('voxnet agent publisher killed with SIGKILL mid-inbox and restarted: every file done, each packet published once', async () => {

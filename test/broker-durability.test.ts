@@ -70,7 +70,9 @@ describe('durability', () => {
       // Requests in flight now go unanswered (Prosody bounces them with an error or they time out).
       await Promise.all(workers);
       broker = startBroker();
-      await brokerServing(alice);
+      // Prosody takes a while to let the component's JID go after a SIGKILL (about 10 s
+      // here on a quiet machine, the same before and after the floor): a generous wait.
+      await brokerServing(alice, 60_000);
     }
     expect(acked.length).toBeGreaterThan(30);
     const r = await alice.iq('get', PUBSUB, ps(xml('items', { node: 'alerts' }), xml('set', { xmlns: NS.RSM }, xml('max', {}, '500'), xml('index', {}, '0'))));

@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { xml, type Element } from '@xmpp/xml';
 import { Notifier, type Transport } from '../broker-component/delivery/notifier.ts';
 import { MulticastFanOut } from '../broker-component/delivery/multicast.ts';
-import { DEFAULT_NODE_CONFIG } from '../broker-component/core/node-config.ts';
+import { DEFAULT_NODE_CONFIG } from '../pubsub/node-config.ts';
 import type { ServiceEvent } from '../broker-component/core/service.ts';
 import { serverAvailable, type ServerKind } from '../broker-component/servers/index.ts';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';

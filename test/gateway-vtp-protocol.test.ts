@@ -336,7 +336,7 @@ describe('voxnet gateway vtp: command-line mistakes', () => {
     writeFileSync(file, 'local_ivo: ivo://voxnet.test/vtp\nbroker:\n  nodes: [a]\n  iamalive: often\n');
     const r = await run(['--config', file]);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`${file}: broker.iamalive: must be a duration such as 500ms, 1s or 5m`);
+    expect(r.err).toContain(`${file}:4:13: broker.iamalive: must be a duration such as 500ms, 90s, 5m, 12h, 1d`);
     writeFileSync(file, 'local_ivo: ivo://voxnet.test/vtp\nbroker:\n  nodes: [a]\n');
     expect(await run(['subscriber', '--config', file])).toMatchObject({ code: 2, err: expect.stringContaining('has no subscriber section') });
   });

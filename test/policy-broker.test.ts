@@ -17,7 +17,8 @@ import { startBroker } from '../broker-component/broker.ts';
 import { isEmptyReport } from '../broker-component/policy/reconcile.ts';
 import type { ReloadResult } from '../broker-component/policy/runtime.ts';
 import { compile } from '../access-policy/compile.ts';
-import { parsePolicy, PolicyError } from '../access-policy/load.ts';
+import { parsePolicy } from '../access-policy/load.ts';
+import { ConfigError } from '../common/config.ts';
 import { parseTree, validate, type XmlElement } from '../voevent/index.ts';
 
 const MXT = readFileSync(new URL('./fixtures/voevents/gcn-notice-parser__svom_mxt_52__sb26051101_mxt-initial_qf4.xml', import.meta.url), 'utf8');
@@ -263,7 +264,7 @@ describe('access policy in the broker', () => {
 
     const fresh = mkdtempSync(join(tmpdir(), 'voxnet-policy-fresh-'));
     try {
-      await expect(startBroker({ ...env.config, data_dir: fresh }, { log: env.broker.log })).rejects.toThrow(PolicyError);
+      await expect(startBroker({ ...env.config, data_dir: fresh }, { log: env.broker.log })).rejects.toThrow(ConfigError);
       await expect(startBroker({ ...env.config, data_dir: fresh }, { log: env.broker.log })).rejects.toThrow(/policy\.yaml:3:1: /);
     } finally {
       rmSync(fresh, { recursive: true, force: true });

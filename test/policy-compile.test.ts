@@ -7,8 +7,10 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPolicyFile, parsePolicy, PolicyError } from '../access-policy/load.ts';
-import { compile, nodeId, VOEVENT_NS } from '../access-policy/compile.ts';
+import { loadPolicyFile, parsePolicy } from '../access-policy/load.ts';
+import { ConfigError } from '../common/config.ts';
+import { compile, nodeId } from '../access-policy/compile.ts';
+import { VOEVENT_NS } from '../common/ns.ts';
 import { who } from '../access-policy/who.ts';
 import { policyCommand } from '../access-policy/cli.ts';
 import type { DesiredNode, DesiredState, Policy } from '../access-policy/types.ts';
@@ -60,8 +62,8 @@ function errorsOf(text: string): string[] {
   try {
     parsePolicy(text, 'p.yaml');
   } catch (e) {
-    expect(e).toBeInstanceOf(PolicyError);
-    return (e as PolicyError).message.split('\n');
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).message.split('\n');
   }
   throw new Error('policy was accepted');
 }
@@ -167,7 +169,7 @@ describe('loading: clear errors with file:line', () => {
       '      pi: { embargo: 5 minutes }', //            11
     ].join('\n');
     const errs = errorsOf(text);
-    expect(errs).toContain('p.yaml:4:5: levels[0].memebrs: unknown key "memebrs"');
+    expect(errs).toContain('p.yaml:4:5: levels[0].memebrs: is not a known key');
     expect(errs).toContain('p.yaml:9:18: products[0].publishers[0]: must be a bare JID (user@domain)');
     expect(errs.find((e) => e.startsWith('p.yaml:11:'))).toMatch(/products\[0\]\.levels\.pi\.embargo: must be a number of seconds .* 30m/);
     expect(errs).toHaveLength(3);
@@ -199,12 +201,12 @@ products:
 
   it('reports YAML syntax errors and missing keys with their line', () => {
     expect(errorsOf('version: 1\nlevels: [\n')[0]).toMatch(/^p\.yaml:3:1: /);
-    expect(errorsOf('version: 1\nlevels: [{ id: a }]\n')).toEqual(['p.yaml:1:1: missing key "products"']);
+    expect(errorsOf('version: 1\nlevels: [{ id: a }]\n')).toEqual(['p.yaml:1:1: products: is required']);
     expect(errorsOf('- a\n- b\n')).toEqual(['p.yaml:1:1: the policy must be a mapping with version, levels and products']);
     expect(errorsOf('version: 2\nlevels: [{ id: a }]\nproducts: [{ id: p, publishers: [a@b.c], levels: { a: {} } }]\n')).toEqual(['p.yaml:1:10: version: must be 1']);
   });
 
-  it('an unreadable file is a PolicyError naming the file', () => {
+  it('an unreadable file is a ConfigError naming the file', () => {
     expect(() => loadPolicyFile('/nonexistent/policy.yaml')).toThrow(/\/nonexistent\/policy\.yaml: cannot read: ENOENT/);
   });
 });
@@ -280,7 +282,7 @@ describe('voxnet policy (CLI)', () => {
     writeFileSync(f, 'version: 1\nlevels: [{ id: a, colour: red }]\nproducts: []\n');
     const r = await run(['check', f]);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`${f}:2:19: levels[0].colour: unknown key "colour"`);
+    expect(r.err).toContain(`${f}:2:19: levels[0].colour: is not a known key`);
   });
 
   it('who prints levels and the nodes a JID may use', async () => {

@@ -3,8 +3,8 @@
  * model, against XEP-0060 §4.1 Table 4 and §4.5, written out as a readable table.
  */
 import { describe, it, expect } from 'vitest';
-import { decide, OPERATIONS, type Operation } from '../broker-component/core/privileges.ts';
-import { AFFILIATIONS, type AccessModel, type Affiliation } from '../broker-component/core/types.ts';
+import { decide, OPERATIONS, type Operation } from '../pubsub/privileges.ts';
+import { AFFILIATIONS, type AccessModel, type Affiliation } from '../pubsub/types.ts';
 
 // Cell: Y allowed, P allowed as pending, F forbidden, C closed-node, S not-subscribed, N item-not-found
 // prettier-ignore

@@ -1,4 +1,4 @@
-/** `voxnet skymap` and `voxnet crossmatch`: output, JSON, exit codes (in-process), plus one real process run. */
+/** `voxnet skymap` and `voxnet skymap-crossmatch`: output, JSON, exit codes (in-process), plus one real process run. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,7 +71,7 @@ describe('voxnet skymap', () => {
   });
 });
 
-describe('voxnet crossmatch', () => {
+describe('voxnet skymap-crossmatch', () => {
   it('prints ranked galaxies with ligo-skymap-stats column names', async () => {
     const r = await run(crossmatchCommand, [BAYESTAR, '--catalog', GLADE, '--weight-mag', 'B_Abs', '--top', '5']);
     expect(r.code).toBe(0);

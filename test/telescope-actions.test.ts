@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ActionError, backoffDelay, CommandAction, createAction, HttpAction, withRetry, type ActionInput } from '../agents/telescope/actions.ts';
+import { ActionError, retryDelay, CommandAction, createAction, HttpAction, withRetry, type ActionInput } from '../agents/telescope/actions.ts';
 import { decide } from '../agents/telescope/decide.ts';
 import { buildRequestGroup } from '../agents/telescope/requests.ts';
 import { PACKETS, SITES, packet, rules } from './telescope-helpers.ts';
@@ -51,7 +51,7 @@ const retry = { attempts: 4, initial: 20, max: 80, factor: 2 };
 
 describe('backoff', () => {
   it('doubles from the initial delay up to the maximum', () => {
-    expect([1, 2, 3, 4, 5].map((n) => backoffDelay({ attempts: 9, initial: 500, max: 3000, factor: 2 }, n))).toEqual([500, 1000, 2000, 3000, 3000]);
+    expect([1, 2, 3, 4, 5].map((n) => retryDelay({ attempts: 9, initial: 500, max: 3000, factor: 2 }, n))).toEqual([500, 1000, 2000, 3000, 3000]);
   });
 
   it('retries retryable errors, gives up on the others at once', async () => {

@@ -83,7 +83,7 @@ describe('voxnet agent telescope --explain', () => {
     fs.writeFileSync(bad, 'telescope: {name: T1}\n');
     const r2 = await run(process.execPath, [path.join(REPO_ROOT, 'bin', 'voxnet.js'), 'agent', 'telescope', '--config', bad, '--explain', 'x.xml'], { cwd: REPO_ROOT }).catch((e) => e);
     expect(r2.code).toBe(1);
-    expect(r2.stderr).toMatch(/bad\.yaml:1:1: missing key "site"/);
+    expect(r2.stderr).toMatch(/bad\.yaml:1:1: site: is required/);
     await expect(telescopeCommand(['--config', config(), '--explain', path.join(FIXTURES, PACKETS.swiftBat), '--at', 'noon'], capture().io)).rejects.toThrow(/--at 'noon' is not an ISO time/);
   }, 30_000);
 });

@@ -6,7 +6,7 @@
  * their verdicts.
  */
 import type { XmlElement, XmlNode } from '../voevent/tree.ts';
-import { localName } from '../voevent/tree.ts';
+import { localName } from '../common/xml.ts';
 
 export type Rnd = () => number;
 

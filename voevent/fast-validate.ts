@@ -17,13 +17,9 @@
 import { VOEVENT_NS_20, VOEVENT_NS_11, XSI_NS } from './model.ts';
 import type { Issue } from './issues.ts';
 import { type XmlElement, lineColumn, sourceOf } from './tree.ts';
+import { localName, textOf } from '../common/xml.ts';
 import { collapse, isXsdAnyURI, isXsdDateTime, isXsdNCName, parseXsdFloat } from './xsd-types.ts';
 
-/** Local copy: a per-call import binding costs a getter under some loaders (tsx's CJS interop). */
-function localName(qname: string): string {
-  const i = qname.indexOf(':');
-  return i === -1 ? qname : qname.slice(i + 1);
-}
 
 const XSD_NS = 'http://www.w3.org/2001/XMLSchema';
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
@@ -383,13 +379,6 @@ function checkAttributes(run: Run, el: XmlElement, decl: TypeDecl, path: PathNod
   }
 }
 
-function textOf(el: XmlElement): string {
-  const ch = el.children;
-  if (ch.length === 1 && typeof ch[0] === 'string') return ch[0];
-  let s = '';
-  for (const c of ch) if (typeof c === 'string') s += c;
-  return s;
-}
 
 /** `scope` is the namespace scope of `el` itself (its own declarations applied). */
 function checkElement(run: Run, el: XmlElement, decl: TypeDecl, path: PathNode, scope: Scope): void {

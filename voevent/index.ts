@@ -13,8 +13,9 @@ export * from './model.ts';
 export { type Issue, type IssueKind, type Severity, type ValidationResult, formatIssue } from './issues.ts';
 export {
   type XmlElement, type XmlNode, type TreeOptions, type Location, SourceElement, XmlSyntaxError,
-  DEFAULT_MAX_BYTES, parseTree, serialize, locate, localName,
+  DEFAULT_MAX_BYTES, parseTree, serialize, locate,
 } from './tree.ts';
+export { localName } from '../common/xml.ts';
 export { fromElement, parseElement, parse, VOEventParseError } from './parse.ts';
 export { validate, validateElement, type ValidateOptions, type ValidateElementOptions } from './validate.ts';
 export { fastValidateTree, isSchemaValidTree, type FastValidateOptions } from './fast-validate.ts';

@@ -7,6 +7,7 @@
  */
 import type { Group, Param, VOEvent } from './model.ts';
 import { streamId } from './ivorn.ts';
+import { parseBoolean } from '../common/boolean.ts';
 
 /** Every Param of the packet: top-level ones first, then those in Groups, then in Tables. */
 export function allParams(ev: VOEvent): Param[] {
@@ -226,7 +227,7 @@ export function lvk(ev: VOEvent): LvkInfo | undefined {
     alertType: paramValue(ev, 'AlertType'),
     serial: paramNumber(ev, 'Pkt_Ser_Num'),
     far: paramNumber(ev, 'FAR'),
-    significant: sig === undefined ? undefined : sig === '1' || sig.toLowerCase() === 'true',
+    significant: sig === undefined ? undefined : parseBoolean(sig.trim().toLowerCase()) === true,
     hardwareInjection: paramBool(ev, 'HardwareInj'),
     instruments: paramValue(ev, 'Instruments')?.split(',').map((s) => s.trim()).filter(Boolean),
     group: paramValue(ev, 'Group'),

@@ -8,7 +8,9 @@
  * which keeps `parse(build(m))` deep-equal to `m` and the JSON output small.
  */
 
-export const VOEVENT_NS_20 = 'http://www.ivoa.net/xml/VOEvent/v2.0';
+import { VOEVENT_NS } from '../common/ns.ts';
+
+export const VOEVENT_NS_20 = VOEVENT_NS;
 export const VOEVENT_NS_11 = 'http://www.ivoa.net/xml/VOEvent/v1.1';
 export const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
 

@@ -13,12 +13,8 @@ import type {
   SkyPosition, Table, VOEvent, What, WhereWhen, Who, Why,
 } from './model.ts';
 import { type TreeOptions, type XmlElement, parseTree } from './tree.ts';
+import { childElements, firstChild, localName, trimmedText } from '../common/xml.ts';
 
-/** Local copy: a per-call import binding costs a getter under some loaders (tsx's CJS interop). */
-function localName(qname: string): string {
-  const i = qname.indexOf(':');
-  return i === -1 ? qname : qname.slice(i + 1);
-}
 
 export class VOEventParseError extends Error {
   constructor(message: string) {
@@ -27,29 +23,12 @@ export class VOEventParseError extends Error {
   }
 }
 
-function kids(el: XmlElement, name: string): XmlElement[] {
-  const out: XmlElement[] = [];
-  for (const c of el.children) if (typeof c !== 'string' && localName(c.name) === name) out.push(c);
-  return out;
-}
 
-function kid(el: XmlElement | undefined, name: string): XmlElement | undefined {
-  if (!el) return undefined;
-  for (const c of el.children) if (typeof c !== 'string' && localName(c.name) === name) return c;
-  return undefined;
-}
 
-function text(el: XmlElement): string {
-  const ch = el.children;
-  if (ch.length === 1 && typeof ch[0] === 'string') return ch[0].trim();
-  let s = '';
-  for (const c of ch) if (typeof c === 'string') s += c;
-  return s.trim();
-}
 
 function kidText(el: XmlElement | undefined, name: string): string | undefined {
-  const k = kid(el, name);
-  return k ? text(k) : undefined;
+  const k = firstChild(el, name);
+  return k ? trimmedText(k) : undefined;
 }
 
 /** A finite number from text, or undefined. Accepts the XSD spellings INF/-INF/NaN as non-finite. */
@@ -77,8 +56,8 @@ function reference(el: XmlElement): Reference {
 
 /** Descriptions and References of an element, added only when present. */
 function docs<T extends object>(el: XmlElement, target: T): T & { descriptions?: string[]; references?: Reference[] } {
-  const d = kids(el, 'Description').map(text);
-  const r = kids(el, 'Reference').map(reference);
+  const d = childElements(el, 'Description').map(trimmedText);
+  const r = childElements(el, 'Reference').map(reference);
   const out = target as T & { descriptions?: string[]; references?: Reference[] };
   if (d.length) out.descriptions = d;
   if (r.length) out.references = r;
@@ -99,8 +78,8 @@ function param(el: XmlElement): Param {
     if (typeof c === 'string') continue;
     const ln = localName(c.name);
     if (ln === 'Value') {
-      if (p.value === undefined) p.value = text(c);
-    } else if (ln === 'Description') (p.descriptions ??= []).push(text(c));
+      if (p.value === undefined) p.value = trimmedText(c);
+    } else if (ln === 'Description') (p.descriptions ??= []).push(trimmedText(c));
     else if (ln === 'Reference') (p.references ??= []).push(reference(c));
   }
   return p;
@@ -118,7 +97,7 @@ function group(el: XmlElement): Group {
     if (typeof c === 'string') continue;
     const ln = localName(c.name);
     if (ln === 'Param') out.params.push(param(c));
-    else if (ln === 'Description') (descriptions ??= []).push(text(c));
+    else if (ln === 'Description') (descriptions ??= []).push(trimmedText(c));
     else if (ln === 'Reference') (references ??= []).push(reference(c));
   }
   if (descriptions) out.descriptions = descriptions;
@@ -132,11 +111,11 @@ function field(el: XmlElement): Field {
 
 function table(el: XmlElement): Table {
   const rows: string[][] = [];
-  for (const data of kids(el, 'Data')) for (const tr of kids(data, 'TR')) rows.push(kids(tr, 'TD').map(text));
+  for (const data of childElements(el, 'Data')) for (const tr of childElements(data, 'TR')) rows.push(childElements(tr, 'TD').map(trimmedText));
   return docs(el, {
     ...pick(el, ['name', 'type'] as const),
-    params: kids(el, 'Param').map(param),
-    fields: kids(el, 'Field').map(field),
+    params: childElements(el, 'Param').map(param),
+    fields: childElements(el, 'Field').map(field),
     rows,
   });
 }
@@ -151,7 +130,7 @@ function what(el: XmlElement): What {
       case 'Param': w.params.push(param(c)); break;
       case 'Group': w.groups.push(group(c)); break;
       case 'Table': w.tables.push(table(c)); break;
-      case 'Description': (descriptions ??= []).push(text(c)); break;
+      case 'Description': (descriptions ??= []).push(trimmedText(c)); break;
       case 'Reference': (references ??= []).push(reference(c)); break;
     }
   }
@@ -166,7 +145,7 @@ function author(el: XmlElement): Author {
     const v = kidText(el, k);
     if (v !== undefined) a[k] = v;
   }
-  const contributors = kids(el, 'contributor').map(text);
+  const contributors = childElements(el, 'contributor').map(trimmedText);
   if (contributors.length) a.contributors = contributors;
   return a;
 }
@@ -179,9 +158,9 @@ function who(el: XmlElement): Who {
   if (date !== undefined) w.date = date;
   const desc = kidText(el, 'Description');
   if (desc !== undefined) w.description = desc;
-  const ref = kid(el, 'Reference');
+  const ref = firstChild(el, 'Reference');
   if (ref) w.reference = reference(ref);
-  const a = kid(el, 'Author');
+  const a = firstChild(el, 'Author');
   if (a) w.author = author(a);
   return w;
 }
@@ -191,18 +170,18 @@ const TO_DEG: Record<string, number> = { deg: 1, degree: 1, degrees: 1, rad: 180
 function whereWhen(el: XmlElement): WhereWhen {
   const ww: WhereWhen = {};
   if (el.attrs.id !== undefined) ww.id = el.attrs.id;
-  const odl = kid(el, 'ObsDataLocation');
-  const observatory = kid(odl, 'ObservatoryLocation');
+  const odl = firstChild(el, 'ObsDataLocation');
+  const observatory = firstChild(odl, 'ObservatoryLocation');
   if (observatory?.attrs.id !== undefined) ww.observatoryId = observatory.attrs.id;
-  const obs = kid(odl, 'ObservationLocation');
-  const coords = kid(obs, 'AstroCoords');
-  const system = kid(obs, 'AstroCoordSystem')?.attrs.id ?? coords?.attrs.coord_system_id;
+  const obs = firstChild(odl, 'ObservationLocation');
+  const coords = firstChild(obs, 'AstroCoords');
+  const system = firstChild(obs, 'AstroCoordSystem')?.attrs.id ?? coords?.attrs.coord_system_id;
   if (system !== undefined) ww.coordSystemId = system;
 
-  const time = kid(coords, 'Time');
+  const time = firstChild(coords, 'Time');
   if (time) {
     const t: EventTime = {};
-    const ti = kid(time, 'TimeInstant');
+    const ti = firstChild(time, 'TimeInstant');
     const iso = kidText(ti, 'ISOTime');
     if (iso !== undefined) t.iso = iso;
     const off = num(kidText(ti, 'TimeOffset'));
@@ -215,10 +194,10 @@ function whereWhen(el: XmlElement): WhereWhen {
     ww.time = t;
   }
 
-  const p2 = kid(coords, 'Position2D');
+  const p2 = firstChild(coords, 'Position2D');
   if (p2) {
     const factor = TO_DEG[(p2.attrs.unit ?? 'deg').trim().toLowerCase()] ?? 1;
-    const v2 = kid(p2, 'Value2');
+    const v2 = firstChild(p2, 'Value2');
     const ra = num(kidText(v2, 'C1'));
     const dec = num(kidText(v2, 'C2'));
     const err = num(kidText(p2, 'Error2Radius'));
@@ -231,9 +210,9 @@ function whereWhen(el: XmlElement): WhereWhen {
       ww.position = pos;
     }
   }
-  const p3 = kid(coords, 'Position3D');
+  const p3 = firstChild(coords, 'Position3D');
   if (p3) {
-    const v3 = kid(p3, 'Value3');
+    const v3 = firstChild(p3, 'Value3');
     const c1 = num(kidText(v3, 'C1'));
     const c2 = num(kidText(v3, 'C2'));
     const c3 = num(kidText(v3, 'C3'));
@@ -251,13 +230,13 @@ function whereWhen(el: XmlElement): WhereWhen {
 }
 
 function how(el: XmlElement): How {
-  return { descriptions: kids(el, 'Description').map(text), references: kids(el, 'Reference').map(reference) };
+  return { descriptions: childElements(el, 'Description').map(trimmedText), references: childElements(el, 'Reference').map(reference) };
 }
 
 function namesConcepts<T extends object>(el: XmlElement, target: T): T & { names?: string[]; concepts?: string[] } {
   const out = target as T & { names?: string[]; concepts?: string[] };
-  const names = kids(el, 'Name').map(text);
-  const concepts = kids(el, 'Concept').map(text);
+  const names = childElements(el, 'Name').map(trimmedText);
+  const concepts = childElements(el, 'Concept').map(trimmedText);
   if (names.length) out.names = names;
   if (concepts.length) out.concepts = concepts;
   return out;
@@ -277,13 +256,13 @@ function why(el: XmlElement): Why {
   if (imp !== undefined) w.importance = imp;
   if (el.attrs.expires !== undefined) w.expires = el.attrs.expires;
   namesConcepts(el, w);
-  w.inferences = kids(el, 'Inference').map(inference);
+  w.inferences = childElements(el, 'Inference').map(inference);
   return docs(el, w);
 }
 
 function citations(el: XmlElement): Citations {
   const c: Citations = {
-    eventIVORNs: kids(el, 'EventIVORN').map((e) => (e.attrs.cite !== undefined ? { ivorn: text(e), cite: e.attrs.cite } : { ivorn: text(e) })),
+    eventIVORNs: childElements(el, 'EventIVORN').map((e) => (e.attrs.cite !== undefined ? { ivorn: trimmedText(e), cite: e.attrs.cite } : { ivorn: trimmedText(e) })),
   };
   const d = kidText(el, 'Description');
   if (d !== undefined) c.description = d;
@@ -300,21 +279,21 @@ export function fromElement(root: XmlElement): VOEvent {
     role: root.attrs.role ?? 'observation',
     version: (root.attrs.version ?? '').trim(),
   };
-  const w = kid(root, 'Who');
+  const w = firstChild(root, 'Who');
   if (w) ev.who = who(w);
-  const wt = kid(root, 'What');
+  const wt = firstChild(root, 'What');
   if (wt) ev.what = what(wt);
-  const ww = kid(root, 'WhereWhen');
+  const ww = firstChild(root, 'WhereWhen');
   if (ww) ev.whereWhen = whereWhen(ww);
-  const h = kid(root, 'How');
+  const h = firstChild(root, 'How');
   if (h) ev.how = how(h);
-  const y = kid(root, 'Why');
+  const y = firstChild(root, 'Why');
   if (y) ev.why = why(y);
-  const c = kid(root, 'Citations');
+  const c = firstChild(root, 'Citations');
   if (c) ev.citations = citations(c);
   const d = kidText(root, 'Description');
   if (d !== undefined) ev.description = d;
-  const r = kid(root, 'Reference');
+  const r = firstChild(root, 'Reference');
   if (r) ev.reference = reference(r);
   return ev;
 }

@@ -13,13 +13,9 @@
 import type { Issue, Severity } from './issues.ts';
 import { ivornProblem } from './ivorn.ts';
 import { type XmlElement, lineColumn, sourceOf } from './tree.ts';
+import { childElements, firstChild, localName, textOf } from '../common/xml.ts';
 import { isXsdDateTime, parseXsdFloat } from './xsd-types.ts';
 
-/** Local copy: a per-call import binding costs a getter under some loaders (tsx's CJS interop). */
-function localName(qname: string): string {
-  const i = qname.indexOf(':');
-  return i === -1 ? qname : qname.slice(i + 1);
-}
 
 interface Ctx {
   issues: Issue[];
@@ -42,23 +38,8 @@ function add(ctx: Ctx, severity: Severity, el: XmlElement, path: string, message
   ctx.issues.push({ kind: 'semantic', severity, line, column, path: attr ? `${path}@${attr}` : path, message });
 }
 
-function kids(el: XmlElement, name: string): XmlElement[] {
-  const out: XmlElement[] = [];
-  for (const c of el.children) if (typeof c !== 'string' && localName(c.name) === name) out.push(c);
-  return out;
-}
 
-function kid(el: XmlElement | undefined, name: string): XmlElement | undefined {
-  if (!el) return undefined;
-  for (const c of el.children) if (typeof c !== 'string' && localName(c.name) === name) return c;
-  return undefined;
-}
 
-function text(el: XmlElement): string {
-  let s = '';
-  for (const c of el.children) if (typeof c === 'string') s += c;
-  return s;
-}
 
 function indexed(path: string, name: string, i: number, n: number): string {
   return n > 1 ? `${path}/${name}[${i + 1}]` : `${path}/${name}`;
@@ -71,7 +52,7 @@ export function isIsoDateTime(v: string): boolean {
 }
 
 function checkParams(ctx: Ctx, scope: XmlElement, path: string, what: string): void {
-  const params = kids(scope, 'Param');
+  const params = childElements(scope, 'Param');
   const seen = new Map<string, number>();
   params.forEach((p, i) => {
     const ppath = indexed(path, 'Param', i, params.length);
@@ -85,7 +66,7 @@ function checkParams(ctx: Ctx, scope: XmlElement, path: string, what: string): v
       add(ctx, 'error', p, ppath, `duplicate Param name '${name}' in ${what} (first used by Param ${first + 1})`, 'name');
     } else seen.set(name, i);
     const dt = p.attrs.dataType;
-    const value = p.attrs.value ?? (kid(p, 'Value') ? text(kid(p, 'Value')!) : undefined);
+    const value = p.attrs.value ?? (firstChild(p, 'Value') ? textOf(firstChild(p, 'Value')!) : undefined);
     if (value !== undefined && (dt === 'int' || dt === 'float')) {
       const ok = dt === 'int' ? /^\s*[+-]?\d+\s*$/.test(value) : parseXsdFloat(value) !== undefined;
       if (!ok) add(ctx, 'warning', p, ppath, `Param '${name}' declares dataType="${dt}" but its value '${value}' is not one`, 'value');
@@ -112,59 +93,59 @@ function checkUnit(value: number, unit: string | undefined): number {
 }
 
 function checkWhereWhen(ctx: Ctx, ww: XmlElement, path: string): void {
-  const odls = kids(ww, 'ObsDataLocation');
+  const odls = childElements(ww, 'ObsDataLocation');
   odls.forEach((odl, i) => {
     const opath = indexed(path, 'ObsDataLocation', i, odls.length);
-    const obs = kid(odl, 'ObservationLocation');
+    const obs = firstChild(odl, 'ObservationLocation');
     if (!obs) return;
     const lpath = `${opath}/ObservationLocation`;
-    const system = kid(obs, 'AstroCoordSystem')?.attrs.id ?? kid(obs, 'AstroCoords')?.attrs.coord_system_id ?? '';
-    const coords = kid(obs, 'AstroCoords');
+    const system = firstChild(obs, 'AstroCoordSystem')?.attrs.id ?? firstChild(obs, 'AstroCoords')?.attrs.coord_system_id ?? '';
+    const coords = firstChild(obs, 'AstroCoords');
     if (!coords) return;
     const cpath = `${lpath}/AstroCoords`;
-    const time = kid(coords, 'Time');
+    const time = firstChild(coords, 'Time');
     if (time) {
-      for (const ti of kids(time, 'TimeInstant')) {
-        for (const iso of kids(ti, 'ISOTime')) {
-          const v = text(iso).trim();
+      for (const ti of childElements(time, 'TimeInstant')) {
+        for (const iso of childElements(ti, 'ISOTime')) {
+          const v = textOf(iso).trim();
           if (!isIsoDateTime(v)) {
             add(ctx, 'error', iso, `${cpath}/Time/TimeInstant/ISOTime`, `'${v}' is not an ISO-8601 date-time (YYYY-MM-DDThh:mm:ss[.s][Z])`);
           }
         }
       }
-      for (const er of kids(time, 'Error')) {
-        const f = parseXsdFloat(text(er));
-        if (f !== undefined && f < 0) add(ctx, 'error', er, `${cpath}/Time/Error`, `time error ${text(er).trim()} is negative`);
+      for (const er of childElements(time, 'Error')) {
+        const f = parseXsdFloat(textOf(er));
+        if (f !== undefined && f < 0) add(ctx, 'error', er, `${cpath}/Time/Error`, `time error ${textOf(er).trim()} is negative`);
       }
     }
-    const pos = kid(coords, 'Position2D');
+    const pos = firstChild(coords, 'Position2D');
     if (pos) {
       const ppath = `${cpath}/Position2D`;
       const unit = pos.attrs.unit;
-      const v2 = kid(pos, 'Value2');
+      const v2 = firstChild(pos, 'Value2');
       const equatorial = /ICRS|FK5/.test(system);
       if (v2 && equatorial) {
-        const c1 = kid(v2, 'C1');
-        const c2 = kid(v2, 'C2');
-        const ra = c1 ? parseXsdFloat(text(c1)) : undefined;
-        const dec = c2 ? parseXsdFloat(text(c2)) : undefined;
+        const c1 = firstChild(v2, 'C1');
+        const c2 = firstChild(v2, 'C2');
+        const ra = c1 ? parseXsdFloat(textOf(c1)) : undefined;
+        const dec = c2 ? parseXsdFloat(textOf(c2)) : undefined;
         if (c1 && ra !== undefined) {
           const d = checkUnit(ra, unit);
-          if (!(d >= 0 && d < 360)) add(ctx, 'error', c1, `${ppath}/Value2/C1`, `RA ${text(c1).trim()} is outside [0, 360) degrees`);
+          if (!(d >= 0 && d < 360)) add(ctx, 'error', c1, `${ppath}/Value2/C1`, `RA ${textOf(c1).trim()} is outside [0, 360) degrees`);
         }
         if (c2 && dec !== undefined) {
           const d = checkUnit(dec, unit);
-          if (!(d >= -90 && d <= 90)) add(ctx, 'error', c2, `${ppath}/Value2/C2`, `Dec ${text(c2).trim()} is outside [-90, 90] degrees`);
+          if (!(d >= -90 && d <= 90)) add(ctx, 'error', c2, `${ppath}/Value2/C2`, `Dec ${textOf(c2).trim()} is outside [-90, 90] degrees`);
         }
       }
-      const er = kid(pos, 'Error2Radius');
+      const er = firstChild(pos, 'Error2Radius');
       if (er) {
-        const f = parseXsdFloat(text(er));
+        const f = parseXsdFloat(textOf(er));
         if (f === -1) {
           // SVOM GRM (and some GCN notices) write -1 for "no error estimate".
           add(ctx, 'warning', er, `${ppath}/Error2Radius`, 'Error2Radius -1 (read as "no error estimate")');
         } else if (f !== undefined && !(f >= 0)) {
-          add(ctx, 'error', er, `${ppath}/Error2Radius`, `Error2Radius ${text(er).trim()} must be >= 0`);
+          add(ctx, 'error', er, `${ppath}/Error2Radius`, `Error2Radius ${textOf(er).trim()} must be >= 0`);
         }
       }
     }
@@ -188,37 +169,37 @@ export function semanticCheckTree(root: XmlElement): Issue[] {
   const ivorn = root.attrs.ivorn;
   if (ivorn !== undefined) checkIvorn(ctx, root, rpath, ivorn, 'IVORN', 'ivorn');
 
-  const who = kid(root, 'Who');
+  const who = firstChild(root, 'Who');
   if (!who) add(ctx, 'warning', root, rpath, 'no <Who>: the packet does not say who published it or when');
   else {
-    const a = kid(who, 'AuthorIVORN');
+    const a = firstChild(who, 'AuthorIVORN');
     if (a) {
-      const problem = ivornProblem(text(a).trim(), false);
-      if (problem) add(ctx, 'warning', a, `${rpath}/Who/AuthorIVORN`, `AuthorIVORN '${text(a).trim()}' ${problem}`);
+      const problem = ivornProblem(textOf(a).trim(), false);
+      if (problem) add(ctx, 'warning', a, `${rpath}/Who/AuthorIVORN`, `AuthorIVORN '${textOf(a).trim()}' ${problem}`);
     }
-    if (!kid(who, 'Date')) add(ctx, 'warning', who, `${rpath}/Who`, 'no <Date>: the packet does not say when it was written');
+    if (!firstChild(who, 'Date')) add(ctx, 'warning', who, `${rpath}/Who`, 'no <Date>: the packet does not say when it was written');
   }
 
-  const what = kid(root, 'What');
+  const what = firstChild(root, 'What');
   if (what) {
     const wpath = `${rpath}/What`;
     checkParams(ctx, what, wpath, '<What>');
-    const groups = kids(what, 'Group');
+    const groups = childElements(what, 'Group');
     groups.forEach((g, i) => {
       const label = g.attrs.name ? `Group '${g.attrs.name}'` : `Group ${i + 1}`;
       checkParams(ctx, g, indexed(wpath, 'Group', i, groups.length), label);
     });
-    const tables = kids(what, 'Table');
+    const tables = childElements(what, 'Table');
     tables.forEach((t, i) => {
       const label = t.attrs.name ? `Table '${t.attrs.name}'` : `Table ${i + 1}`;
       checkParams(ctx, t, indexed(wpath, 'Table', i, tables.length), label);
     });
   }
 
-  const ww = kid(root, 'WhereWhen');
+  const ww = firstChild(root, 'WhereWhen');
   if (ww) checkWhereWhen(ctx, ww, `${rpath}/WhereWhen`);
 
-  const why = kid(root, 'Why');
+  const why = firstChild(root, 'Why');
   if (why) {
     const ypath = `${rpath}/Why`;
     checkProbability(ctx, why, ypath, 'importance', 'importance');
@@ -226,18 +207,18 @@ export function semanticCheckTree(root: XmlElement): Issue[] {
     if (expires !== undefined && !isXsdDateTime(expires)) {
       add(ctx, 'error', why, ypath, `expires '${expires}' is not an ISO-8601 date-time`, 'expires');
     }
-    const infs = kids(why, 'Inference');
+    const infs = childElements(why, 'Inference');
     infs.forEach((inf, i) => checkProbability(ctx, inf, indexed(ypath, 'Inference', i, infs.length), 'probability', 'probability'));
   }
 
-  const cit = kid(root, 'Citations');
+  const cit = firstChild(root, 'Citations');
   if (cit) {
     const cpath = `${rpath}/Citations`;
-    const evs = kids(cit, 'EventIVORN');
+    const evs = childElements(cit, 'EventIVORN');
     if (evs.length === 0) add(ctx, 'error', cit, cpath, '<Citations> cites nothing: it needs at least one <EventIVORN>');
     evs.forEach((e, i) => {
       const epath = indexed(cpath, 'EventIVORN', i, evs.length);
-      const v = text(e).trim();
+      const v = textOf(e).trim();
       if (v === '') {
         add(ctx, 'error', e, epath, 'EventIVORN is empty: a citation must name the cited event');
         return;

@@ -90,31 +90,12 @@ export function locate(root: XmlElement, el: XmlElement): Location | undefined {
   return lineColumn(src, pos);
 }
 
-/** The part of a qualified name after the colon. */
-export function localName(qname: string): string {
-  const i = qname.indexOf(':');
-  return i === -1 ? qname : qname.slice(i + 1);
-}
 
 export function isElement(n: XmlNode | undefined | null): n is XmlElement {
   return typeof n === 'object' && n !== null;
 }
 
-/** Child elements (strings skipped). */
-export function childElements(el: XmlElement): XmlElement[] {
-  const out: XmlElement[] = [];
-  for (const c of el.children) if (typeof c !== 'string') out.push(c);
-  return out;
-}
 
-/** Concatenated text content of the element's own string children. */
-export function ownText(el: XmlElement): string {
-  const ch = el.children;
-  if (ch.length === 1 && typeof ch[0] === 'string') return ch[0];
-  let s = '';
-  for (const c of ch) if (typeof c === 'string') s += c;
-  return s;
-}
 
 // ---------------------------------------------------------------------------
 // Serialisation (used by tests, mutations and the broker when it needs text)

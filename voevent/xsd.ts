@@ -6,13 +6,25 @@
  * validation, no network (nonet), no XInclude, no "huge" documents. The schema
  * document is parsed once and cached; libxmljs2 has no API to keep a compiled
  * schema, so libxml2 still compiles it on each validate() call (the main cost here).
+ *
+ * The native addon is loaded on first use only: the broker and the agents import
+ * voevent/ for the fast validator and never pay for (or depend on) libxml2.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import libxml from 'libxmljs2';
+import { createRequire } from 'node:module';
+import type * as Libxml from 'libxmljs2';
 import type { Document as XmlDocument } from 'libxmljs2';
 import type { Issue } from './issues.ts';
+
+let libxmlModule: typeof Libxml | undefined;
+const libxml = {
+  parseXml(...args: Parameters<typeof Libxml.parseXml>): XmlDocument {
+    libxmlModule ??= createRequire(import.meta.url)('libxmljs2') as typeof Libxml;
+    return libxmlModule.parseXml(...args);
+  },
+};
 
 export const SCHEMA_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema', 'VOEvent-v2.0.xsd');
 

@@ -14,6 +14,7 @@ import {
   allParams, fromElement, lvk, missionSummary, parse, streamId, VOEventParseError,
   type VOEvent, type XmlElement,
 } from '../../voevent/index.ts';
+import { localName, textOf } from '../../common/xml.ts';
 
 export const JSON_NS = 'urn:xmpp:json:0';
 
@@ -59,20 +60,11 @@ export class AlertError extends Error {
 
 type El = { name: string; attrs: Record<string, string | undefined>; children: unknown[]; getChildElements(): El[] };
 
-function textOf(el: El): string {
-  let s = '';
-  for (const c of el.children) if (typeof c === 'string') s += c;
-  return s;
-}
 
 function isElement(x: unknown): x is El {
   return !!x && typeof x === 'object' && typeof (x as El).name === 'string' && Array.isArray((x as El).children);
 }
 
-function localName(name: string): string {
-  const i = name.indexOf(':');
-  return i === -1 ? name : name.slice(i + 1);
-}
 
 /**
  * The JSON text of an item whose payload is JSON inside an XML element (XEP-0335

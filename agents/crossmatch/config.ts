@@ -6,8 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigError, DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, loadConfigFile } from '../lib/config.ts';
-import { parseDuration, type ConnectionOptions } from '../lib/options.ts';
+import { ConfigError, checkConfig, parseYaml, readConfigText, type ParsedYaml } from '../../common/config.ts';
+import { durationSchema, parseDuration } from '../../common/duration.ts';
+import { XMPP_CONFIG_SCHEMA, type ConnectionOptions } from '../lib/options.ts';
 import { isValidIvorn } from '../../voevent/index.ts';
 import type { CatalogOptions } from '../../sky/index.ts';
 
@@ -124,9 +125,9 @@ export const CROSSMATCH_CONFIG_SCHEMA = {
       default: {},
       properties: {
         prefer_combined: { type: 'boolean', default: true },
-        fetch_timeout: { ...DURATION_SCHEMA, default: '60s' },
+        fetch_timeout: { ...durationSchema(), default: '60s' },
         retries: { type: 'integer', minimum: 0, maximum: 20, default: 3 },
-        retry_delay: { ...DURATION_SCHEMA, default: '2s' },
+        retry_delay: { ...durationSchema(), default: '2s' },
         max_bytes: { type: 'integer', minimum: 1024, default: 268_435_456 },
         allow_urls: { type: 'array', items: { type: 'string', pattern: '^(https?|file)://', description: 'a URL prefix (http://, https:// or file://)' } },
       },
@@ -203,7 +204,7 @@ type Raw = {
   state_file?: string;
 };
 
-const durationMs = (v: number | string): number => (typeof v === 'number' ? Math.round(v * 1000) : parseDuration(v));
+const durationMs = (v: number | string): number => parseDuration(v);
 
 /** The result node for an alert node: `{node}` in the template is replaced by the alert node. */
 export function resultNodeFor(template: string, node: string): string {
@@ -211,8 +212,8 @@ export function resultNodeFor(template: string, node: string): string {
 }
 
 /** Validate and normalise configuration data (already parsed from YAML); `source` names it in errors. */
-export function normaliseConfig(data: unknown, source: string, baseDir = '.'): CrossmatchConfig {
-  const raw = checkConfig<Raw>(data, CROSSMATCH_CONFIG_SCHEMA, source);
+export function normaliseConfig(data: unknown, source: string, baseDir = '.', locate?: ParsedYaml['locate']): CrossmatchConfig {
+  const raw = checkConfig<Raw>(data ?? {}, CROSSMATCH_CONFIG_SCHEMA, source, { locate });
   const problems: string[] = [];
   const path = (key: string, p: string, mustExist = true): string => {
     const abs = isAbsolute(p) ? p : resolve(baseDir, p);
@@ -307,7 +308,6 @@ export function normaliseConfig(data: unknown, source: string, baseDir = '.'): C
 
 /** Read, validate and normalise a configuration file; throws ConfigError listing every problem. */
 export function loadCrossmatchConfig(file: string): CrossmatchConfig {
-  // Schema defaults are filled by the second validation in normaliseConfig; the first only parses.
-  const data = loadConfigFile<unknown>(file, {});
-  return normaliseConfig(data, file, dirname(resolve(file)));
+  const { data, locate } = parseYaml(readConfigText(file), file);
+  return normaliseConfig(data, file, dirname(resolve(file)), locate);
 }

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { build, type VOEvent } from '../../voevent/index.ts';
 import type { Agent } from '../lib/connect.ts';
-import { isTransient } from '../lib/errors.ts';
+import { isTransient } from '../../common/xmpp/iq-errors.ts';
 import { prepareVOEvent, publishVOEvent } from '../lib/publish.ts';
 
 export type HeartbeatOptions = {

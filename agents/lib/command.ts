@@ -1,5 +1,5 @@
 /** What every agent command shares: output streams, error → exit status, signals. */
-import { ConfigError } from './config.ts';
+import { ConfigError } from '../../common/config.ts';
 import { UsageError } from './options.ts';
 import { InvalidVOEventError } from './publish.ts';
 

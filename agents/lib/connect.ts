@@ -13,17 +13,23 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { client, xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
-import { trustCertificates } from './tls.ts';
-import { fixXmppUtf8Decoding } from './xmpp-utf8.ts';
+import { trustCertificates } from '../../common/xmpp/tls.ts';
+import { fixXmppUtf8Decoding } from '../../common/xmpp/utf8.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { ConnectionOptions } from './options.ts';
 import { AgentState, lockStateFile, type StateOptions } from './state.ts';
-import { NS, embeddablePayload, itemFromElement, rawXml, type PubsubItem } from './xml.ts';
-import { IqTimeoutError, NotConnectedError, XmppIqError } from './errors.ts';
+import { itemFromElement, type PubsubItem } from './xml.ts';
+import { NS } from '../../common/ns.ts';
+import { embeddablePayload, rawXml } from '../../common/xml-standalone.ts';
+import { NotConnectedError, XmppIqError } from '../../common/xmpp/iq-errors.ts';
+import { IqCaller } from '../../common/xmpp/iq-caller.ts';
+import { Reconnector } from '../../common/xmpp/reconnect.ts';
 
 export type { PubsubItem };
 import { Follower, type FollowOptions, type ItemHandler } from './follow.ts';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { AgentMetrics } from './metrics.ts';
+import { serveMetrics, type MetricsServer } from '../../common/metrics-http.ts';
+import { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';
 
 export { backoffDelay, type BackoffOptions };
 
@@ -70,8 +76,6 @@ function slug(s: string): string {
   return s.replace(/[^A-Za-z0-9._@-]+/g, '_');
 }
 
-type Pending = { resolve: (e: Element) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
-
 export class Agent extends EventEmitter {
   readonly name: string;
   readonly bare: string;
@@ -83,21 +87,21 @@ export class Agent extends EventEmitter {
   /** Full JID once online. */
   jid: string;
   private readonly xmpp: ReturnType<typeof client>;
-  private readonly pending = new Map<string, Pending>();
+  private readonly iqs: IqCaller;
+  private readonly reconnector: Reconnector;
   private readonly followers = new Set<Follower>();
   private readonly iqTimeoutMs: number;
   private readonly resyncMsDefault: number;
   private releaseLock?: () => void;
-  private attempts = 0;
-  private reconnectTimer?: NodeJS.Timeout;
   private connectDeadline?: NodeJS.Timeout;
   private pingTimer?: NodeJS.Timeout;
+  /** The /metrics endpoint, once serveMetrics() was called. */
+  metricsServer?: MetricsServer;
   private reconnecting = false;
   private started = false;
   private stopping = false;
   private online = false;
   private serviceUp = true;
-  private iqSeq = 0;
 
   constructor(private readonly opts: AgentOptions) {
     super();
@@ -109,6 +113,8 @@ export class Agent extends EventEmitter {
     this.server = opts.server ?? `xmpp://${this.domain}:5222`;
     this.iqTimeoutMs = opts.iqTimeoutMs ?? 15_000;
     this.resyncMsDefault = opts.resyncMs ?? 30_000;
+    this.iqs = new IqCaller(this.name, this.iqTimeoutMs);
+    this.reconnector = new Reconnector(() => void this.reconnect(), opts.backoff);
     this.jid = this.bare;
     if (opts.state) this.state = opts.state;
     else if (opts.stateDir) {
@@ -155,7 +161,7 @@ export class Agent extends EventEmitter {
       const auth = err.name === 'SASLError';
       if (!this.opts.waitForServer || auth) {
         this.stopping = true;
-        clearTimeout(this.reconnectTimer);
+        this.reconnector.cancel();
         await this.xmpp.stop().catch(() => {});
         this.releaseLock?.();
         throw new Error(`cannot connect to ${this.server} as ${this.bare}: ${auth ? `authentication failed (${err.condition ?? err.message})` : err.message || err.name}`);
@@ -199,7 +205,7 @@ export class Agent extends EventEmitter {
   private onOnline(address: string): void {
     clearTimeout(this.connectDeadline);
     this.jid = address;
-    this.attempts = 0;
+    this.reconnector.succeeded();
     this.online = true;
     this.serviceUp = true;
     this.log.info({ jid: address, server: this.server }, 'online');
@@ -210,11 +216,7 @@ export class Agent extends EventEmitter {
   private onDisconnect(): void {
     const was = this.online;
     this.online = false;
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      this.pending.delete(id);
-      p.reject(new NotConnectedError('disconnected before the reply came'));
-    }
+    this.iqs.rejectAll('disconnected before the reply came');
     if (was) {
       this.log.warn('disconnected');
       this.emit('offline');
@@ -223,13 +225,9 @@ export class Agent extends EventEmitter {
   }
 
   private scheduleReconnect(): void {
-    if (this.stopping || this.reconnectTimer || this.reconnecting) return;
-    const delay = backoffDelay(this.attempts++, this.opts.backoff);
-    this.log.info({ delay, attempt: this.attempts }, 'reconnecting');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      void this.reconnect();
-    }, delay);
+    if (this.stopping || this.reconnecting) return;
+    const delay = this.reconnector.schedule();
+    if (delay !== undefined) this.log.info({ delay, attempt: this.reconnector.attempts }, 'reconnecting');
   }
 
   private async reconnect(): Promise<void> {
@@ -281,12 +279,7 @@ export class Agent extends EventEmitter {
 
   private onStanza(st: Element): void {
     if (st.is('iq') && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
-      const p = this.pending.get(st.attrs.id ?? '');
-      if (!p) return;
-      this.pending.delete(st.attrs.id!);
-      clearTimeout(p.timer);
-      if (st.attrs.type === 'result') p.resolve(st);
-      else p.reject(XmppIqError.fromReply(st));
+      this.iqs.handle(st);
       return;
     }
     if (st.is('message') && st.attrs.type !== 'error' && bareOf(st.attrs.from ?? '') === this.service.toLowerCase()) {
@@ -303,21 +296,9 @@ export class Agent extends EventEmitter {
   /** Send an IQ to the service (or `to`); resolves with the result stanza, rejects with XmppIqError, NotConnectedError or IqTimeoutError. */
   iq(type: 'get' | 'set', child: Element, opts: { to?: string; timeoutMs?: number } = {}): Promise<Element> {
     if (!this.online) return Promise.reject(new NotConnectedError(`not connected to ${this.server}`));
-    const id = `${this.name}-${(++this.iqSeq).toString(36)}-${randomBytes(3).toString('hex')}`;
+    const id = this.iqs.nextId();
     const to = opts.to ?? this.service;
-    const timeoutMs = opts.timeoutMs ?? this.iqTimeoutMs;
-    return new Promise<Element>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new IqTimeoutError(`no reply from ${to} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.xmpp.send(xml('iq', { type, to, id }, child)).catch((e: Error) => {
-        if (!this.pending.delete(id)) return;
-        clearTimeout(timer);
-        reject(new NotConnectedError(`could not send: ${e.message}`));
-      });
-    });
+    return this.iqs.call(id, () => this.xmpp.send(xml('iq', { type, to, id }, child)), { to, timeoutMs: opts.timeoutMs });
   }
 
   // ------------------------------------------------------------------ XEP-0060
@@ -395,6 +376,7 @@ export class Agent extends EventEmitter {
    */
   async follow(node: string, handler: ItemHandler, opts: FollowOptions = {}): Promise<Follower> {
     const f = new Follower(this, node, handler, { resyncMs: this.resyncMsDefault, ...opts });
+    f.on('item', (it: PubsubItem) => this.emit('item', it));
     this.followers.add(f);
     f.once('stopped', () => this.followers.delete(f));
     try {
@@ -406,12 +388,29 @@ export class Agent extends EventEmitter {
     return f;
   }
 
+  /** Serve /metrics (AgentMetrics) and /healthz (connected or not) on 127.0.0.1:port until stop(). */
+  async serveMetrics(port: number): Promise<MetricsServer> {
+    const m = new AgentMetrics(this.name);
+    m.setConnected(this.online);
+    this.on('online', () => m.setConnected(true));
+    this.on('offline', () => m.setConnected(false));
+    this.on('item', (it: PubsubItem) => m.itemHandled(it));
+    this.metricsServer = await serveMetrics({
+      port,
+      registry: m.registry,
+      health: () => (this.online ? { ok: true } : { ok: false, reason: `not connected to ${this.server}` }),
+    });
+    this.log.info({ url: `${this.metricsServer.url}/metrics` }, 'metrics and /healthz served');
+    return this.metricsServer;
+  }
+
   /** Graceful shutdown: followers finish the item in hand, state is saved, the stream is closed. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.emit('stopping');
-    clearTimeout(this.reconnectTimer);
+    await this.metricsServer?.close();
+    this.reconnector.cancel();
     clearTimeout(this.connectDeadline);
     clearInterval(this.pingTimer);
     await Promise.all([...this.followers].map((f) => f.stop()));
@@ -423,11 +422,7 @@ export class Agent extends EventEmitter {
     if (this.online) await this.xmpp.send(xml('presence', { type: 'unavailable' })).catch(() => {});
     await this.xmpp.stop().catch(() => {});
     this.online = false;
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      this.pending.delete(id);
-      p.reject(new NotConnectedError('agent stopped'));
-    }
+    this.iqs.rejectAll('agent stopped');
     this.log.info('stopped');
   }
 
@@ -445,5 +440,6 @@ export class Agent extends EventEmitter {
 export async function connectAgent(opts: AgentOptions): Promise<Agent> {
   const agent = new Agent(opts);
   await agent.start();
+  if (opts.metricsPort !== undefined) await agent.serveMetrics(opts.metricsPort);
   return agent;
 }

@@ -18,8 +18,8 @@
 import { EventEmitter } from 'node:events';
 import type { Element } from '@xmpp/xml';
 import type { Agent } from './connect.ts';
-import { XmppIqError, isTransient } from './errors.ts';
-import { backoffDelay } from './backoff.ts';
+import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
+import { backoffDelay } from '../../common/backoff.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
 
 export type FollowedItem = PubsubItem & {
@@ -352,6 +352,7 @@ export class Follower extends EventEmitter {
     if (fetched) state.setCursor(this.node, item.id);
     const commit = state.stage();
     if (!seen) {
+      this.emit('item', item);
       try {
         await this.handler(item);
       } catch (e) {

@@ -1,7 +1,7 @@
 /**
  * The agent library: connect, follow nodes with catch-up and dedupe, publish.
  *
- *   import { connectAgent, publishVOEvent } from '../lib/index.ts';
+ *   import { connectAgent, publishVOEvent } from './index.ts';
  *   const agent = await connectAgent({ jid, password, server, service, stateDir, name: 'crossmatch', log });
  *   const f = await agent.follow('svom.fr/grb', async (item) => handle(item.xml), { since: 'latest', silenceMs: 60_000 });
  *   f.on('alarm', (a) => ...);
@@ -10,15 +10,17 @@
  */
 export { Agent, connectAgent, type AgentOptions, type ItemsPage, type ItemsQuery, type PubsubItem } from './connect.ts';
 export { Follower, type FollowOptions, type FollowedItem, type ItemHandler, type SilenceAlarm } from './follow.ts';
-export { XmppIqError, NotConnectedError, IqTimeoutError, isTransient } from './errors.ts';
-export { backoffDelay, type BackoffOptions } from './backoff.ts';
+export { XmppIqError, NotConnectedError, IqTimeoutError, isTransient } from '../../common/xmpp/iq-errors.ts';
+export { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';
 export { prepareVOEvent, publishVOEvent, InvalidVOEventError, type PreparedVOEvent, type PublishResult } from './publish.ts';
 export { AgentState, writeFileAtomic, lockStateFile, type StateOptions } from './state.ts';
-export { itemIdFor, ivornOf, rawXml, standaloneXml } from './xml.ts';
+export { itemIdFor, ivornOf } from './xml.ts';
+export { rawXml, standaloneXml, embeddablePayload } from '../../common/xml-standalone.ts';
 export { ensureNode } from './nodes.ts';
 export { createLogger, silentLogger, type Logger } from './log.ts';
 export {
-  CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration, type ConnectionOptions,
+  CONNECTION_ARGS, CONNECTION_HELP, XMPP_CONFIG_SCHEMA, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration, type ConnectionOptions,
 } from './options.ts';
-export { ConfigError, checkConfig, loadConfigFile, describeErrors, XMPP_CONFIG_SCHEMA, DURATION_SCHEMA } from './config.ts';
-export { trustCertificates } from './tls.ts';
+export { ConfigError, checkConfig, loadConfigFile, describeAjvErrors } from '../../common/config.ts';
+export { durationSchema } from '../../common/duration.ts';
+export { trustCertificates } from '../../common/xmpp/tls.ts';

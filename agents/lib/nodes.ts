@@ -1,9 +1,9 @@
 /** Nodes an agent publishes to. */
 import { xml } from '@xmpp/xml';
 import type { Agent } from './connect.ts';
-import { XmppIqError } from './errors.ts';
+import { XmppIqError } from '../../common/xmpp/iq-errors.ts';
 import type { Logger } from './log.ts';
-import { NS } from './xml.ts';
+import { NS } from '../../common/ns.ts';
 
 /**
  * Create a node if it does not exist (an existing node is fine). Any other

@@ -1,11 +1,12 @@
 /**
  * Command-line and environment options shared by every agent command:
  * --jid, --password, --server, --service, --trust and their VOXNET_* variables,
- * plus durations ("500ms", "1s", "5m").
+ * plus durations ("500ms", "1s", "5m": common/duration.ts).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { parseDuration as parseDurationMs } from '../../common/duration.ts';
 
 /** A command-line mistake: the command prints the message and its usage, exit status 2. */
 export class UsageError extends Error {
@@ -25,7 +26,23 @@ export type ConnectionOptions = {
   trust?: string[];
   /** Resource to bind; a random one when absent. */
   resource?: string;
+  /** Serve Prometheus /metrics and /healthz on this port (0: any free port). */
+  metricsPort?: number;
 };
+
+/** The `xmpp:` block every agent configuration may carry (see ConnectionOptions). */
+export const XMPP_CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    jid: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+(/.*)?$', description: 'a JID such as fsc@svom.fr' },
+    password: { type: 'string' },
+    server: { type: 'string', pattern: '^xmpps?://[^/:\\s]+(:[0-9]+)?/?$', description: 'a server address such as xmpp://xmpp.svom.fr:5222' },
+    service: { type: 'string', minLength: 1 },
+    trust: { type: 'array', items: { type: 'string', minLength: 1 } },
+    resource: { type: 'string', minLength: 1 },
+  },
+} as const;
 
 /** parseArgs options for the connection; spread them into a command's own. */
 export const CONNECTION_ARGS = {
@@ -35,6 +52,7 @@ export const CONNECTION_ARGS = {
   service: { type: 'string' },
   trust: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
+  'metrics-port': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const CONNECTION_HELP = `connection (each falls back to an environment variable):
@@ -43,7 +61,8 @@ export const CONNECTION_HELP = `connection (each falls back to an environment va
   --server URL          xmpp://host:port (default: JID domain, port 5222)   VOXNET_AGENT_SERVER
   --service JID         publish-subscribe service (default pubsub.<domain>) VOXNET_PUBSUB
   --trust CAFILE        extra CA certificate to trust (repeatable; ':'-separated in VOXNET_TRUST)
-  --log-level LEVEL     trace|debug|info|warn|error|silent   VOXNET_LOG_LEVEL`;
+  --log-level LEVEL     trace|debug|info|warn|error|silent   VOXNET_LOG_LEVEL
+  --metrics-port PORT   serve Prometheus /metrics and /healthz on 127.0.0.1:PORT   VOXNET_METRICS_PORT`;
 
 type Env = Record<string, string | undefined>;
 
@@ -65,16 +84,18 @@ export function connectionFrom(values: Record<string, unknown>, env: Env = proce
   const cliTrust = Array.isArray(values.trust) ? (values.trust as string[]) : [];
   const envTrust = env.VOXNET_TRUST ? env.VOXNET_TRUST.split(':').filter(Boolean) : [];
   const trust = [...(base.trust ?? []), ...envTrust, ...cliTrust];
-  return { jid, password, server, service, trust, resource: base.resource };
+  const metrics = str('metrics-port') ?? env.VOXNET_METRICS_PORT ?? (base.metricsPort !== undefined ? String(base.metricsPort) : undefined);
+  if (metrics !== undefined && !/^\d{1,5}$/.test(metrics)) throw new UsageError(`--metrics-port '${metrics}' is not a port number`);
+  return { jid, password, server, service, trust, resource: base.resource, metricsPort: metrics === undefined ? undefined : Number(metrics) };
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "250ms", "1s", "1.5s", "5m", "2h"; a bare number is seconds. */
+/** A duration on the command line (common/duration.ts: "250ms", "1.5s", "5m", "1d"; a bare number is seconds), in ms. */
 export function parseDuration(text: string, what = 'duration'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
-  if (!m) throw new UsageError(`${what} '${text}' is not a duration like 500ms, 1s, 5m`);
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+  try {
+    return parseDurationMs(text, { what });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /** Where agents keep their state: VOXNET_STATE_DIR, else $XDG_STATE_HOME/voxnet, else ~/.local/state/voxnet. */

@@ -8,7 +8,7 @@
  *     "citations": [{ "ivorn": "ivo://org.svom/fsc#sb26051101_grm-trigger", "cite": "followup" }] }
  */
 import type { Author, Param, VOEvent } from '../../voevent/index.ts';
-import { checkConfig } from '../lib/config.ts';
+import { checkConfig } from '../../common/config.ts';
 
 export type BurstDescription = {
   id: string;

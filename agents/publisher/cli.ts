@@ -1,6 +1,6 @@
 /** `voxnet agent publisher --config FILE`: the science-centre publisher (see publisher.ts). */
 import { connectAgent } from '../lib/connect.ts';
-import { loadConfigFile } from '../lib/config.ts';
+import { loadConfigFile } from '../../common/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, parseCommandLine } from '../lib/options.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../lib/command.ts';

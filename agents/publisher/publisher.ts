@@ -18,8 +18,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { extname, join, resolve } from 'node:path';
 import { build, validate, formatIssue } from '../../voevent/index.ts';
 import type { Agent } from '../lib/connect.ts';
-import { ConfigError, DURATION_SCHEMA, XMPP_CONFIG_SCHEMA } from '../lib/config.ts';
-import { XmppIqError, isTransient } from '../lib/errors.ts';
+import { ConfigError } from '../../common/config.ts';
+import { durationSchema } from '../../common/duration.ts';
+import { XMPP_CONFIG_SCHEMA } from '../lib/options.ts';
+import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
 import type { ConnectionOptions } from '../lib/options.ts';
 import { parseDuration } from '../lib/options.ts';
 import { InvalidVOEventError, prepareVOEvent, publishVOEvent, type PreparedVOEvent } from '../lib/publish.ts';
@@ -53,8 +55,8 @@ export const PUBLISHER_CONFIG_SCHEMA = {
     inbox: { type: 'string', minLength: 1 },
     done: { type: 'string', minLength: 1 },
     failed: { type: 'string', minLength: 1 },
-    poll_interval: DURATION_SCHEMA,
-    incomplete_timeout: DURATION_SCHEMA,
+    poll_interval: durationSchema(),
+    incomplete_timeout: durationSchema(),
     validator: { enum: ['fast', 'xsd'] },
     burst: {
       type: 'object',

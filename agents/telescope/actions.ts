@@ -18,11 +18,13 @@ import type { VOEvent } from '../../voevent/index.ts';
 import type { Decision } from './decide.ts';
 import type { RequestGroup } from './requests.ts';
 import type { ActionRules, RetryPolicy } from './rules.ts';
+import { backoffDelay } from '../../common/backoff.ts';
 
-export type ActionKind = 'submit' | 'update' | 'cancel';
+/** Which request an action sends to the telescope's scheduler (a decision's trigger/schedule submits). */
+export type RequestKind = 'submit' | 'update' | 'cancel';
 
 export interface ActionInput {
-  kind: ActionKind;
+  kind: RequestKind;
   event: VOEvent;
   decision: Decision;
   requestGroup?: RequestGroup;
@@ -70,9 +72,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Delay before attempt n+1 (n ≥ 1): initial × factor^(n−1), at most max. */
-export function backoffDelay(policy: RetryPolicy, attempt: number): number {
-  return Math.min(policy.max, policy.initial * Math.pow(policy.factor, attempt - 1));
+/** Delay before attempt n+1 (n ≥ 1): initial × factor^(n−1), at most max; exact (a telescope's API is not a crowd). */
+export function retryDelay(policy: RetryPolicy, attempt: number): number {
+  return backoffDelay(attempt - 1, { initialMs: policy.initial, maxMs: policy.max, factor: policy.factor, jitter: 'none' });
 }
 
 /** Run fn until it succeeds, fails for good, or the attempts run out. */
@@ -90,7 +92,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: 
         ae.message = `${ae.message.replace(/ \(after \d+ attempts?\)$/, '')} (after ${attempt} attempt${attempt > 1 ? 's' : ''})`;
         throw ae;
       }
-      const delay = backoffDelay(policy, attempt);
+      const delay = retryDelay(policy, attempt);
       hooks.onRetry?.(err, attempt, delay);
       await wait(delay, hooks.signal);
     }
@@ -194,7 +196,7 @@ export class CommandAction implements Action {
   readonly type = 'command';
   constructor(private readonly o: CommandActionOptions) {}
 
-  private run(stdin: string, kind: ActionKind, signal?: AbortSignal): Promise<string> {
+  private run(stdin: string, kind: RequestKind, signal?: AbortSignal): Promise<string> {
     const [cmd, ...args] = this.o.command as [string, ...string[]];
     return new Promise((res, rej) => {
       let child;
@@ -274,11 +276,6 @@ const factories = new Map<string, ActionFactory>([
     },
   ],
 ]);
-
-/** Add an action type (the rules schema must accept it too). */
-export function registerActionType(type: string, factory: ActionFactory): void {
-  factories.set(type, factory);
-}
 
 export function createAction(rules: ActionRules, hooks: { onRetry?: RetryHooks['onRetry']; env?: NodeJS.ProcessEnv } = {}): Action {
   const f = factories.get(rules.type);

@@ -16,7 +16,8 @@ import { lvk, missionSummary, paramNumber, streamId, type VOEvent } from '../../
 import { matchStream, type Rules } from './rules.ts';
 import { conditionsAt, findVisibility, type Conditions } from './visibility.ts';
 
-export type ActionKind = 'trigger' | 'schedule' | 'update' | 'cancel' | 'reject' | 'ignore';
+/** What the agent decides to do about an alert (see Decision). */
+export type DecisionAction = 'trigger' | 'schedule' | 'update' | 'cancel' | 'reject' | 'ignore';
 /** later = fails at the decision instant, holds later in the window. */
 export type VerdictState = 'pass' | 'fail' | 'later' | 'skip';
 
@@ -53,7 +54,7 @@ export interface Target {
 }
 
 export interface Decision {
-  action: ActionKind;
+  action: DecisionAction;
   /** One line for logs and the status packet. */
   reason: string;
   verdicts: Verdict[];
@@ -129,7 +130,7 @@ export function decide(ev: VOEvent, rules: Rules, at: Date, prior?: Prior, opts:
   const role = ev.role || 'observation';
   const retraction = isRetraction(ev);
   const base = { at, ivorn: ev.ivorn, stream, role, retraction, verdicts } as const;
-  const out = (action: ActionKind, reason: string, extra: Partial<Decision> = {}): Decision => ({ ...base, action, reason, ...(prior ? { prior } : {}), ...extra });
+  const out = (action: DecisionAction, reason: string, extra: Partial<Decision> = {}): Decision => ({ ...base, action, reason, ...(prior ? { prior } : {}), ...extra });
 
   // --- Filters: is this packet for us at all? -----------------------------
   const roles = new Set(rules.roles);

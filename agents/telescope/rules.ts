@@ -8,11 +8,11 @@
  * long after the trigger it may observe, what to ask for (an LCO-shaped request)
  * and how to ask (HTTP POST or a command). See config/telescope.example.yaml.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import YAML, { LineCounter, isNode } from 'yaml';
-import { XMPP_CONFIG_SCHEMA } from '../lib/config.ts';
+import type { ErrorObject } from 'ajv';
+import { ConfigError, checkConfig, createAjv, parseYaml, readConfigText, type ConfigProblem, type ParsedYaml, type PathSegment } from '../../common/config.ts';
+import { durationSchema, parseDuration } from '../../common/duration.ts';
+import { XMPP_CONFIG_SCHEMA } from '../lib/options.ts';
 import type { ConnectionOptions } from '../lib/options.ts';
 
 // ---------------------------------------------------------------------------
@@ -116,7 +116,9 @@ export interface Rules {
 // ---------------------------------------------------------------------------
 // Schema of the YAML file
 
-const DURATION = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^\\s*-?\\d+(\\.\\d+)?\\s*(ms|s|m|min|h|d)\\s*$' }] } as const;
+const DURATION = durationSchema();
+/** Window bounds may be negative (a window that opens before the event). */
+const SIGNED_DURATION = durationSchema({ negative: true });
 const DEG = (min: number, max: number, description: string) => ({ type: 'number', minimum: min, maximum: max, description }) as const;
 
 const retrySchema = {
@@ -125,8 +127,8 @@ const retrySchema = {
   default: {},
   properties: {
     attempts: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'tries in all, the first included' },
-    initial: { ...DURATION, default: '500ms', description: 'delay before the second try' },
-    max: { ...DURATION, default: '30s', description: 'longest delay between tries' },
+    initial: { ...DURATION, default: '500ms', title: 'delay before the second try' },
+    max: { ...DURATION, default: '30s', title: 'longest delay between tries' },
     factor: { type: 'number', minimum: 1, default: 2 },
   },
 } as const;
@@ -215,7 +217,7 @@ export const rulesSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['end'],
-          properties: { start: { ...DURATION, default: 0 }, end: DURATION },
+          properties: { start: { ...SIGNED_DURATION, default: 0 }, end: SIGNED_DURATION },
           description: 'observing window after the trigger time',
         },
         step: { ...DURATION, default: '5m' },
@@ -297,86 +299,53 @@ export const rulesSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, allowUnionTypes: true, strict: false });
-const validateRaw = ajv.compile(rulesSchema);
-
-export class RulesError extends Error {}
-
-// ---------------------------------------------------------------------------
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "90s", "15m", "12h", "1.5d", "250ms" → ms; plain numbers are seconds. */
-export function parseDuration(v: number | string): number {
-  if (typeof v === 'number') return v * 1000;
-  const m = /^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$/.exec(v);
-  if (!m) throw new RulesError(`bad duration "${v}" (use e.g. 90s, 15m, 12h, 1d)`);
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
-}
+const validateRaw = createAjv({ coerceTypes: false }).compile(rulesSchema);
 
 /** Airmass sec z ↔ altitude: the altitude at which the plane-parallel airmass equals `airmass`. */
 export function altitudeForAirmass(airmass: number): number {
   return (Math.asin(1 / airmass) * 180) / Math.PI;
 }
 
-type Pos = { line: number; col: number };
+const STREAM_ENTRY = 'a stream IVORN (ivo://...) or { stream, packet_types, max_error_radius, min_importance, min_probability }';
 
-function describe(errs: ErrorObject[], source: string, where: (path: string[]) => Pos | undefined, data: Record<string, unknown>): string {
-  const seen = new Set<string>();
-  const lines: string[] = [];
-  // A stream entry written as a mapping: report what is wrong inside it, not the anyOf.
+/** The rules' own words for the alternatives of the schema (common/config.ts reports the rest). */
+function explainFor(data: Record<string, unknown>) {
   const streams = (data.accept as { streams?: unknown[] } | undefined)?.streams;
-  const objectEntry = (instancePath: string) => {
-    const m = /^\/accept\/streams\/(\d+)/.exec(instancePath);
-    const v = m && Array.isArray(streams) ? streams[Number(m[1])] : undefined;
-    return v !== null && typeof v === 'object';
-  };
-  errs = errs.filter((e) => {
-    if (!e.instancePath.startsWith('/accept/streams/')) return true;
-    if (objectEntry(e.instancePath)) return e.keyword !== 'anyOf' && !/\/anyOf\/0\//.test(e.schemaPath);
-    return true;
-  });
-  // Where an anyOf failed (durations, stream entries), report the anyOf once, not each branch.
-  const anyOfAt = new Set(errs.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
-  for (const e of errs) {
-    if (e.keyword === 'if' || e.keyword === 'const') continue;
-    if (e.keyword !== 'anyOf' && anyOfAt.has(e.instancePath) && /\/anyOf\/\d+\//.test(e.schemaPath)) continue;
-    const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const key = path.join('.') || '(top level)';
-    let msg: string;
-    if (e.keyword === 'additionalProperties') msg = `unknown key "${[...path, e.params.additionalProperty].join('.')}"`;
-    else if (e.keyword === 'required') msg = `missing key "${[...path, e.params.missingProperty].join('.')}"`;
-    else if (e.keyword === 'enum') msg = `${key} must be one of ${(e.params.allowedValues as string[]).join(', ')}`;
-    else if (e.keyword === 'anyOf' && key === 'observability') msg = 'observability needs min_altitude or max_airmass';
-    else if (e.keyword === 'anyOf' && path[1] === 'streams') msg = `${key} must be a stream IVORN (ivo://...) or { stream, packet_types, max_error_radius, min_importance, min_probability }`;
-    else if (e.keyword === 'anyOf') msg = `${key} must be a duration (seconds, or e.g. "90s", "15m", "12h")`;
-    else msg = `${key} ${e.message}`;
-    const pos = where(path);
-    const line = `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${msg}`;
-    if (!seen.has(line)) {
-      seen.add(line);
-      lines.push(line);
+  return (e: ErrorObject, path: PathSegment[]): ConfigProblem | null | undefined => {
+    if (e.schemaPath.startsWith('#/properties/observability/anyOf')) {
+      return e.keyword === 'anyOf' ? { path: ['observability'], message: 'needs min_altitude or max_airmass' } : null;
     }
-  }
-  return lines.join('\n');
+    const m = /^\/accept\/streams\/(\d+)/.exec(e.instancePath);
+    if (m) {
+      const entry = Array.isArray(streams) ? streams[Number(m[1])] : undefined;
+      const isObject = entry !== null && typeof entry === 'object';
+      // A stream entry written as a mapping: what is wrong inside it; otherwise the one line.
+      if (e.keyword === 'anyOf') return isObject ? null : { path, message: `must be ${STREAM_ENTRY}` };
+      if (/\/anyOf\/0\//.test(e.schemaPath) || !isObject) return null;
+    }
+    return undefined;
+  };
 }
 
 /** Validate and normalise a parsed rules document. */
-export function rulesFromObject(data: unknown, source = 'rules', baseDir = process.cwd(), where: (path: string[]) => Pos | undefined = () => undefined): Rules {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new RulesError(`${source}: the rules must be a mapping of keys`);
+export function rulesFromObject(data: unknown, source = 'rules', baseDir = process.cwd(), locate?: ParsedYaml['locate']): Rules {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(source, [{ path: [], message: 'the rules must be a mapping of keys', line: 1, col: 1 }]);
   const copy = structuredClone(data) as Record<string, unknown>;
-  if (!validateRaw(copy)) throw new RulesError(describe(validateRaw.errors ?? [], source, where, copy));
-  const raw = copy as any;
-  const problems: string[] = [];
+  const raw = checkConfig<any>(copy, validateRaw, source, { locate, explain: explainFor(copy) });
+  const problems: ConfigProblem[] = [];
+  const problem = (path: PathSegment[], message: string) => {
+    const pos = locate?.(path);
+    problems.push({ path, message, ...(pos ? { line: pos.line, col: pos.col } : {}) });
+  };
   const ob = raw.observability;
   const windowStart = parseDuration(ob.window.start ?? 0);
   const windowEnd = parseDuration(ob.window.end);
-  if (windowEnd <= windowStart) problems.push(`${source}: observability.window.end must be after observability.window.start`);
-  if (ob.dec_min > ob.dec_max) problems.push(`${source}: observability.dec_min must not exceed dec_max`);
+  if (windowEnd <= windowStart) problem(['observability', 'window', 'end'], 'must be after observability.window.start');
+  if (ob.dec_min > ob.dec_max) problem(['observability', 'dec_min'], 'must not exceed dec_max');
   const step = parseDuration(ob.step);
-  if (step < 1000) problems.push(`${source}: observability.step must be at least 1s`);
+  if (step < 1000) problem(['observability', 'step'], 'must be at least 1s');
   const minAltitude = Math.max(ob.min_altitude ?? -90, ob.max_airmass !== undefined ? altitudeForAirmass(ob.max_airmass) : -90);
-  if (problems.length) throw new RulesError(problems.join('\n'));
+  if (problems.length) throw new ConfigError(source, problems);
 
   const retry = (r: any): RetryPolicy => ({ attempts: r.attempts, initial: parseDuration(r.initial), max: parseDuration(r.max), factor: r.factor });
   const a = raw.action;
@@ -446,33 +415,15 @@ export function rulesFromObject(data: unknown, source = 'rules', baseDir = proce
   }) as Rules;
 }
 
-/** Parse YAML text (with line numbers in errors) and validate it. */
+/** Parse YAML text (with line numbers in errors) and validate it; throws ConfigError. */
 export function parseRules(text: string, source = 'rules', baseDir = process.cwd()): Rules {
-  const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
-    throw new RulesError(`${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`);
-  }
-  const where = (path: string[]): Pos | undefined => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n).map((p) => (/^\d+$/.test(p) ? Number(p) : p)), true);
-      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]);
-    }
-    return undefined;
-  };
-  return rulesFromObject(doc.toJS() ?? {}, source, baseDir, where);
+  const { data, locate } = parseYaml(text, source);
+  return rulesFromObject(data ?? {}, source, baseDir, locate);
 }
 
+/** Read, validate and normalise a rules file; throws ConfigError listing every problem with its line. */
 export function loadRules(file: string): Rules {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new RulesError(`${file}: cannot read: ${(e as Error).message}`);
-  }
-  return parseRules(text, file, dirname(resolve(file)));
+  return parseRules(readConfigText(file), file, dirname(resolve(file)));
 }
 
 /** The stream rule an event's stream id matches (longest prefix), or undefined. */

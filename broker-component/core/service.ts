@@ -8,11 +8,12 @@
  * handed to the `onEvent` sink, which the delivery layer turns into stanzas.
  */
 import { randomUUID } from 'node:crypto';
-import { PubsubError, errors } from './errors.ts';
-import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from './privileges.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from './node-config.ts';
-import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from './types.ts';
-import { bareJid, domainOf, isValidJid } from './jid.ts';
+import { parseBoolean } from '../../common/boolean.ts';
+import { PubsubError, errors } from '../../pubsub/errors.ts';
+import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from '../../pubsub/privileges.ts';
+import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from '../../pubsub/node-config.ts';
+import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from '../../pubsub/types.ts';
+import { bareJid, domainOf, isValidJid } from '../../pubsub/jid.ts';
 import type { ItemPage, ItemQuery, Store } from '../store/store.ts';
 
 /** One delivery target: a subscribed JID and the subscriptions through which it receives. */
@@ -517,7 +518,7 @@ export class PubsubService {
       if (!spec) throw errors.conflict('precondition-not-met', `unknown publish option ${name}`);
       const have = formatConfigValue(n.rec.config, spec.key);
       const want = values[0] ?? '';
-      const norm = (v: string) => (spec.kind === 'boolean' ? (v === 'true' || v === '1' ? '1' : v === 'false' || v === '0' ? '0' : v) : v);
+      const norm = (v: string) => (spec.kind === 'boolean' ? String(parseBoolean(v) ?? v) : v);
       if (norm(want) !== norm(have))
         throw errors.conflict('precondition-not-met', `${name} is ${have}, not ${want}`);
     }

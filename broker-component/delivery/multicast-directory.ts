@@ -22,7 +22,7 @@
  */
 import { xml, type Element } from '@xmpp/xml';
 import { discoverMulticast } from './multicast.ts';
-import { NS } from '../xep0060/ns.ts';
+import { NS } from '../../common/ns.ts';
 
 export type DirectoryOptions = {
   /** Our component JID (the 'from' of every request). */

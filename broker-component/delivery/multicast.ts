@@ -8,8 +8,8 @@
 import { escapeXML } from '@xmpp/xml';
 import { xml, type Element } from '@xmpp/xml';
 import type { FanOut, Notification, Transport } from './notifier.ts';
-import { NS } from '../xep0060/ns.ts';
-import { domainOf } from '../core/jid.ts';
+import { NS } from '../../common/ns.ts';
+import { domainOf } from '../../pubsub/jid.ts';
 import type { DomainRoute } from './multicast-directory.ts';
 
 const esc = escapeXML;

@@ -9,9 +9,9 @@
  */
 import { escapeXML, escapeXMLText } from '@xmpp/xml';
 import type { Recipient, ServiceEvent } from '../core/service.ts';
-import type { NodeConfig } from '../core/types.ts';
-import { NS } from '../xep0060/ns.ts';
-import { authorizationRequest, configForm } from '../xep0060/handler.ts';
+import type { NodeConfig } from '../../pubsub/types.ts';
+import { NS } from '../../common/ns.ts';
+import { authorizationRequest, configForm } from '../xep0060/forms.ts';
 
 /** Where stanzas go: the component link. */
 export interface Transport {

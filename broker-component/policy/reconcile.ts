@@ -12,8 +12,8 @@
  * with no one but the service on it (subscribers are revoked), items kept.
  */
 import type { PubsubService } from '../core/service.ts';
-import { fieldVar, formatConfigValue } from '../core/node-config.ts';
-import type { Actor, Affiliation, NodeConfig } from '../core/types.ts';
+import { fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
+import type { Actor, Affiliation, NodeConfig } from '../../pubsub/types.ts';
 import type { DesiredNode, DesiredState } from '../../access-policy/types.ts';
 
 export type AffiliationChange = { node: string; jid: string; from: Affiliation; to: Affiliation };

@@ -55,6 +55,7 @@ export class ReleaseQueue {
       ),
       due: db.prepare('SELECT * FROM policy_releases WHERE due_at <= ? ORDER BY due_at, published LIMIT ?'),
       next: db.prepare('SELECT min(due_at) FROM policy_releases').pluck(),
+      size: db.prepare('SELECT count(*) FROM policy_releases').pluck(),
       del: db.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ? AND target = ?'),
       delItem: db.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ?'),
       delSource: db.prepare('DELETE FROM policy_releases WHERE source = ?'),
@@ -74,6 +75,11 @@ export class ReleaseQueue {
 
   due(now: number, limit = 500): ReleaseJob[] {
     return (this.q.due.all(now, limit) as Row[]).map(toJob);
+  }
+
+  /** Jobs waiting (due or not). */
+  size(): number {
+    return this.q.size.get() as number;
   }
 
   nextDue(): number | undefined {

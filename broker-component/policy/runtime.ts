@@ -12,10 +12,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { PubsubService, ServiceEvent } from '../core/service.ts';
-import type { Actor } from '../core/types.ts';
+import type { Actor } from '../../pubsub/types.ts';
 import type { SqliteStore } from '../store/sqlite.ts';
 import { compile } from '../../access-policy/compile.ts';
-import { loadPolicyFile, PolicyError } from '../../access-policy/load.ts';
+import { loadPolicyFile } from '../../access-policy/load.ts';
+import { ConfigError } from '../../common/config.ts';
 import { redact, RedactionError } from '../../access-policy/redact.ts';
 import { describeRedaction, duration } from '../../access-policy/describe.ts';
 import type { DesiredState, Policy, Transform } from '../../access-policy/types.ts';
@@ -73,7 +74,7 @@ export class PolicyRuntime extends EventEmitter {
 
   /**
    * Load the policy (or, when the file is refused, the last good one kept in the
-   * database). Throws PolicyError when neither exists. Call start() once the
+   * database). Throws ConfigError when neither exists. Call start() once the
    * component is online.
    */
   static open(opts: PolicyRuntimeOptions): PolicyRuntime {
@@ -82,7 +83,7 @@ export class PolicyRuntime extends EventEmitter {
       const { policy, text } = loadPolicyFile(opts.file);
       rt.use(policy, text);
     } catch (e) {
-      if (!(e instanceof PolicyError)) throw e;
+      if (!(e instanceof ConfigError)) throw e;
       const stored = opts.store.getMeta(META_ACTIVE);
       if (!stored) throw e;
       const { policy, loadedAt } = JSON.parse(stored) as { policy: Policy; loadedAt: string };
@@ -115,7 +116,7 @@ export class PolicyRuntime extends EventEmitter {
     try {
       loaded = loadPolicyFile(this.opts.file);
     } catch (e) {
-      if (!(e instanceof PolicyError)) throw e;
+      if (!(e instanceof ConfigError)) throw e;
       this.log.error({ cause, errors: e.message.split('\n') }, `policy file refused; the policy in force stays:\n${e.message}`);
       const r: ReloadResult = { ok: false, error: e.message };
       this.emit('reload', r);

@@ -6,8 +6,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../core/types.ts';
-import { DEFAULT_NODE_CONFIG } from '../core/node-config.ts';
+import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../../pubsub/types.ts';
+import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
 import type { ItemPage, ItemQuery, Store, StoredState } from './store.ts';
 
 const SCHEMA_VERSION = 1;

@@ -4,7 +4,7 @@
  * commits a transaction). The core acknowledges a publish only after `publishItems`
  * returned.
  */
-import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../core/types.ts';
+import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../../pubsub/types.ts';
 
 export type ItemQuery = {
   /** Only these ids (in publication order). */

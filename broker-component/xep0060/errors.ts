@@ -1,7 +1,7 @@
 /** PubsubError → <error/> element (RFC 6120 §8.3 + XEP-0060 application conditions). */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from './ns.ts';
-import { PubsubError } from '../core/errors.ts';
+import { NS } from '../../common/ns.ts';
+import { PubsubError } from '../../pubsub/errors.ts';
 
 export function errorElement(err: PubsubError): Element {
   const el = xml('error', { type: err.type }, xml(err.condition, { xmlns: NS.STANZAS }));

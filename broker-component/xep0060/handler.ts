@@ -4,15 +4,16 @@
  * nothing itself: every permission question goes to the core.
  */
 import { xml, type Element } from '@xmpp/xml';
-import { NS } from './ns.ts';
-import { buildForm, readForm, type FormField } from './forms.ts';
+import { NS } from '../../common/ns.ts';
+import { parseBoolean } from '../../common/boolean.ts';
+import { authorizationRequest, buildForm, configForm, readForm, type FormField } from './forms.ts';
 import { errorElement } from './errors.ts';
-import { raw, serializeStandalone } from './raw.ts';
-import { PubsubError, errors } from '../core/errors.ts';
-import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../core/node-config.ts';
-import { bareJid } from '../core/jid.ts';
+import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
+import { PubsubError, errors } from '../../pubsub/errors.ts';
+import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
+import { bareJid } from '../../pubsub/jid.ts';
 import type { PubsubService, PublishInput } from '../core/service.ts';
-import type { Actor, Item, NodeConfig } from '../core/types.ts';
+import type { Actor, Item, NodeConfig } from '../../pubsub/types.ts';
 import type { ItemQuery } from '../store/store.ts';
 
 /** The pubsub#features this service implements, and nothing else. */
@@ -150,7 +151,7 @@ export class Xep0060Handler {
       const jid = f['pubsub#subscriber_jid']?.[0];
       const allowRaw = f['pubsub#allow']?.[0];
       if (!node || !jid || allowRaw === undefined) throw errors.badRequest(undefined, 'authorization form lacks node, subscriber_jid or allow');
-      const allow = allowRaw === '1' || allowRaw === 'true';
+      const allow = parseBoolean(allowRaw) === true;
       this.service.authorize(actorOf(msg), node, jid, f['pubsub#subid']?.[0], allow);
       return undefined;
     } catch (e) {
@@ -181,7 +182,7 @@ export class Xep0060Handler {
         const items: PublishInput[] = first.getChildren('item').map((it) => {
           const payloads = it.getChildElements();
           if (payloads.length > 1) throw errors.badRequest('invalid-payload', 'an item carries one payload element');
-          return { id: it.attrs.id, payload: payloads[0] ? serializeStandalone(payloads[0]) : '', parsed: payloads[0] };
+          return { id: it.attrs.id, payload: payloads[0] ? standaloneXml(payloads[0]) : '', parsed: payloads[0] };
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
@@ -191,7 +192,7 @@ export class Xep0060Handler {
       case 'retract': {
         requireType(set, 'retract');
         const ids = first.getChildren('item').map((i) => i.attrs.id ?? '');
-        const notify = first.attrs.notify === 'true' || first.attrs.notify === '1';
+        const notify = parseBoolean(first.attrs.notify) === true;
         this.service.retract(actor, first.attrs.node!, ids, notify);
         return result(iq);
       }
@@ -442,31 +443,7 @@ function toPubsubError(e: unknown): PubsubError {
 
 export function itemElement(it: Item, withPayload: boolean): Element {
   const el = xml('item', { id: it.id, publisher: it.publisher });
-  if (withPayload && it.payload) el.append(raw(it.payload));
+  if (withPayload && it.payload) el.append(rawXml(it.payload));
   return el;
 }
 
-export function configForm(cfg: NodeConfig, type: 'form' | 'result'): Element {
-  return buildForm(type, [
-    { var: 'FORM_TYPE', type: 'hidden', values: [NS.NODE_CONFIG] },
-    ...CONFIG_FIELDS.map((f) => ({
-      var: fieldVar(f.key),
-      type: f.kind,
-      label: f.label,
-      options: f.options,
-      values: [formatConfigValue(cfg, f.key)],
-    })),
-  ]);
-}
-
-/** The message asking an owner to approve a subscription (XEP-0060 §8.6.1). */
-export function authorizationRequest(from: string, owner: string, node: string, jid: string, subid: string): Element {
-  return xml('message', { from, to: owner, id: `auth-${subid}` },
-    buildForm('form', [
-      { var: 'FORM_TYPE', type: 'hidden', values: [NS.SUB_AUTH] },
-      { var: 'pubsub#subid', type: 'hidden', values: [subid] },
-      { var: 'pubsub#node', type: 'text-single', label: 'Node ID', values: [node] },
-      { var: 'pubsub#subscriber_jid', type: 'jid-single', label: 'Subscriber Address', values: [jid] },
-      { var: 'pubsub#allow', type: 'boolean', label: 'Allow this JID to subscribe to this pubsub node?', values: ['false'] },
-    ], 'PubSub subscriber request'));
-}

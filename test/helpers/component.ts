@@ -80,4 +80,4 @@ function escapeAttr(s: string): string {
   return escapeText(s).replace(/"/g, '&quot;');
 }
 
-export { fixXmppUtf8Decoding } from '../../agents/lib/xmpp-utf8.ts';
+export { fixXmppUtf8Decoding } from '../../common/xmpp/utf8.ts';

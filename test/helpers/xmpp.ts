@@ -1,8 +1,8 @@
 /** Small real XMPP clients for tests: connect, send IQs, collect messages. */
 import { client, xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
-import { trustCertificates } from '../../agents/lib/tls.ts';
-import { fixXmppUtf8Decoding } from '../../agents/lib/xmpp-utf8.ts';
+import { trustCertificates } from '../../common/xmpp/tls.ts';
+import { fixXmppUtf8Decoding } from '../../common/xmpp/utf8.ts';
 
 fixXmppUtf8Decoding();
 

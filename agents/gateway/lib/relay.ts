@@ -16,7 +16,7 @@
  * abandons the message *without* advancing: it comes again after a restart, and
  * deterministic item ids make the repeat harmless.
  */
-import { backoffDelay, type BackoffOptions } from '../../lib/backoff.ts';
+import { backoffDelay, type BackoffOptions } from '../../../common/backoff.ts';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.ts';
 
 /** The message itself cannot be bridged (decode, validation, size, format). Goes to the dead letters. */

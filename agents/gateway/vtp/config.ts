@@ -24,7 +24,7 @@
  *     keep: { events: 10000, age: 168h }
  *   xmpp: { jid, password, server, service, trust }
  */
-import { DURATION_SCHEMA, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile, parseDuration } from '../../lib/index.ts';
+import { durationSchema, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile, parseDuration } from '../../lib/index.ts';
 import { allowList } from './broker.ts';
 import { checkXPath } from './filter.ts';
 import type { Route } from './routes.ts';
@@ -101,7 +101,7 @@ export const VTP_CONFIG_SCHEMA = {
         },
         node: { type: 'string', minLength: 1, description: 'one node for every event (instead of routes)' },
         invalid: { enum: ['ack', 'nak'], default: 'ack' },
-        alive_timeout: DURATION_SCHEMA,
+        alive_timeout: durationSchema(),
       },
     },
     broker: {
@@ -115,14 +115,14 @@ export const VTP_CONFIG_SCHEMA = {
         },
         nodes: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
         since: { type: 'string', default: 'latest' },
-        iamalive: { ...DURATION_SCHEMA, default: 60 },
+        iamalive: { ...durationSchema(), default: 60 },
         allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
         max_subscribers: { type: 'integer', minimum: 1, default: 1000 },
         window: { type: 'integer', minimum: 1, maximum: 10000, default: 64, description: 'events sent and not yet acknowledged, per subscriber' },
         tls: { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'array', items: { type: 'string' } } } },
         keep: {
           type: 'object', additionalProperties: false, default: {},
-          properties: { events: { type: 'integer', minimum: 1, default: 10000 }, age: DURATION_SCHEMA },
+          properties: { events: { type: 'integer', minimum: 1, default: 10000 }, age: durationSchema() },
         },
       },
     },

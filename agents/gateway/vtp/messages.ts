@@ -4,7 +4,8 @@
  * typed message with the DTD-free parser (no DOCTYPE, no entities, size and
  * depth limits).
  */
-import { childElements, escapeAttr, escapeText, localName, ownText, parseTree, XmlSyntaxError, type XmlElement } from '../../../voevent/tree.ts';
+import { childElements, localName, textOf } from '../../../common/xml.ts';
+import { escapeAttr, escapeText, parseTree, XmlSyntaxError, type XmlElement } from '../../../voevent/tree.ts';
 
 export const TRANSPORT_NS = 'http://www.telescope-networks.org/xml/Transport/v1.1';
 export const VOEVENT_ROLES = ['observation', 'prediction', 'utility', 'test'] as const;
@@ -119,14 +120,14 @@ export function readMessage(bytes: Buffer, maxBytes: number): Incoming {
     const msg: TransportMessage = { kind: 'transport', role, params: [], oldFilters: [] };
     for (const c of childElements(tree)) {
       const n = localName(c.name);
-      if (n === 'Origin') msg.origin = ownText(c).trim();
-      else if (n === 'Response') msg.response = ownText(c).trim();
+      if (n === 'Origin') msg.origin = textOf(c).trim();
+      else if (n === 'Response') msg.response = textOf(c).trim();
       else if (n === 'Meta') {
         for (const m of childElements(c)) {
           const mn = localName(m.name);
           if (mn === 'Param' && m.attrs.name !== undefined) msg.params.push({ name: m.attrs.name, value: m.attrs.value ?? '' });
-          else if (mn === 'Result') msg.result = ownText(m);
-          else if (mn === 'filter' && m.attrs.type === 'xpath') msg.oldFilters.push(ownText(m));
+          else if (mn === 'Result') msg.result = textOf(m);
+          else if (mn === 'filter' && m.attrs.type === 'xpath') msg.oldFilters.push(textOf(m));
         }
       }
     }

@@ -1,6 +1,6 @@
 /** Errors of agent operations; `transient` ones are worth retrying later. */
 import type { Element } from '@xmpp/xml';
-import { NS } from './xml.ts';
+import { NS } from '../ns.ts';
 
 /** An IQ answered with an error. `transient` errors are worth retrying later. */
 export class XmppIqError extends Error {

@@ -50,19 +50,6 @@ declare module '@xmpp/component' {
   export function component(opts: Record<string, unknown>): any;
   export function jid(s: string): any;
 }
-declare module '@xmpp/jid' {
-  export class JID {
-    local: string;
-    domain: string;
-    resource: string;
-    bare(): JID;
-    toString(): string;
-    equals(o: JID): boolean;
-  }
-  export default function jid(s: string): JID;
-  export function jid(local: string, domain?: string, resource?: string): JID;
-  export function parse(s: string): JID;
-}
 declare module '@xmpp/tls/lib/Socket.js' {
   const Socket: unknown;
   export default Socket;

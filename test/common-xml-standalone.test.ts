@@ -1,6 +1,6 @@
 /** Stored payloads must mean the same XML on their own as inside the stanza they came in. */
 import { describe, it, expect } from 'vitest';
-import { serializeStandalone } from '../broker-component/xep0060/raw.ts';
+import { standaloneXml } from '../common/xml-standalone.ts';
 import { parseXml } from './helpers/pubsub.ts';
 
 async function payloadOf(stanza: string) {
@@ -8,15 +8,15 @@ async function payloadOf(stanza: string) {
   return root.getChild('item')!.getChildElements()[0]!;
 }
 
-describe('serializeStandalone', () => {
+describe('standaloneXml', () => {
   it('copies the inherited default namespace, even when a descendant redeclares its own', async () => {
     const p = await payloadOf('<publish xmlns="urn:p"><item><x><y xmlns="urn:q"/></x></item></publish>');
-    expect(serializeStandalone(p)).toBe('<x xmlns="urn:p"><y xmlns="urn:q"/></x>');
+    expect(standaloneXml(p)).toBe('<x xmlns="urn:p"><y xmlns="urn:q"/></x>');
   });
 
   it('copies prefix declarations used inside the payload from any ancestor, and no others', async () => {
     const p = await payloadOf('<publish xmlns="urn:p" xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c"><item><a:x b:attr="1"><a:y/><c:z xmlns:c="urn:c2"/></a:x></item></publish>');
-    const s = serializeStandalone(p);
+    const s = standaloneXml(p);
     expect(s).toContain('xmlns:a="urn:a"');
     expect(s).toContain('xmlns:b="urn:b"');
     expect(s).not.toContain('xmlns:c="urn:c"');
@@ -25,6 +25,6 @@ describe('serializeStandalone', () => {
 
   it('leaves a payload that declares its own namespace as it is', async () => {
     const p = await payloadOf('<publish xmlns="urn:p"><item><entry xmlns="urn:e"><t>1</t></entry></item></publish>');
-    expect(serializeStandalone(p)).toBe('<entry xmlns="urn:e"><t>1</t></entry>');
+    expect(standaloneXml(p)).toBe('<entry xmlns="urn:e"><t>1</t></entry>');
   });
 });

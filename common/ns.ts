@@ -1,4 +1,6 @@
+/** XML namespaces of the protocols and formats we speak. */
 export const NS = {
+  VOEVENT: 'http://www.ivoa.net/xml/VOEvent/v2.0',
   PUBSUB: 'http://jabber.org/protocol/pubsub',
   OWNER: 'http://jabber.org/protocol/pubsub#owner',
   EVENT: 'http://jabber.org/protocol/pubsub#event',
@@ -20,3 +22,6 @@ export const NS = {
   ADDRESS: 'http://jabber.org/protocol/address',
   VERSION: 'jabber:iq:version',
 } as const;
+
+/** The VOEvent 2.0 namespace (also the pubsub#type of VOEvent nodes). */
+export const VOEVENT_NS = NS.VOEVENT;

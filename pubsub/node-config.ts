@@ -4,6 +4,7 @@
  * data-form strings into calls of `applyConfigFields`.
  */
 import { PubsubError } from './errors.ts';
+import { parseBoolean } from '../common/boolean.ts';
 import {
   ACCESS_MODELS,
   PUBLISH_MODELS,
@@ -67,11 +68,6 @@ export function fieldVar(key: keyof NodeConfig): string {
 
 const byVar = new Map(CONFIG_FIELDS.map((f) => [fieldVar(f.key), f]));
 
-export function parseBoolean(v: string): boolean | undefined {
-  if (v === '1' || v === 'true') return true;
-  if (v === '0' || v === 'false') return false;
-  return undefined;
-}
 
 /** The string value of a config key, as it appears in a data form. */
 export function formatConfigValue(config: NodeConfig, key: keyof NodeConfig): string {
