@@ -117,13 +117,9 @@ export function cometSendVo(file: string, port: number): Promise<{ code: number;
   });
 }
 
-/**
- * `voxnet gateway vtp ARGS` as a child process (through test/helpers/run-vtp.js
- * until the `voxnet gateway` dispatcher exists).
- */
+/** `voxnet gateway vtp ARGS` as a child process. */
 export function vtpGateway(args: string[], env: NodeJS.ProcessEnv): Proc {
-  if (readFileSync(join(ROOT, 'bin/cli.ts'), 'utf8').includes('gateway')) return voxnet(['gateway', 'vtp', ...args], env);
-  return voxnet(args, env, undefined, join(import.meta.dirname, 'run-vtp.js'));
+  return voxnet(['gateway', 'vtp', ...args], env);
 }
 
 /** What the VTP gateway tests share: Prosody + broker, agents, gateways and Comets, all stopped by stop(). */

@@ -24,7 +24,8 @@
  *     keep: { events: 10000, age: 168h }
  *   xmpp: { jid, password, server, service, trust }
  */
-import { durationSchema, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile, parseDuration } from '../../lib/index.ts';
+import { durationSchema, XMPP_CONFIG_SCHEMA, checkConfig, ConfigError, loadConfigFile } from '../../lib/index.ts';
+import { parseDuration } from '../../../common/duration.ts';
 import { allowList } from './broker.ts';
 import { checkXPath } from './filter.ts';
 import type { Route } from './routes.ts';
@@ -131,8 +132,7 @@ export const VTP_CONFIG_SCHEMA = {
 } as const;
 
 export function durationMs(d: Duration | undefined, fallback: number): number {
-  if (d === undefined) return fallback;
-  return typeof d === 'number' ? Math.round(d * 1000) : parseDuration(d);
+  return d === undefined ? fallback : parseDuration(d);
 }
 
 /** Checks ajv cannot express: routes or a node, valid filters and networks. */
