@@ -29,9 +29,8 @@ export function agentEnv(env: BrokerEnv, user: string, extra: Record<string, str
   };
 }
 
-/** `node bin/voxnet.js ARGS` (or another entry script) as a child process. */
-export function voxnet(args: string[], env: NodeJS.ProcessEnv, input?: string, script = 'bin/voxnet.js'): Proc {
-  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+export function voxnet(args: string[], env: NodeJS.ProcessEnv, input?: string): Proc {
+  const child = spawn(process.execPath, ['bin/voxnet.js', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
   let err = '';
