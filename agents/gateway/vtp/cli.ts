@@ -57,7 +57,7 @@ export async function runVtp(argv: string[], io: CliIO = stdio, env: NodeJS.Proc
     try {
       const runSub = role !== 'broker' && cfg.subscriber;
       const runBroker = role !== 'subscriber' && cfg.broker;
-      if (runSub) startSubscribers(cfg, agent, ledger, log, io, running);
+      if (runSub) startSubscribers(cfg, agent, ledger, stateDir, log, io, running);
       if (runBroker) await startBroker(cfg, agent, ledger, stateDir, log, io, running);
       const signal = untilSignal();
       await signal.promise;
@@ -84,13 +84,13 @@ class Running {
   }
 }
 
-function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, log: ReturnType<typeof createLogger>, io: CliIO, running: Running): void {
+function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, stateDir: string, log: ReturnType<typeof createLogger>, io: CliIO, running: Running): void {
   const sub = cfg.subscriber!;
   const routes = sub.routes?.length ? sub.routes : [{ node: sub.node! }];
-  const deadLetters = deadLetterSink(cfg.dead_letter ?? { dir: join(cfg.state_dir ?? defaultStateDir(), 'vtp-dead-letter') }, (node, xml, id) => agent.publish(node, xml, { id }));
+  const deadLetters = deadLetterSink(cfg.dead_letter ?? { dir: join(stateDir, 'vtp-dead-letter') }, (node, xml, id) => agent.publish(node, xml, { id }));
   for (const r of sub.remotes) {
     const source = `vtp://${r.host}:${r.port}`;
-    const o = { agent, routes, ledger, network: cfg.network, deadLetters, source, maxFrameBytes: cfg.max_message, signal: running.abort.signal, log: log.child({ broker: source }) };
+    const o = { agent, routes, ledger, network: cfg.network, deadLetters, source, signal: running.abort.signal, log: log.child({ broker: source }) };
     const s = new VtpSubscriber({
       host: r.host,
       port: r.port,
@@ -100,7 +100,7 @@ function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, lo
       maxFrameBytes: cfg.max_message,
       aliveTimeoutMs: durationMs(sub.alive_timeout, 120_000),
       invalid: sub.invalid,
-      log: o.log,
+      log,
       onEvent: async (ev) => {
         // Stopping mid-publish throws RelayStopped: no reply, the event is not remembered.
         const r = await bridgeIn(ev, o);

@@ -71,7 +71,7 @@ export const VTP_CONFIG_SCHEMA = {
     local_ivo: IVO,
     network: { type: 'string', minLength: 1, default: 'vtp:voevent-network', description: 'the VOEvent network as one place of the loop rules' },
     state_dir: { type: 'string', minLength: 1 },
-    max_message: { type: 'integer', minimum: 1024, maximum: 64 << 20, default: 1 << 20 },
+    max_message: { type: 'integer', minimum: 1024, maximum: 1 << 20, default: 1 << 20, description: 'bytes, at most 1 MiB (the VOEvent validator\'s limit)' },
     log_level: { type: 'string' },
     dead_letter: { type: 'object', additionalProperties: false, properties: { dir: { type: 'string', minLength: 1 }, node: { type: 'string', minLength: 1 } } },
     subscriber: {

@@ -1,14 +1,14 @@
 /**
- * VTP → VOXnet: one received event becomes one item. Validate (our VOEvent
- * validator), route (routes.ts), refuse echoes and duplicates (the gateways'
- * BridgeLedger, the VOEvent network being one place), publish with the IVORN's item id (skipping an item
- * the node already holds, so a repeat after a crash makes no second
- * notification), remember the IVORN, and only then let the subscriber ack.
- * Invalid events, and events the node refuses, go to the dead letters with the
- * reason; a node or server that is away is waited for (backoff).
+ * VTP → VOXnet: one received event becomes one item. Route it (routes.ts),
+ * refuse echoes and duplicates (the gateways' BridgeLedger, the VOEvent network
+ * being one place), validate it (our VOEvent validator), publish it with the
+ * IVORN's item id (skipping an item the node already holds, so a repeat after a
+ * crash makes no second notification), remember it, and only then let the
+ * subscriber ack. Invalid events, and events the node refuses, go to the dead
+ * letters with the reason; a node or server that is away is waited for (backoff).
  */
 import { InvalidVOEventError, XmppIqError, prepareVOEvent, publishVOEvent, type Agent, type Logger } from '../../lib/index.ts';
-import { Refused, RelayStopped, bridgedItemId, dedupeKey, relay, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
+import { Refused, bridgedItemId, dedupeKey, relay, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
 import type { BadFrame } from './connection.ts';
 import type { EventMessage } from './messages.ts';
 import { routeEvent, type Route } from './routes.ts';
@@ -23,14 +23,13 @@ export type InboundOptions = {
   deadLetters: DeadLetterSink;
   /** `vtp://host:port`: the broker it came from, in logs and dead letters. */
   source: string;
-  maxFrameBytes: number;
   signal?: AbortSignal;
   log: Logger;
 };
 
 export type InboundOutcome = { outcome: 'delivered'; node: string; id: string } | { outcome: 'skipped'; why: string } | { outcome: 'dead-lettered'; reason: string };
 
-/** Bridge one event; resolves with what happened (throws RelayStopped when stopped before delivering). */
+/** Bridge one event; resolves with what happened (throws the relay's RelayStopped when stopped before delivering). */
 export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<InboundOutcome> {
   let result: InboundOutcome | undefined;
   let refusal = '';
@@ -39,16 +38,6 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
   const outcome = await relay(
     {
       deliver: async () => {
-        let prepared;
-        try {
-          prepared = prepareVOEvent(ev.bytes, ev.ivorn);
-        } catch (e) {
-          if (e instanceof InvalidVOEventError) {
-            refusal = `invalid VOEvent: ${e.issues.map((i) => `${i.line}:${i.column}: ${i.path ? i.path + ': ' : ''}${i.message}`).slice(0, 5).join('; ')}`;
-            throw new Refused(refusal);
-          }
-          throw e;
-        }
         node = routeEvent(o.routes, ev.ivorn, ev.role);
         if (!node) {
           result = { outcome: 'skipped', why: 'no route' };
@@ -58,6 +47,16 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
         if (!verdict.bridge) {
           result = { outcome: 'skipped', why: verdict.reason };
           return 'skipped';
+        }
+        let prepared;
+        try {
+          prepared = prepareVOEvent(ev.bytes, ev.ivorn);
+        } catch (e) {
+          if (e instanceof InvalidVOEventError) {
+            refusal = `invalid VOEvent: ${e.issues.map((i) => `${i.line}:${i.column}: ${i.path ? i.path + ': ' : ''}${i.message}`).slice(0, 5).join('; ')}`;
+            throw new Refused(refusal);
+          }
+          throw e;
         }
         const id = bridgedItemId({ ivorn: prepared.ivorn });
         let r;
@@ -105,4 +104,3 @@ export async function deadLetterFrame(bad: BadFrame, o: Pick<InboundOptions, 'de
   });
 }
 
-export { RelayStopped };

@@ -76,7 +76,11 @@ export class VtpSubscriber extends EventEmitter {
       socket = net.connect({ host, port });
       socket.once('connect', () => this.onConnected(socket));
     }
+    // A connection attempt (TCP + TLS) that neither succeeds nor fails is cut after 20 s.
+    const cut = setTimeout(() => socket.destroy(new Error('connection attempt timed out')), 20_000);
+    socket.once(this.opts.tls ? 'secureConnect' : 'connect', () => clearTimeout(cut));
     socket.once('error', (e) => {
+      clearTimeout(cut);
       if (!this.conn || this.conn.socket !== socket) this.retry(e.message, socket);
     });
   }
