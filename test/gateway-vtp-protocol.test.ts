@@ -293,12 +293,14 @@ describe('what the broker role sends out (the loop rule)', () => {
     ['an item that came in from GCN over Kafka: relayed', 'kafka-gw@svom.fr/r', 'kafka://kafka.gcn.nasa.gov/gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK', 'spooled'],
     ['an item already sent out (a repeat)', 'fsc@svom.fr/x', 'sent', 'skipped'],
     ['an item that is not a VOEvent', 'fsc@svom.fr/x', undefined, 'skipped'],
+    ['an item too large for Comet (over 99,999 bytes)', 'fsc@svom.fr/x', undefined, 'skipped'],
   ] as const)('%s → %s', async (what, publisher, history, expected) => {
     const spool = new Spool(':memory:');
     const ledger = new BridgeLedger(new SeenStore(':memory:'), ['ivo://voxnet.test/vtp']);
     if (history === 'sent') ledger.markOutbound({ key, dest: NET, gateway: 'ivo://voxnet.test/vtp' });
     else if (history) ledger.markInbound({ key, source: history, node: 'n' });
-    const payload = what.includes('not a VOEvent') ? xml('entry', { xmlns: 'urn:x' }) : await parseXml(SWIFT.toString());
+    const text = what.includes('too large') ? SWIFT.toString().replace('</What>', `<Description>${'x'.repeat(100_000)}</Description></What>`) : SWIFT.toString();
+    const payload = what.includes('not a VOEvent') ? xml('entry', { xmlns: 'urn:x' }) : await parseXml(text);
     const item = { node: 'n', id: 'i', publisher, payload, xml: payload.toString(), ivorn: what.includes('not a VOEvent') ? undefined : iv, live: true };
     const o = { spool, ledger, network: NET, gateway: 'ivo://voxnet.test/vtp', ownJid: 'vtp-gw@svom.fr', log: silentLogger() };
     expect(spoolItem(item, o)).toBe(expected);

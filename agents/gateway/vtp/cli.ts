@@ -140,7 +140,7 @@ async function startBroker(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, s
   running.add(() => broker.close());
   io.out(`listening ${port}`);
   const followers = await followNodes({
-    agent, nodes: b.nodes, since: b.since, spool, broker, ledger, network: cfg.network, gateway: cfg.local_ivo, log,
+    agent, nodes: b.nodes, since: b.since, spool, broker, ledger, network: cfg.network, gateway: cfg.local_ivo, log, maxEventBytes: b.max_event,
     onSpooled: (ivorn) => io.out(`out ${ivorn} spooled`),
   });
   running.add(async () => {

@@ -19,6 +19,7 @@
  *     iamalive: 60s
  *     allow: [127.0.0.0/8, 192.0.2.0/24]
  *     max_subscribers: 1000
+ *     max_event: 99999                       bytes; larger events are not sent (Comet's frame limit)
  *     window: 64                             events awaiting acks per subscriber
  *     tls: { cert: server.pem, key: server.key }
  *     keep: { events: 10000, age: 168h }
@@ -54,6 +55,7 @@ export type VtpConfig = {
     iamalive: Duration;
     allow: string[];
     max_subscribers: number;
+    max_event: number;
     window: number;
     tls?: { cert: string; key: string; ca?: string[] };
     keep: { events: number; age?: Duration };
@@ -119,6 +121,7 @@ export const VTP_CONFIG_SCHEMA = {
         iamalive: { ...durationSchema(), default: 60 },
         allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
         max_subscribers: { type: 'integer', minimum: 1, default: 1000 },
+        max_event: { type: 'integer', minimum: 1024, maximum: 1 << 20, default: 99999, description: 'bytes; larger events are not sent (Comet drops a connection that sends more than 99,999)' },
         window: { type: 'integer', minimum: 1, maximum: 10000, default: 64, description: 'events sent and not yet acknowledged, per subscriber' },
         tls: { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'array', items: { type: 'string' } } } },
         keep: {

@@ -15,6 +15,7 @@
 import type { Agent, FollowedItem, Follower, Logger } from '../../lib/index.ts';
 import { conventionalVOEventXml, dedupeKey, type BridgeLedger } from '../lib/index.ts';
 import type { VtpBroker } from './broker.ts';
+import { COMET_MAX_FRAME } from './framing.ts';
 import type { Spool } from './spool.ts';
 
 export type OutboundOptions = {
@@ -31,14 +32,21 @@ export type OutboundOptions = {
   log: Logger;
   /** Bare JID whose items came in over VTP (this gateway's account). */
   ownJid?: string;
+  /** Larger events are not sent (default 99,999 bytes: Comet drops a connection that sends more). */
+  maxEventBytes?: number;
   /** Told of each event put in the spool. */
   onSpooled?: (ivorn: string) => void;
 };
 
-export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'ownJid'>): 'spooled' | 'skipped' {
+export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'ownJid' | 'maxEventBytes'>): 'spooled' | 'skipped' {
   const xml = item.payload ? conventionalVOEventXml(item.payload) : undefined;
   if (!item.ivorn || !xml) {
     o.log.info({ node: item.node, id: item.id }, 'item is not a VOEvent: not sent over VTP');
+    return 'skipped';
+  }
+  const bytes = Buffer.byteLength(xml);
+  if (bytes > (o.maxEventBytes ?? COMET_MAX_FRAME)) {
+    o.log.warn({ node: item.node, ivorn: item.ivorn, bytes, limit: o.maxEventBytes ?? COMET_MAX_FRAME }, 'event too large for VTP subscribers: not sent');
     return 'skipped';
   }
   const key = dedupeKey({ ivorn: item.ivorn })!;
