@@ -136,4 +136,145 @@ describe.skipIf(!ready)('Kafka gateway with a real Kafka broker and hop-client',
     g.child.kill('SIGTERM');
     expect(await g.exited).toBe(0);
   }, 180_000);
+
+  /** A gateway in this process (faster to start than the command; the command is tested above and below). */
+  async function inProcess(user: string, cfg: Partial<KafkaGatewayConfig> & { gateway: string }, events: GatewayEvent[] = [], stateDir = join(work, `state-${user}`)) {
+    return runKafkaGateway({
+      config: { kafka: { brokers: [kafka.plaintext] }, inbound: [], outbound: [], dead_letter: { dir: join(stateDir, 'dead') }, from: 'earliest', ...cfg },
+      connection: connection(user),
+      stateDir,
+      log: process.env.VOXNET_TEST_LOG ? (await import('../agents/lib/index.ts')).createLogger(user, 'debug') : silentLogger(),
+      onEvent: (e) => void events.push(e),
+    });
+  }
+
+  it('reads through SCRAM-SHA-512 over TLS, and a wrong password is refused', async () => {
+    const tlsSasl = { brokers: [kafka.scramTls], tls: { ca: [kafka.caFile] }, sasl: { mechanism: 'scram-sha-512' as const, username: 'alice', password: 'alice-secret' } };
+    const gw = await inProcess('gw-scram', { gateway: 'scram', kafka: tlsSasl, inbound: [{ topics: ['scram.in'], node: 'scram/in' }] });
+    try {
+      await produce('scram.in', [{ value: readFileSync(SWIFT), headers: { _format: 'voevent' } }]);
+      const got = await itemsWhen('scram/in', 1);
+      expect(got.map((i) => i.ivorn)).toEqual([SWIFT_IVORN]);
+    } finally {
+      await gw.stop();
+    }
+    await expect(inProcess('gw-scram-bad', { gateway: 'scram-bad', kafka: { ...tlsSasl, sasl: { ...tlsSasl.sasl, password: 'wrong' } }, inbound: [{ topics: ['scram.in'], node: 'scram/in' }] }))
+      .rejects.toThrow(/SASL|authentication|credentials/i);
+  }, 180_000);
+
+  it('sends malformed input to the dead letters with the reason and goes on', async () => {
+    const dead = join(work, 'dead-letters');
+    const gw = await inProcess('gw-dl', { gateway: 'dl', inbound: [{ topics: ['dl.in'], node: 'dl/in' }], dead_letter: { dir: dead }, max_message_bytes: 10_000 });
+    try {
+      const ep = JSON.parse(readFileSync(join(FIX, 'gcn-json/skyportal-EP240508.json'), 'utf8')) as Record<string, unknown>;
+      await produce('dl.in', [
+        { value: '<voe:VOEvent ivorn="ivo://x/y#z"><Who>', headers: { _format: 'voevent' } },
+        { value: JSON.stringify({ ...ep, ra: 'north' }) },
+        { value: JSON.stringify({ pad: 'x'.repeat(12_000) }), headers: { _format: 'json' } },
+        { value: 'AAAA', headers: { _format: 'avro' } },
+        { value: readFileSync(SWIFT), headers: { _format: 'voevent' } },
+        { value: JSON.stringify(ep) },
+      ]);
+      const got = await itemsWhen('dl/in', 2);
+      expect(got.map((i) => i.ivorn ?? JSON.parse(i.payload!.text()).id?.[0] ?? 'json').sort()).toEqual([SWIFT_IVORN, 'json'].sort());
+      await until(() => readdirSync(dead).length >= 4, 30_000, 'four dead letters');
+      const letters = readdirSync(dead).map((f) => JSON.parse(readFileSync(join(dead, f), 'utf8')) as { reason: string; source: string; headers: Record<string, string> });
+      const reasons = letters.map((l) => l.reason).join('\n');
+      expect(reasons).toMatch(/invalid VOEvent/);
+      expect(reasons).toMatch(/schema gcn\/notices\/einstein_probe\/wxt\/alert.schema.json: ra: must be number/);
+      expect(reasons).toMatch(/over the limit of 10000 bytes/);
+      expect(reasons).toMatch(/unknown _format 'avro'/);
+      expect(letters.every((l) => /^kafka:\/\/127.0.0.1:\d+\/dl.in\/0\/\d+$/.test(l.source))).toBe(true);
+    } finally {
+      await gw.stop();
+    }
+  }, 180_000);
+
+  it('two gateways pointing at each other bridge each event once and never loop', async () => {
+    const evA: GatewayEvent[] = [];
+    const evB: GatewayEvent[] = [];
+    const a = await inProcess('gw-loop-a', { gateway: 'loop-a', inbound: [{ topics: ['loop.t'], node: 'loop/a' }], outbound: [{ node: 'loop/a', topic: 'loop.t' }] }, evA);
+    const b = await inProcess('gw-loop-b', { gateway: 'loop-b', inbound: [{ topics: ['loop.t'], node: 'loop/b' }], outbound: [{ node: 'loop/b', topic: 'loop.t' }] }, evB);
+    try {
+      // Each gateway created (and owns) its inbound node: publish there as the site's publisher would.
+      await publishVOEvent(a.agents[0]!, 'loop/a', readFileSync(SWIFT));
+      await b.agents[0]!.publish('loop/b', `<json xmlns="${JSON_NS}">{"from":"b"}</json>`, { id: 'from-b' });
+      const onA = await itemsWhen('loop/a', 2);
+      const onB = await itemsWhen('loop/b', 2);
+      await new Promise((r) => setTimeout(r, 5000)); // time for a loop to show, if there were one
+      if (process.env.GW_DEBUG) console.log(JSON.stringify({ evA, evB, onA: onA.map((i) => i.id), onB: onB.map((i) => i.id) }, null, 1));
+      expect((await items('loop/a')).length).toBe(2);
+      expect((await items('loop/b')).length).toBe(2);
+      expect(onA.map((i) => i.ivorn ?? 'json').sort()).toEqual([SWIFT_IVORN, 'json'].sort());
+      expect(onB.map((i) => i.ivorn ?? 'json').sort()).toEqual([SWIFT_IVORN, 'json'].sort());
+      const all = [...evA, ...evB];
+      expect(all.filter((e) => e.kind === 'bridged-out')).toHaveLength(2);
+      expect(all.filter((e) => e.kind === 'bridged-in')).toHaveLength(2);
+      // Each side skips its own message on the topic, and does not send back what came from it.
+      expect(all.filter((e) => e.kind === 'skipped-in').map((e) => (e as { reason: string }).reason)).toEqual(['own-origin-marker', 'own-origin-marker']);
+      expect(all.filter((e) => e.kind === 'skipped-out').map((e) => (e as { reason: string }).reason)).toEqual(['came-from-there', 'came-from-there']);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 180_000);
+
+  it('SIGKILL mid-stream, restart: every message appears exactly once on the node', async () => {
+    const N = 300;
+    const args = ['hop', '--url', `kafka://${kafka.plaintext}/kill.in`, '--node', 'kill/in', '--direction', 'in', '--no-auth', '--from', 'earliest', '--name', 'kill'];
+    const messages = Array.from({ length: N }, (_, i) => ({ value: JSON.stringify({ seq: i }), headers: i % 2 ? ({ _format: 'json' } as Record<string, string | Buffer>) : { _format: 'json', _id: Buffer.from(`${i}`.padStart(32, 'a').slice(0, 32), 'hex') } }));
+    await produce('kill.in', messages);
+    let g = gateway(args, 'gw-kill');
+    // Kill as soon as some, not all, are on the node.
+    for (let n = 0; n < 5 || n >= N; ) {
+      n = (await items('kill/in').catch(() => [])).length;
+      if (n >= 5 && n < N) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    g.child.kill('SIGKILL');
+    await g.exited;
+    const before = (await items('kill/in')).length;
+    g = gateway(args, 'gw-kill');
+    const got = await itemsWhen('kill/in', N, 120_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const final = await items('kill/in');
+    expect(before).toBeLessThan(N);
+    expect(final.length).toBe(N);
+    expect(new Set(final.map((i) => JSON.parse(i.payload!.text()).seq)).size).toBe(N);
+    expect(got.length).toBe(N);
+    g.child.kill('SIGTERM');
+    expect(await g.exited).toBe(0);
+  }, 240_000);
+
+  it('Kafka away for 30 s: the gateway waits and resumes, nothing lost', async () => {
+    const pub = await connectAgent({ ...connection('fsc3'), name: 'fsc3' });
+    await ensureNode(pub, 'outage/out', 'the outbound node');
+    const ev: GatewayEvent[] = [];
+    const gw = await inProcess('gw-outage', { gateway: 'outage', inbound: [{ topics: ['outage.in'], node: 'outage/in' }], outbound: [{ node: 'outage/out', topic: 'outage.out' }] }, ev);
+    try {
+      await produce('outage.in', Array.from({ length: 5 }, (_, i) => ({ value: JSON.stringify({ before: i }) })));
+      await itemsWhen('outage/in', 5);
+      await kafka.stop();
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) ids.push((await pub.publish('outage/out', `<json xmlns="${JSON_NS}">{"during":${i}}</json>`, { id: `during-${i}` })));
+      await new Promise((r) => setTimeout(r, 30_000));
+      await kafka.start();
+      await produce('outage.in', Array.from({ length: 5 }, (_, i) => ({ value: JSON.stringify({ after: i }) })));
+      expect((await itemsWhen('outage/in', 10, 120_000)).length).toBe(10);
+      await until(() => ev.filter((e) => e.kind === 'bridged-out').length >= 10, 120_000, 'the 10 items produced after the outage');
+      const c = client().consumer({ groupId: 'check-outage' });
+      await c.connect();
+      await c.subscribe({ topics: ['outage.out'], fromBeginning: true });
+      const seen: string[] = [];
+      await c.run({ eachMessage: async ({ message }) => void seen.push(message.value!.toString()) });
+      await until(() => seen.length >= 10, 60_000, 'the messages on outage.out');
+      await new Promise((r) => setTimeout(r, 1000));
+      await c.disconnect();
+      expect(new Set(seen).size).toBe(10);
+      expect(seen.length).toBe(10); // the idempotent producer wrote no duplicate
+    } finally {
+      await gw.stop();
+      await pub.stop();
+    }
+  }, 300_000);
 });

@@ -76,7 +76,7 @@ async function warmUpGroups(broker: string): Promise<void> {
     for (let i = 0; ; i++) {
       try {
         const { groups } = await admin.describeGroups(['voxnet-warm-up']);
-        if (groups[0]?.errorCode === 0) return;
+        if (groups[0]) return;
       } catch (e) {
         if (i > 120) throw e;
       }

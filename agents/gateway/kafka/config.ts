@@ -3,7 +3,8 @@
  * environment for secrets; and the presets that build one from a few flags:
  * GCN (`voxnet gateway gcn`) and Hopskotch (`voxnet gateway hop`).
  */
-import { XMPP_CONFIG_SCHEMA, DURATION_SCHEMA, loadConfigFile, parseDuration, UsageError, type ConnectionOptions } from '../../lib/index.ts';
+import { XMPP_CONFIG_SCHEMA, durationSchema, loadConfigFile, UsageError, type ConnectionOptions } from '../../lib/index.ts';
+import { parseDuration } from '../../../common/duration.ts';
 import { KAFKA_SETTINGS_SCHEMA } from './client.ts';
 import { FORMATS, DEFAULT_MAX_MESSAGE_BYTES, type RouteFormat } from './decode.ts';
 import type { InboundRoute, KafkaGatewayConfig, OutboundRoute } from './gateway.ts';
@@ -58,7 +59,7 @@ export const KAFKA_GATEWAY_SCHEMA = {
       properties: { dir: { type: 'string', minLength: 1 }, node: { type: 'string', minLength: 1 } },
     },
     seen_store: { type: 'string', minLength: 1 },
-    seen_ttl: DURATION_SCHEMA,
+    seen_ttl: durationSchema(),
     own_origins: { type: 'array', items: { type: 'string' } },
     sender: { type: 'string' },
     max_message_bytes: { type: 'integer', minimum: 1024, default: DEFAULT_MAX_MESSAGE_BYTES },
@@ -74,7 +75,7 @@ type FileConfig = Omit<KafkaGatewayConfig, 'seen_ttl_ms' | 'dead_letter'> & {
 
 export function normaliseKafkaConfig(raw: FileConfig, stateDir: string): KafkaGatewayConfig & { xmpp?: Partial<ConnectionOptions> } {
   for (const r of raw.inbound ?? []) if (r.pattern) new RegExp(r.pattern);
-  const ttl = raw.seen_ttl === undefined ? undefined : typeof raw.seen_ttl === 'number' ? raw.seen_ttl * 1000 : parseDuration(raw.seen_ttl, 'seen_ttl');
+  const ttl = raw.seen_ttl === undefined ? undefined : parseDuration(raw.seen_ttl, { what: 'seen_ttl' });
   const { seen_ttl: _drop, ...rest } = raw;
   return { ...rest, seen_ttl_ms: ttl, dead_letter: raw.dead_letter ?? { dir: `${stateDir}/gateway-${raw.gateway}-dead-letters` } };
 }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { backoffDelay, connectAgent, type Agent, type FollowedItem, type Follower } from '../../lib/index.ts';
 import { ensureNode } from '../../lib/nodes.ts';
-import { XmppIqError, isTransient } from '../../lib/errors.ts';
+import { XmppIqError, isTransient } from '../../../common/xmpp/iq-errors.ts';
 import type { ConnectionOptions } from '../../lib/options.ts';
 import type { Logger } from '../../lib/log.ts';
 import { BridgeLedger, SeenStore, conventionalVOEventXml, deadLetterSink, dedupeKey, hopIdText, relay, Refused, RelayStopped, type DeadLetterSink } from '../lib/index.ts';
@@ -212,8 +212,10 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
               return 'skipped';
             }
             if (item.note) log.info({ topic, offset: msg.offset, note: item.note }, 'notice checked');
+            const keys = [...new Set([item.key, hopKey])];
+            for (const key of keys) ledger.noteArrival({ key, source });
             await agent.publish(route.node, item.xml, { id: item.id });
-            for (const key of new Set([item.key, hopKey])) ledger.markInbound({ key, source, node: route.node });
+            for (const key of keys) ledger.markInbound({ key, source, node: route.node });
             emit({ kind: 'bridged-in', node: route.node, id: item.id, topic, partition, offset: msg.offset, kafkaTimestamp: Number(msg.timestamp) });
           },
           advance: () => {},

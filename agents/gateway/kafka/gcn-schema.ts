@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { describeErrors } from '../../lib/config.ts';
+import { describeAjvErrors, formatPath } from '../../../common/config.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 const SCHEMA_URL = /^https:\/\/gcn\.nasa\.gov\/schema\/([^/]+)\/(gcn\/.+\.schema\.json)$/;
@@ -70,7 +70,7 @@ export function checkGcnNotice(doc: unknown): GcnCheck {
     if (!validate) return { ok: false, reason: `$schema ${url}: the schema does not compile` };
     L.cache.set(id, validate);
   }
-  if (!validate(doc)) return { ok: false, reason: `schema ${path}: ${describeErrors(validate.errors).join('; ')}` };
+  if (!validate(doc)) return { ok: false, reason: `schema ${path}: ${describeAjvErrors(validate.errors).map((p) => `${formatPath(p.path) || '(top level)'}: ${p.message}`).join('; ')}` };
   const note = m[1] !== `v${L.version}` ? `validated against @nasa-gcn/schema ${L.version} (the notice names ${m[1]})` : undefined;
   return { ok: true, path, note };
 }

@@ -11,9 +11,14 @@
  *
  * So an event bridged out is never bridged back in, even with two gateways
  * pointing at each other, while an event from one network may still be relayed
- * to another (GCN → VOXnet → Hopskotch). Mark only after the other side
- * acknowledged (then advance): a crash in between repeats, and deterministic
- * item ids make the repeat land on the same item.
+ * to another (GCN → VOXnet → Hopskotch).
+ *
+ * Inbound, two marks: `noteArrival` *before* publishing (where it came from: the
+ * outbound side may see the item's notification before the publish returns, and
+ * must already know not to send it back), `markInbound` *after* the node
+ * acknowledged (the dedupe mark: a crash before it repeats the publish, and the
+ * deterministic item id lands it on the same item). Outbound: `markOutbound` after
+ * the acknowledgement.
  */
 import type { SeenStore } from './seen.ts';
 
@@ -31,10 +36,16 @@ export class BridgeLedger {
     return { bridge: true };
   }
 
+  /** Before publishing: the message came from `source` (so it is never sent back there). */
+  noteArrival(m: { key?: string; source: string }): void {
+    if (m.key) this.store.mark(`from|${m.source}|${m.key}`, 'in', m.source);
+  }
+
+  /** After the node acknowledged: bridged into `node` (a second arrival is a duplicate). Notes the arrival too. */
   markInbound(m: { key?: string; source: string; node: string }): void {
     if (!m.key) return;
     this.store.mark(`in|${m.node}|${m.key}`, 'in', m.source);
-    this.store.mark(`from|${m.source}|${m.key}`, 'in', m.source);
+    this.noteArrival(m);
   }
 
   outbound(m: { key?: string; dest: string }): BridgeVerdict {
