@@ -128,6 +128,18 @@ describe('decide: Swift BAT GRB position 1125809 and its XRT followup', () => {
     expect(decide(bat, r, at).reason).toBe('error_radius: 0.0500° > 0.01°');
   });
 
+  it('a real position with error radius 0 (as AGILE GRB notices give) is observed as a point; a negative radius is refused', () => {
+    const noError = structuredClone(bat);
+    noError.whereWhen!.position = { ...noError.whereWhen!.position!, error: 0 };
+    const d = decide(noError, rules({ site: SITES.kittPeak }), at);
+    expect(d.action).toBe('trigger');
+    expect(d.target).toEqual({ name: 'Swift 1125809', ra: 64.7373, dec: 13.3517, error: 0 });
+    expect(verdict(d, 'position')).toMatchObject({ verdict: 'pass', detail: 'RA 64.7373 Dec 13.3517, error radius not given (0): treated as a point position' });
+    const negative = structuredClone(bat);
+    negative.whereWhen!.position = { ...negative.whereWhen!.position!, error: -1 };
+    expect(decide(negative, rules({ site: SITES.kittPeak }), at).reason).toBe('position: RA 64.7373 Dec 13.3517 with error radius -1: no usable localisation');
+  });
+
   it('ignores streams and packet types it does not take', () => {
     const other = decide(bat, rules({ accept: { streams: ['ivo://org.svom/fsc'] } }), at);
     expect(other).toMatchObject({ action: 'ignore', reason: 'ivo://nasa.gsfc.gcn/SWIFT is not an accepted stream' });
@@ -217,7 +229,7 @@ describe('decide: Fermi GBM alert → flight position → final position', () =>
     const s = session(rules({ site: SITES.laSilla }));
     const alert = s.step(packet(PACKETS.fermiAlert), T('2026-02-07T05:42:40Z'));
     expect(alert.action).toBe('reject');
-    expect(alert.reason).toMatch(/^position: RA 0\.0000 Dec 0\.0000 with error radius 0: no usable localisation/);
+    expect(alert.reason).toMatch(/^position: RA 0\.0000 Dec 0\.0000 with error radius 0: no usable localisation \(a placeholder: no position yet\)/);
     const flt = s.step(packet(PACKETS.fermiFlt), T('2026-02-07T05:43:03Z'));
     expect(flt).toMatchObject({ action: 'reject', reason: 'error_radius: 13.2667° > 5°' });
     const at = T('2026-02-07T05:51:51Z');

@@ -75,6 +75,26 @@ describe('target altitude', () => {
     expect(app - geo).toBeGreaterThan(0.02); // ≈ 1.7′ at 30°
   });
 
+  it('adds no refraction to a target below the horizon (issue 20: −17.31° stayed −17.31°, not −16.78°)', () => {
+    // Scan a night for a target that sets: below REFRACTION_FLOOR apparent = geometric, above it apparent > geometric.
+    let below = 0;
+    let above = 0;
+    for (let m = 0; m < 24 * 60; m += 20) {
+      const t = new Date(Date.UTC(2022, 9, 1) + m * 60_000);
+      const geo = targetAltAz(SITES.laPalma, { ra: 64.7373, dec: 13.3517 }, t, false).altitude;
+      const app = targetAltAz(SITES.laPalma, { ra: 64.7373, dec: 13.3517 }, t, true).altitude;
+      if (geo < -1) {
+        expect(app).toBe(geo);
+        below++;
+      } else if (geo > 0) {
+        expect(app).toBeGreaterThan(geo);
+        above++;
+      }
+    }
+    expect(below).toBeGreaterThan(10);
+    expect(above).toBeGreaterThan(10);
+  });
+
   it('airmass is sec z', () => {
     expect(airmass(90)).toBeCloseTo(1, 12);
     expect(airmass(30)).toBeCloseTo(2, 12);

@@ -269,7 +269,8 @@ class Parser {
     const end = s.indexOf('?>', this.i);
     if (end === -1) this.fail('unterminated XML declaration');
     const body = s.slice(this.i + 5, end);
-    if (!/^\s+version\s*=\s*(["'])1\.[0-9]+\1(\s+encoding\s*=\s*(["'])[A-Za-z][A-Za-z0-9._-]*\3)?(\s+standalone\s*=\s*(["'])(yes|no)\5)?\s*$/.test(body)) {
+    // XML's white space is S ::= (#x20 | #x9 | #xD | #xA)+, not JavaScript's \s (which takes U+FEFF, U+00A0...).
+    if (!/^[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[0-9]+\1([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])[A-Za-z][A-Za-z0-9._-]*\3)?([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(yes|no)\5)?[ \t\r\n]*$/.test(body)) {
       this.fail('malformed XML declaration');
     }
     this.i = end + 2;

@@ -176,8 +176,13 @@ export function decide(ev: VOEvent, rules: Rules, at: Date, prior?: Prior, opts:
   if (missingPos) {
     const skymap = lvk(ev)?.skymapUrl;
     qadd('position', 'fail', skymap ? 'no position, only a sky map (tiling sky maps is not supported)' : 'the packet has no sky position');
-  } else if (!(pos.error > 0)) {
-    qadd('position', 'fail', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)} with error radius ${pos.error}: no usable localisation`);
+  } else if (!(pos.error >= 0) || (pos.error === 0 && pos.ra === 0 && pos.dec === 0)) {
+    // RA 0, Dec 0, radius 0 is the placeholder of notices sent before any localisation (Fermi GBM alerts).
+    qadd('position', 'fail', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)} with error radius ${pos.error}: no usable localisation${pos.error === 0 ? ' (a placeholder: no position yet)' : ''}`);
+  } else if (pos.error === 0) {
+    // A real position whose notice gives no error (AGILE GRB notices): observed as a point.
+    target = { name: targetName(ev), ra: pos.ra, dec: pos.dec, error: 0 };
+    qadd('position', 'pass', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)}, error radius not given (0): treated as a point position`);
   } else {
     target = { name: targetName(ev), ra: pos.ra, dec: pos.dec, error: pos.error };
     qadd('position', 'pass', `RA ${fmt(pos.ra, 4)} Dec ${fmt(pos.dec, 4)} ± ${fmt(pos.error, 4)}°`);

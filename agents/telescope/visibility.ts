@@ -53,11 +53,21 @@ function time(t: Date): AstroTime {
   return MakeTime(t);
 }
 
-/** Target altitude and azimuth (degrees) seen from the site at t. */
+/** Below this geometric altitude (degrees) no refraction is added: the target is under the horizon. */
+export const REFRACTION_FLOOR = -1;
+
+/**
+ * Target altitude and azimuth (degrees) seen from the site at t. With `refraction`, the
+ * apparent altitude (astronomy-engine's "normal" refraction) for targets at or above
+ * REFRACTION_FLOOR; a target further below the horizon keeps its geometric altitude
+ * (refraction bends light that reaches the observer; astronomy-engine would otherwise
+ * lift a target at −17.3° to −16.8°, which means nothing and is not what anyone reads).
+ */
 export function targetAltAz(site: Site, target: SkyTarget, t: Date, refraction = true): { altitude: number; azimuth: number } {
   const at = time(t);
-  const vec = VectorFromSphere(new Spherical(target.dec, target.ra, 1), at);
-  const hor = HorizonFromVector(RotateVector(Rotation_EQJ_HOR(at, observerOf(site)), vec), refraction ? 'normal' : (null as unknown as string));
+  const vec = RotateVector(Rotation_EQJ_HOR(at, observerOf(site)), VectorFromSphere(new Spherical(target.dec, target.ra, 1), at));
+  const geometric = HorizonFromVector(vec, null as unknown as string);
+  const hor = refraction && geometric.lat >= REFRACTION_FLOOR ? HorizonFromVector(vec, 'normal') : geometric;
   return { altitude: hor.lat, azimuth: hor.lon };
 }
 
