@@ -58,6 +58,8 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
           }
           throw e;
         }
+        // Where it came from, before publishing: the broker role may see the item before the publish returns.
+        o.ledger.noteArrival({ key, source: o.network });
         const id = bridgedItemId({ ivorn: prepared.ivorn });
         let r;
         try {

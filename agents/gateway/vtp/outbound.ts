@@ -8,9 +8,10 @@
  * (`conventionalVOEventXml`: declaration, `<voe:VOEvent>`).
  *
  * Loops: nothing that came from the VOEvent network goes back to it (the
- * BridgeLedger's came-from-there, and, before the inbound side has recorded its
- * publish, the item's publisher: this gateway's own account publishes only what
- * came in over VTP); what came from elsewhere (GCN over Kafka, ...) is relayed.
+ * BridgeLedger's came-from-there, noted by the inbound side before it publishes;
+ * and the item's publisher: this gateway's own account publishes only what came
+ * in over VTP, which holds even for gateways that do not share a ledger); what
+ * came from elsewhere (GCN over Kafka, ...) is relayed.
  */
 import type { Agent, FollowedItem, Follower, Logger } from '../../lib/index.ts';
 import { conventionalVOEventXml, dedupeKey, type BridgeLedger } from '../lib/index.ts';
