@@ -13,7 +13,8 @@ import { freePort } from '../broker-component/servers/net.ts';
 import { itemIdFor, prepareVOEvent, publishVOEvent } from '../agents/lib/index.ts';
 import { parse, validate } from '../voevent/index.ts';
 import { conventionalVOEventXml } from '../agents/gateway/lib/index.ts';
-import { owner } from './helpers/pubsub.ts';
+import { NS, owner, ps } from './helpers/pubsub.ts';
+import { PUBSUB } from './helpers/broker-env.ts';
 import { xml } from './helpers/xmpp.ts';
 import { until } from './helpers/until.ts';
 
@@ -25,7 +26,7 @@ const ivornOf = (file: string) => /ivorn="([^"]+)"/.exec(readFileSync(file, 'utf
 
 const missing = cometMissing();
 
-describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
+describe.skipIf(missing)(missing ? `VTP gateway ⇄ Comet (skipped: ${missing})` : 'VTP gateway ⇄ Comet', () => {
   let t: VtpTestEnv;
   let tmp: string;
   const agent = (user: string) => t.agent(user);
@@ -170,5 +171,29 @@ describe.skipIf(missing)('VTP gateway ⇄ Comet', () => {
     expect(gw.lines.filter((l) => l.startsWith('in '))).toEqual([`in ${ivornOf(SWIFT)} skipped echo`, `in ${ivornOf(SVOM)} delivered vtp/loop ${itemIdFor(ivornOf(SVOM))}`]);
     const items = await pub.getItems('vtp/loop', { max: 50 });
     expect(items.items.map((i) => i.id).sort()).toEqual([itemIdFor(ivornOf(FERMI)), ours.id, itemIdFor(ivornOf(SVOM))].sort());
+  });
+  it('two redundant Comet brokers (B relays A): the same event from both lands once on the node, notified once', async () => {
+    const a = await comet({ broker: true, localIvo: 'ivo://comet.test/a' });
+    const b = await comet({ broker: true, localIvo: 'ivo://comet.test/b', remote: a.broadcastPort });
+    await until(() => a.log().includes('Authentication received'), 30_000, 'B subscribed to A');
+    const watcher = await t.env.client('pairwatch');
+    await watcher.iq('set', PUBSUB, ps(xml('create', { node: 'vtp/pair' })));
+    await watcher.iq('set', PUBSUB, owner(xml('affiliations', { node: 'vtp/pair' }, xml('affiliation', { jid: 'gwpair@svom.fr', affiliation: 'publisher' }))));
+    await watcher.iq('set', PUBSUB, ps(xml('subscribe', { node: 'vtp/pair', jid: 'pairwatch@svom.fr' })));
+    const gw = gateway('pair', {
+      local_ivo: 'ivo://voxnet.test/vtp-pair',
+      subscriber: { remotes: [{ host: '127.0.0.1', port: a.broadcastPort }, { host: '127.0.0.1', port: b.broadcastPort }], node: 'vtp/pair' },
+    }, 'gwpair');
+    await until(() => (a.log().match(/Authentication received/g) ?? []).length >= 2 && b.log().includes('Authentication received'), 30_000, 'the gateway subscribed to both');
+    const r = await cometSendVo(SWIFT, a.receivePort!);
+    expect(r.code, r.output).toBe(0);
+    await until(() => gw.lines.filter((l) => l.startsWith('in ')).length >= 2, 30_000, 'the event from both brokers');
+    expect(gw.lines.filter((l) => l.startsWith('in ')).sort()).toEqual([
+      `in ${ivornOf(SWIFT)} delivered vtp/pair ${itemIdFor(ivornOf(SWIFT))}`,
+      `in ${ivornOf(SWIFT)} skipped duplicate`,
+    ]);
+    await new Promise((res) => setTimeout(res, 1000));
+    const notified = watcher.messages.flatMap((m) => m.getChild('event', NS.EVENT)?.getChild('items')?.getChildren('item').map((it) => it.attrs.id) ?? []);
+    expect(notified).toEqual([itemIdFor(ivornOf(SWIFT))]);
   });
 });

@@ -88,6 +88,14 @@ function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, st
   const sub = cfg.subscriber!;
   const routes = sub.routes?.length ? sub.routes : [{ node: sub.node! }];
   const deadLetters = deadLetterSink(cfg.dead_letter ?? { dir: join(stateDir, 'vtp-dead-letter') }, (node, xml, id) => agent.publish(node, xml, { id }));
+  // One event at a time across all remotes: the same event from two brokers (a redundant pair,
+  // the usual set-up in the VOEvent network) is then always seen as a duplicate the second time.
+  let inOrder: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = inOrder.then(task);
+    inOrder = run.catch(() => {});
+    return run;
+  };
   for (const r of sub.remotes) {
     const source = `vtp://${r.host}:${r.port}`;
     const o = { agent, routes, ledger, network: cfg.network, deadLetters, source, signal: running.abort.signal, log: log.child({ broker: source }) };
@@ -103,7 +111,7 @@ function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, st
       log,
       onEvent: async (ev) => {
         // Stopping mid-publish throws RelayStopped: no reply, the event is not remembered.
-        const r = await bridgeIn(ev, o);
+        const r = await oneAtATime(() => bridgeIn(ev, o));
         if (r.outcome === 'delivered') io.out(`in ${ev.ivorn} delivered ${r.node} ${r.id}`);
         else if (r.outcome === 'skipped') io.out(`in ${ev.ivorn} skipped ${r.why}`);
         else io.out(`in ${ev.ivorn} dead-letter ${r.reason}`);
