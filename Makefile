@@ -57,3 +57,4 @@ bench: deps
 	npx tsx bench/sky-crossmatch.ts
 	npx tsx bench/telescope.ts
 	npx tsx bench/fanout.ts --subscribers 100,1000 --targets ours,ours-mc,prosody
+	bash test/peers/install-comet.sh && npx tsx bench/gateway-vtp.ts
