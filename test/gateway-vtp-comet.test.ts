@@ -196,4 +196,31 @@ describe.skipIf(missing)(missing ? `VTP gateway ⇄ Comet (skipped: ${missing})`
     const notified = watcher.messages.flatMap((m) => m.getChild('event', NS.EVENT)?.getChild('items')?.getChildren('item').map((it) => it.attrs.id) ?? []);
     expect(notified).toEqual([itemIdFor(ivornOf(SWIFT))]);
   });
+  it('comet-sendvo straight to our receiver: acked once stored, naked with the reason when invalid; the author\'s event goes on to a Comet subscriber through our broker', async () => {
+    const pub = await agent('fsc-authors');
+    await publishVOEvent(pub, 'vtp/authors', readFileSync(FERMI)); // the node exists, and the gateway may publish on it
+    await pub.iq('set', owner(xml('affiliations', { node: 'vtp/authors' }, xml('affiliation', { jid: 'gwauthors@svom.fr', affiliation: 'publisher' }))));
+    const [rport, bport] = [await freePort(), await freePort()];
+    const gw = gateway('authors', {
+      local_ivo: 'ivo://voxnet.test/vtp-authors',
+      receiver: { listen: { host: '127.0.0.1', port: rport }, allow: ['127.0.0.1/32'], node: 'vtp/authors' },
+      broker: { listen: { host: '127.0.0.1', port: bport }, nodes: ['vtp/authors'] },
+    }, 'gwauthors');
+    await gw.waitLine((l) => l === `listening ${bport}`, 30_000);
+    await gw.waitLine((l) => l === `receiving ${rport}`, 30_000);
+    const sub = await comet({ remote: bport, save: true, localIvo: 'ivo://comet.test/reader' });
+    await until(() => gw.stderr().includes('"msg":"new VTP subscriber"'), 30_000, 'the Comet subscriber');
+    const ok = await cometSendVo(SWIFT, rport);
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toContain('Acknowledgement received');
+    expect((await pub.getItem('vtp/authors', itemIdFor(ivornOf(SWIFT))))?.ivorn).toBe(ivornOf(SWIFT));
+    // Schema-valid for Comet's own sender, refused by our validator: comet-sendvo reports the nak and its reason.
+    writeFileSync(join(tmp, 'bad-author.xml'), readFileSync(SWIFT, 'utf8').replace(/ivorn="[^"]+"/, 'ivorn="ivo://nasa.gsfc.gcn/SWIFT#author-bad-ra"').replace(/<C1>[^<]*<\/C1>/, '<C1>400.0</C1>'));
+    const bad = await cometSendVo(join(tmp, 'bad-author.xml'), rport);
+    expect(bad.code).toBe(1);
+    expect(bad.output).toMatch(/Nak received: .* refused to accept VOEvent \(invalid VOEvent: .*RA 400\.0 is outside/);
+    const name = ivornOf(SWIFT).replace(/\//g, '_').replace(/[^A-Za-z0-9_.]/g, '');
+    await until(() => sub.saved().has(name), 30_000, 'the author\'s event at the Comet subscriber');
+    expect([...sub.saved().keys()]).toEqual([name]);
+  });
 });

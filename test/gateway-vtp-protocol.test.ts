@@ -288,7 +288,6 @@ describe('what the broker role sends out (the loop rule)', () => {
   const NET = 'vtp:voevent-network';
   it.each([
     ['an item a person published', 'fsc@svom.fr/x', undefined, 'spooled'],
-    ['an item this gateway published (it came in over VTP)', 'vtp-gw@svom.fr/gateway-vtp-1', undefined, 'skipped'],
     ['an item the ledger saw come in from the VOEvent network', 'other@svom.fr/x', NET, 'skipped'],
     ['an item that came in from GCN over Kafka: relayed', 'kafka-gw@svom.fr/r', 'kafka://kafka.gcn.nasa.gov/gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK', 'spooled'],
     ['an item already sent out (a repeat)', 'fsc@svom.fr/x', 'sent', 'skipped'],
@@ -298,11 +297,12 @@ describe('what the broker role sends out (the loop rule)', () => {
     const spool = new Spool(':memory:');
     const ledger = new BridgeLedger(new SeenStore(':memory:'), ['ivo://voxnet.test/vtp']);
     if (history === 'sent') ledger.markOutbound({ key, dest: NET, gateway: 'ivo://voxnet.test/vtp' });
+    else if (history === NET) ledger.noteArrival({ key, source: history }); // noted before the publish returned
     else if (history) ledger.markInbound({ key, source: history, node: 'n' });
     const text = what.includes('too large') ? SWIFT.toString().replace('</What>', `<Description>${'x'.repeat(100_000)}</Description></What>`) : SWIFT.toString();
     const payload = what.includes('not a VOEvent') ? xml('entry', { xmlns: 'urn:x' }) : await parseXml(text);
     const item = { node: 'n', id: 'i', publisher, payload, xml: payload.toString(), ivorn: what.includes('not a VOEvent') ? undefined : iv, live: true };
-    const o = { spool, ledger, network: NET, gateway: 'ivo://voxnet.test/vtp', ownJid: 'vtp-gw@svom.fr', log: silentLogger() };
+    const o = { spool, ledger, network: NET, gateway: 'ivo://voxnet.test/vtp', log: silentLogger() };
     expect(spoolItem(item, o)).toBe(expected);
     const sent = spool.read(0);
     expect(sent.length).toBe(expected === 'spooled' ? 1 : 0);
@@ -327,7 +327,7 @@ describe('voxnet gateway vtp: command-line mistakes', () => {
   it('--help prints the usage', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    expect(r.out).toContain('usage: voxnet gateway vtp [subscriber|broker] --config FILE');
+    expect(r.out).toContain('usage: voxnet gateway vtp [subscriber|receiver|broker] --config FILE');
   });
   it('an unknown role, a missing --config: status 2 with the reason', async () => {
     expect(await run(['relay', '--config', 'x.yaml'])).toMatchObject({ code: 2, err: expect.stringContaining("unknown role 'relay'") });

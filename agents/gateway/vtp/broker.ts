@@ -59,7 +59,7 @@ export function allowList(cidrs: string[]): net.BlockList {
   return list;
 }
 
-function allowed(list: net.BlockList, address: string | undefined): boolean {
+export function allowed(list: net.BlockList, address: string | undefined): boolean {
   if (!address) return false;
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (v4) return list.check(v4, 'ipv4') || list.check(address, 'ipv6');

@@ -12,6 +12,10 @@
  *     filters: ["//Param[@name='Packet_Type' and @value='61']"]
  *     routes: [{ ivorn_prefix: ivo://nasa.gsfc.gcn/SWIFT, node: gcn/swift }, { role: test, skip: true }, { node: vtp/all }]
  *     invalid: ack | nak
+ *   receiver:                                authors (comet-sendvo) → VOXnet
+ *     listen: { host: 0.0.0.0, port: 8098 }
+ *     allow: [192.0.2.0/24]
+ *     routes: [...] or node: NODE
  *   broker:                                  VOXnet → VTP
  *     listen: { host: 0.0.0.0, port: 8099 }
  *     nodes: [svom.fr/grb]
@@ -48,6 +52,13 @@ export type VtpConfig = {
     invalid: 'ack' | 'nak';
     alive_timeout?: Duration;
   };
+  receiver?: {
+    listen: { host: string; port: number };
+    allow: string[];
+    routes?: Route[];
+    node?: string;
+    timeout?: Duration;
+  };
   broker?: {
     listen: { host: string; port: number };
     nodes: string[];
@@ -64,6 +75,17 @@ export type VtpConfig = {
 };
 
 const IVO = { type: 'string', pattern: '^ivo://[^\\s#]+(#[^\\s]*)?$', description: 'an IVOA identifier such as ivo://voxnet.example/vtp' };
+
+/** Where received events go: the first matching route (routes.ts). */
+const ROUTES_SCHEMA = {
+  type: 'array',
+  items: {
+    type: 'object', additionalProperties: false,
+    oneOf: [{ required: ['node'] }, { required: ['skip'] }],
+    description: 'a route with a node, or skip: true',
+    properties: { node: { type: 'string', minLength: 1 }, skip: { const: true }, ivorn_prefix: { type: 'string', minLength: 1 }, role: { enum: ['observation', 'prediction', 'utility', 'test'] } },
+  },
+} as const;
 
 export const VTP_CONFIG_SCHEMA = {
   type: 'object',
@@ -93,18 +115,24 @@ export const VTP_CONFIG_SCHEMA = {
           },
         },
         filters: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-        routes: {
-          type: 'array',
-          items: {
-            type: 'object', additionalProperties: false,
-            oneOf: [{ required: ['node'] }, { required: ['skip'] }],
-            description: 'a route with a node, or skip: true',
-            properties: { node: { type: 'string', minLength: 1 }, skip: { const: true }, ivorn_prefix: { type: 'string', minLength: 1 }, role: { enum: ['observation', 'prediction', 'utility', 'test'] } },
-          },
-        },
+        routes: ROUTES_SCHEMA,
         node: { type: 'string', minLength: 1, description: 'one node for every event (instead of routes)' },
         invalid: { enum: ['ack', 'nak'], default: 'ack' },
         alive_timeout: durationSchema(),
+      },
+    },
+    receiver: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        listen: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: { host: { type: 'string', default: '0.0.0.0' }, port: { type: 'integer', minimum: 0, maximum: 65535, default: 8098 } },
+        },
+        allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
+        routes: ROUTES_SCHEMA,
+        node: { type: 'string', minLength: 1, description: 'one node for every event (instead of routes)' },
+        timeout: durationSchema(),
       },
     },
     broker: {
@@ -149,6 +177,17 @@ function crossCheck(cfg: VtpConfig, file: string): VtpConfig {
       if (p) problems.push(`subscriber.filters[${i}]: not valid XPath (${p})`);
     });
   }
+  if (cfg.receiver) {
+    if (!cfg.receiver.routes?.length && !cfg.receiver.node) problems.push('receiver: needs routes or node');
+    if (cfg.receiver.routes?.length && cfg.receiver.node) problems.push('receiver: give routes or node, not both');
+    cfg.receiver.allow.forEach((c, i) => {
+      try {
+        allowList([c]);
+      } catch (e) {
+        problems.push(`receiver.allow[${i}]: ${(e as Error).message}`);
+      }
+    });
+  }
   if (cfg.broker) {
     cfg.broker.allow.forEach((c, i) => {
       try {
@@ -158,7 +197,7 @@ function crossCheck(cfg: VtpConfig, file: string): VtpConfig {
       }
     });
   }
-  if (!cfg.subscriber && !cfg.broker) problems.push('(top level): needs a subscriber or a broker section');
+  if (!cfg.subscriber && !cfg.broker && !cfg.receiver) problems.push('(top level): needs a subscriber, receiver or broker section');
   if (problems.length) throw new ConfigError(file, problems);
   return cfg;
 }

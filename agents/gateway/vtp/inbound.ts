@@ -18,7 +18,7 @@ export type InboundOptions = {
   agent: Agent;
   routes: Route[];
   ledger: BridgeLedger;
-  /** The VOEvent network as a place of the loop rules (the broker role sends to the same place). */
+  /** Where it came from as a place of the loop rules: the VOEvent network (the broker role sends to the same place), or an author. */
   network: string;
   deadLetters: DeadLetterSink;
   /** `vtp://host:port`: the broker it came from, in logs and dead letters. */

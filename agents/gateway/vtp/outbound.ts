@@ -8,10 +8,10 @@
  * (`conventionalVOEventXml`: declaration, `<voe:VOEvent>`).
  *
  * Loops: nothing that came from the VOEvent network goes back to it (the
- * BridgeLedger's came-from-there, noted by the inbound side before it publishes;
- * and the item's publisher: this gateway's own account publishes only what came
- * in over VTP, which holds even for gateways that do not share a ledger); what
- * came from elsewhere (GCN over Kafka, ...) is relayed.
+ * BridgeLedger's came-from-there, noted by the inbound side before it publishes,
+ * so it holds even when the item's notification beats the publish result); what
+ * came from elsewhere (GCN over Kafka, an author through the receiver role) is
+ * sent.
  */
 import type { Agent, FollowedItem, Follower, Logger } from '../../lib/index.ts';
 import { conventionalVOEventXml, dedupeKey, type BridgeLedger } from '../lib/index.ts';
@@ -31,15 +31,13 @@ export type OutboundOptions = {
   /** Marked as the sender in the ledger: our IVO. */
   gateway: string;
   log: Logger;
-  /** Bare JID whose items came in over VTP (this gateway's account). */
-  ownJid?: string;
   /** Larger events are not sent (default 99,999 bytes: Comet drops a connection that sends more). */
   maxEventBytes?: number;
   /** Told of each event put in the spool. */
   onSpooled?: (ivorn: string) => void;
 };
 
-export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'ownJid' | 'maxEventBytes'>): 'spooled' | 'skipped' {
+export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'maxEventBytes'>): 'spooled' | 'skipped' {
   const xml = item.payload ? conventionalVOEventXml(item.payload) : undefined;
   if (!item.ivorn || !xml) {
     o.log.info({ node: item.node, id: item.id }, 'item is not a VOEvent: not sent over VTP');
@@ -51,10 +49,7 @@ export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' |
     return 'skipped';
   }
   const key = dedupeKey({ ivorn: item.ivorn })!;
-  const publisher = item.publisher?.split('/')[0]?.toLowerCase();
-  const verdict = o.ownJid && publisher === o.ownJid.toLowerCase()
-    ? { bridge: false as const, reason: 'came-from-there' }
-    : o.ledger.outbound({ key, dest: o.network });
+  const verdict = o.ledger.outbound({ key, dest: o.network });
   if (!verdict.bridge) {
     o.log.info({ node: item.node, ivorn: item.ivorn, why: verdict.reason }, 'not sent over VTP');
     return 'skipped';
@@ -66,11 +61,10 @@ export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' |
 
 export async function followNodes(o: OutboundOptions): Promise<Follower[]> {
   const followers: Follower[] = [];
-  const opts = { ...o, ownJid: o.ownJid ?? o.agent.bare };
   for (const node of o.nodes) {
     followers.push(
       await o.agent.follow(node, (item) => {
-        if (spoolItem(item, opts) !== 'spooled') return;
+        if (spoolItem(item, o) !== 'spooled') return;
         o.onSpooled?.(item.ivorn!);
         o.broker.notify();
       }, { since: o.since ?? 'latest' }),
