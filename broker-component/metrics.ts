@@ -9,6 +9,8 @@ import type { Element } from '@xmpp/xml';
 import type { FanOut, Notification } from './delivery/notifier.ts';
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+/** Fan-out strategies whose deliver() is already counted (notifier.direct is reused). */
+const counted = new WeakSet<FanOut>();
 
 export type MetricsSources = {
   /** Subscriptions per node (read at scrape time). */
@@ -90,17 +92,23 @@ export class BrokerMetrics {
     this.itemsStored.inc(n);
   }
 
-  /** Wrap a fan-out strategy so its deliveries are counted under `path`, and mark it the one in use. */
-  counting(f: FanOut, path: 'multicast' | 'direct', service = ''): FanOut {
+  /**
+   * Count a fan-out strategy's deliveries under `path` and mark it the one in use. The
+   * strategy itself is returned (its deliver() counted once), so it stays what it is.
+   */
+  counting<F extends FanOut>(f: F, path: 'multicast' | 'direct', service = ''): F {
     this.fanoutPath.reset();
     this.fanoutPath.set({ path, service }, 1);
-    const deliveries = this.deliveries;
-    return {
-      deliver(n: Notification) {
+    if (!counted.has(f)) {
+      counted.add(f);
+      const deliver = f.deliver.bind(f);
+      const deliveries = this.deliveries;
+      f.deliver = (n: Notification) => {
         deliveries.inc({ path }, n.recipients.length);
-        return f.deliver(n);
-      },
-    };
+        return deliver(n);
+      };
+    }
+    return f;
   }
 
   linkOnline(): void {
