@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeMessage, type KafkaMessageIn } from '../agents/gateway/kafka/decode.ts';
+import { decodeMessage, type KafkaMessageIn, type RouteFormat } from '../agents/gateway/kafka/decode.ts';
 import { checkGcnNotice } from '../agents/gateway/kafka/gcn-schema.ts';
 import { gcnConfig, gcnFormatOf, hopConfig, loadKafkaGatewayConfig, parseHopUrl } from '../agents/gateway/kafka/config.ts';
 import { outboundHopId } from '../agents/gateway/kafka/gateway.ts';
@@ -15,7 +15,7 @@ const SWIFT = readFileSync(join(FIX, 'voevents/fink-mm__swift_voevent_number_392
 const EP = readFileSync(join(FIX, 'gcn-json/skyportal-EP240508.json'));
 const GW = readFileSync(join(FIX, 'gcn-json/MS181101ab-retraction.json'));
 const msg = (value: string | Buffer, headers: KafkaMessageIn['headers'] = {}, offset = '7'): KafkaMessageIn => ({ topic: 't', partition: 0, offset, value: Buffer.from(value), headers });
-const outcome = (m: KafkaMessageIn, format?: Parameters<typeof decodeMessage>[1]['format']) => {
+const outcome = (m: KafkaMessageIn, format?: RouteFormat) => {
   try {
     return decodeMessage(m, { format, maxBytes: 64 * 1024 }).kind;
   } catch (e) {
