@@ -36,6 +36,7 @@ const TOPICS = {
   gw: 'igwn.gwalert',
   heartbeat: 'gcn.heartbeat',
   refresh: 'voxnet.refresh.test', // not gcn.notices.*: those must carry a $schema
+  from: 'voxnet.from.test',
 };
 
 describe.skipIf(!ready)('GCN gateway: OIDC client credentials, real notices, heartbeat', () => {
@@ -98,7 +99,7 @@ describe.skipIf(!ready)('GCN gateway: OIDC client credentials, real notices, hea
     await p.disconnect();
 
     const args = ['gateway', 'gcn', '--client-id', CLIENT, '--bootstrap', kafka.oauth!, '--token-url', oidc.tokenUrl, '--no-tls', '--from', 'earliest',
-      ...Object.values(TOPICS).filter((t) => t !== TOPICS.refresh).flatMap((t) => ['--topic', t]), '--heartbeat-node', 'gcn/heartbeat'];
+      ...Object.values(TOPICS).filter((t) => t !== TOPICS.refresh && t !== TOPICS.from).flatMap((t) => ['--topic', t]), '--heartbeat-node', 'gcn/heartbeat'];
     const g = voxnet(args, agentEnv(env, 'gw-gcn', { GCN_CLIENT_SECRET: SECRET, VOXNET_STATE_DIR: join(work, 'state-gcn') }));
     procs.push(g);
     const [swift] = await itemsWhen(`gcn/${TOPICS.swift}`, 1);
@@ -157,4 +158,34 @@ describe.skipIf(!ready)('GCN gateway: OIDC client credentials, real notices, hea
       await gw.stop();
     }
   }, 240_000);
+
+  it('--from an ISO time starts a new consumer group at the Kafka offsets for that time', async () => {
+    const p = new Kafka({ brokers: [kafka.plaintext], logLevel: logLevel.NOTHING }).producer();
+    await p.connect();
+    await p.send({ topic: TOPICS.from, messages: [{ value: JSON.stringify({ when: 'before' }) }] });
+    await new Promise((r) => setTimeout(r, 1500));
+    const from = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 1500));
+    await p.send({ topic: TOPICS.from, messages: [{ value: JSON.stringify({ when: 'after' }) }] });
+    await p.disconnect();
+    env.prosody.addUser('gw-from', 'svom.fr', 'gw-from');
+    const cfg = gcnConfig({
+      gateway: 'from', clientId: CLIENT, clientSecret: SECRET, domain: 'gcn.test', topics: [`${TOPICS.from}=gcn/from`], from,
+      nodePrefix: 'gcn/', bootstrap: kafka.oauth, tokenUrl: oidc.tokenUrl, noTls: true,
+    }, work);
+    const gw = await runKafkaGateway({
+      config: cfg,
+      connection: { jid: 'gw-from@svom.fr', password: 'gw-from', server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles },
+      stateDir: join(work, 'state-from'),
+      log: silentLogger(),
+    });
+    try {
+      const got = await itemsWhen('gcn/from', 1);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await items('gcn/from')).map((i) => JSON.parse(i.payload!.text()).when)).toEqual(['after']);
+      expect(got).toHaveLength(1);
+    } finally {
+      await gw.stop();
+    }
+  }, 180_000);
 });
