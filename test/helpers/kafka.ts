@@ -123,7 +123,6 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaBroker> 
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
     'message.max.bytes=8388608',
-    'log.flush.interval.messages=1',
     'listener.name.scram.sasl.enabled.mechanisms=SCRAM-SHA-512',
     'listener.name.scram.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'listener.name.scramtls.sasl.enabled.mechanisms=SCRAM-SHA-512',
