@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3 python3-venv default-jre-headless maven
+DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3 python3-venv default-jre-headless maven chromium lua-unbound
 
 .PHONY: deps debs node peers up test bench
 

@@ -2,7 +2,7 @@
  * What one JID may see and do under a compiled policy. Nothing is decided here:
  * the affiliation comes from the compiled node affiliations (resolved as the
  * broker resolves them, JID then domain), and every answer is the broker's own
- * `decide` from core/privileges.ts.
+ * `decide` from pubsub/privileges.ts.
  */
 import { affiliationIn, decide, type Operation } from '../pubsub/privileges.ts';
 import { bareJid, domainOf } from '../pubsub/jid.ts';

@@ -11,6 +11,7 @@ import { startProsody } from '../broker-component/servers/prosody.ts';
 import { startBroker } from '../broker-component/broker.ts';
 import { loadBrokerConfig } from '../broker-component/config.ts';
 import { freePort } from '../broker-component/servers/net.ts';
+import { startWeb } from '../web/server.ts';
 import { createConnection } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -41,12 +42,18 @@ export async function devnetCommand(argv: string[]): Promise<number> {
       'c2s-port': { type: 'string' },
       'component-port': { type: 'string' },
       'no-agents': { type: 'boolean', default: false },
+      'web-port': { type: 'string' },
+      'websocket-port': { type: 'string' },
+      federated: { type: 'boolean', default: false },
     },
   });
+  if (values.federated) return (await import('./devnet-federated.ts')).federatedDevnet(values.dir!);
   const dir = resolve(values.dir!);
   mkdirSync(dir, { recursive: true });
   const c2sPort = Number(values['c2s-port'] ?? ((await portFree(5222)) ? 5222 : await freePort()));
   const componentPort = Number(values['component-port'] ?? ((await portFree(5347)) ? 5347 : await freePort()));
+  const wsPort = Number(values['websocket-port'] ?? ((await portFree(5280)) ? 5280 : await freePort()));
+  const webPort = Number(values['web-port'] ?? ((await portFree(8080)) ? 8080 : await freePort()));
   const domain = 'pubsub.svom.fr';
   const secret = process.env.VOXNET_SECRET ?? 'devnet-secret';
   const log = pino({ level: process.env.VOXNET_LOG_LEVEL ?? 'info', transport: undefined });
@@ -58,6 +65,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
     multicast: { domain: 'multicast.svom.fr', trusted: [domain] },
     c2sPort,
     componentPort,
+    websocket: { port: wsPort },
   });
   for (const u of DEMO_USERS) prosody.addUser(u.user, u.host, u.user);
 
@@ -73,6 +81,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
     ...(existsSync(policy) && !process.env.VOXNET_POLICY_FILE ? { VOXNET_POLICY_FILE: policy } : {}),
   });
   const broker = await startBroker(cfg, { log });
+  const web = await startWeb({ websocket: prosody.wsUrl!, pubsub: domain, port: webPort, title: 'VOXnet devnet' });
 
   // Demo agents, each its own `voxnet` process as a real deployment runs them.
   const agents: ChildProcess[] = [];
@@ -102,6 +111,7 @@ export async function devnetCommand(argv: string[]): Promise<number> {
 
   console.log(`
 VOXnet devnet is up.
+  web page        ${web.url}  (log in as bob@svom.cn / bob; XMPP over ${prosody.wsUrl})
   XMPP server     127.0.0.1:${c2sPort} (client), :${componentPort} (components); certificates in ${join(dir, 'prosody', 'certs')}
   pubsub service  ${domain}    (multicast via multicast.svom.fr)
   accounts        ${DEMO_USERS.map((u) => `${u.user}@${u.host} / ${u.user}`).join(', ')}
@@ -116,6 +126,7 @@ Ctrl-C stops everything.`);
   });
   for (const a of agents) a.kill('SIGTERM');
   await Promise.all(agents.map((a) => (a.exitCode === null ? new Promise((r) => a.once('exit', r)) : undefined)));
+  await web.stop();
   await broker.stop();
   await prosody.stop();
   return 0;

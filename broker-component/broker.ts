@@ -13,8 +13,9 @@ import { ComponentLink } from './link.ts';
 import { XmppIqError } from '../common/xmpp/iq-errors.ts';
 import { MulticastFanOut, discoverMulticast } from './delivery/multicast.ts';
 import { MulticastDirectory } from './delivery/multicast-directory.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
-import type { NodeConfig } from '../pubsub/types.ts';
+import { applyConfig, DEFAULT_NODE_CONFIG, fieldVar } from '../pubsub/node-config.ts';
+import { configFromFields } from './xep0060/forms.ts';
+import type { NodeConfig, RequestTrace } from '../pubsub/types.ts';
 import { domainOf } from '../pubsub/jid.ts';
 import { NS } from '../common/ns.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
@@ -45,7 +46,7 @@ export type BrokerHooks = {
 function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): NodeConfig {
   const fields: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(overrides)) fields[fieldVar(k as keyof NodeConfig)] = [typeof v === 'boolean' ? (v ? '1' : '0') : String(v)];
-  return applyConfigFields(DEFAULT_NODE_CONFIG, fields);
+  return applyConfig(DEFAULT_NODE_CONFIG, configFromFields(fields));
 }
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
@@ -54,15 +55,20 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
+  // The multicast fan-out in use: it keeps each batch until a barrier confirms it (see handleRefusal).
+  let multicastFanOut: MulticastFanOut | undefined;
   // The server (or its multicast service) answers this IQ only after routing every
   // stanza we wrote before it: it confirms notifications and multicast probes alike.
   // Any answer will do, an error reply included.
   const barrier = async (to: string) => {
+    const fanOut = multicastFanOut;
+    const upTo = fanOut?.mark();
     await link
       .request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000)
       .catch((e: unknown) => {
         if (!(e instanceof XmppIqError)) throw e;
       });
+    if (fanOut && upTo !== undefined) fanOut.settled(to, upTo);
   };
   const notifier = new Notifier({
     from: cfg.domain,
@@ -80,8 +86,6 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     },
     releaseQueue: () => (policy ? { depth: policy.queue.size(), nextDue: policy.queue.nextDue() } : { depth: 0 }),
   });
-  // Events of the IQ being handled: its reply waits for their dispatch (ack_after: dispatch).
-  let dispatching: Promise<void>[] | undefined;
   const creators = new Set(cfg.create_nodes);
   const audit = (rec: PolicyAudit) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`);
   let policy: PolicyRuntime | undefined;
@@ -90,6 +94,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     admins: [...cfg.admins, cfg.domain],
     canCreate: (bare) => creators.has('*') || creators.has(bare) || creators.has(domainOf(bare)),
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
+    // The promise of the notifications' dispatch goes back to the request that caused them (RequestTrace).
     onEvent: (ev) => {
       const dispatched = notifier.handle(ev);
       if (ev.kind === 'items' && !ev.lastPublished) {
@@ -97,9 +102,9 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
         const t0 = performance.now();
         void dispatched.then(() => metrics.routed.observe((performance.now() - t0) / 1000));
       }
-      dispatching?.push(dispatched);
-      policy?.onServiceEvent(ev);
+      return dispatched;
     },
+    onDomainEvent: (ev) => policy?.onDomainEvent(ev),
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
     onAudit: audit,
   });
@@ -112,28 +117,32 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       throw e;
     }
   }
-  const handler = new Xep0060Handler(service, { domain: cfg.domain, send: (el) => link.send(el), maxPage: cfg.max_items_page });
+  const handler = new Xep0060Handler(service, {
+    domain: cfg.domain,
+    send: (el) => link.send(el),
+    maxPage: cfg.max_items_page,
+    onInternalError: (err, st) =>
+      log.error({ err: err instanceof Error ? err.stack : String(err), stanza: { name: st.name, type: st.attrs.type, id: st.attrs.id, from: st.attrs.from } }, 'internal error while handling a stanza'),
+  });
 
   link.on('stanza', (st: Element) => {
-    const events: Promise<void>[] = [];
-    dispatching = events;
+    // The request's trace collects the dispatch of every notification it caused,
+    // whenever the service emits them (it travels with the call, not in a variable).
+    const request: RequestTrace = { dispatched: [] };
     try {
       let reply: Element | undefined;
       if (st.name === 'iq') {
-        reply = handler.handleIq(st);
+        reply = handler.handleIq(st, request);
         if (reply) metrics.observeIq(st, reply);
-      }
-      else if (st.name === 'message') reply = handler.handleMessage(st);
+      } else if (st.name === 'message') reply = handler.handleMessage(st, request);
       if (!reply) return;
       // Publishers are paced by the delivery rate: the acknowledgement of a publish
       // (already stored) leaves once the server has routed its notifications, so
       // notifications never pile up behind fast acknowledgements.
-      if (events.length && cfg.ack_after === 'dispatch') void Promise.all(events).then(() => link.send(reply));
+      if (request.dispatched.length && cfg.ack_after === 'dispatch') void Promise.all(request.dispatched).then(() => link.send(reply));
       else link.send(reply);
     } catch (err) {
       log.error({ err: (err as Error).stack }, 'stanza handling failed');
-    } finally {
-      dispatching = undefined;
     }
   });
   // Fan-out strategy: XEP-0033 through the server when it offers a multicast service
@@ -142,35 +151,48 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     link.on('stanza', fn);
     return () => void link.off('stanza', fn);
   };
+  // A service's refusal of a batch comes back as a message error, before its barrier answer.
+  link.on('stanza', (st: Element) => void multicastFanOut?.handleRefusal(st));
   const directory = new MulticastDirectory({
     from: cfg.domain,
     request: (el, ms) => link.request(el, ms),
     send: (el) => link.send(el),
     barrier,
     watch,
+    probeAddresses: cfg.multicast_batch,
     onResolved: (domain, route, why) => {
-      if (route) log.info({ domain, multicast: route }, 'recipients of this domain fan out through its own multicast service');
+      if (route) log.info({ domain, multicast: route, why }, 'recipients of this domain fan out through its own multicast service');
       else if (route === undefined) log.info({ domain, why }, 'this domain has no multicast service of its own: its recipients go through ours');
       else log.warn({ domain, why }, "recipients of this domain get per-subscriber stanzas (its own multicast service would refuse what ours relays to it)");
     },
   });
   const chooseFanOut = async () => {
     directory.clear();
+    multicastFanOut = undefined;
     if (cfg.multicast === 'off') return notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
     const auto = cfg.multicast === 'auto';
     const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
     if (jid && !refusal) {
-      notifier.useFanOut(
-        metrics.counting(new MulticastFanOut({
-          from: cfg.domain,
-          service: jid,
-          messageType: notifier.type,
-          transport: link,
-          maxAddresses: cfg.multicast_batch,
-          byDomain: auto ? { route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)), direct: notifier.direct } : undefined,
-        }), 'multicast', jid),
-      );
+      multicastFanOut = new MulticastFanOut({
+        from: cfg.domain,
+        service: jid,
+        messageType: notifier.type,
+        transport: link,
+        maxAddresses: cfg.multicast_batch,
+        byDomain: auto
+          ? {
+              route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)),
+              direct: notifier.direct,
+              capOf: (service) => directory.capOf(service),
+              refused: (service, condition) => {
+                log.warn({ multicast: service, condition }, 'a multicast service refused a batch after its probe: its recipients are sent per subscriber');
+                directory.refused(service, condition);
+              },
+            }
+          : undefined,
+      });
+      notifier.useFanOut(metrics.counting(multicastFanOut, 'multicast', jid));
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
       notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));

@@ -1,12 +1,12 @@
 /**
- * Node configuration: defaults, the fields of the pubsub#node_config form, and
- * validation of submitted values. Values here are typed; the protocol layer turns
- * data-form strings into calls of `applyConfigFields`.
+ * Node configuration: defaults, the configurable fields, and validation of typed
+ * changes (applyConfig). Data forms are the protocol layer's business: it reads
+ * their strings into typed changes (xep0060/forms.ts configFromFields).
  */
 import { PubsubError } from './errors.ts';
-import { parseBoolean } from '../common/boolean.ts';
 import {
   ACCESS_MODELS,
+  NODE_TYPES,
   PUBLISH_MODELS,
   SEND_LAST_MODELS,
   SUPPORTED_ACCESS_MODELS,
@@ -15,6 +15,8 @@ import {
 } from './types.ts';
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = Object.freeze({
+  node_type: 'leaf',
+  collection: [],
   access_model: 'open',
   publish_model: 'publishers',
   max_items: 1000,
@@ -32,7 +34,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = Object.freeze({
   history: true,
 });
 
-export type FieldKind = 'list-single' | 'boolean' | 'text-single';
+export type FieldKind = 'list-single' | 'boolean' | 'text-single' | 'text-multi';
 export type FieldSpec = {
   key: keyof NodeConfig;
   kind: FieldKind;
@@ -42,9 +44,11 @@ export type FieldSpec = {
 
 /** The configurable fields, in form order. `pubsub#<key>` except for our own extension. */
 export const CONFIG_FIELDS: readonly FieldSpec[] = [
+  { key: 'node_type', kind: 'list-single', label: 'Whether the node is a leaf (default) or a collection (fixed at creation)', options: NODE_TYPES },
+  { key: 'collection', kind: 'text-multi', label: 'The collections this node belongs to' },
   { key: 'title', kind: 'text-single', label: 'A friendly name for the node' },
   { key: 'type', kind: 'text-single', label: 'The type of node data, usually the namespace of the payload' },
-  { key: 'access_model', kind: 'list-single', label: 'Who may subscribe and retrieve items', options: ACCESS_MODELS },
+  { key: 'access_model', kind: 'list-single', label: 'Who may subscribe and retrieve items', options: SUPPORTED_ACCESS_MODELS },
   { key: 'publish_model', kind: 'list-single', label: 'Who may publish', options: PUBLISH_MODELS },
   { key: 'max_items', kind: 'text-single', label: 'Maximum number of items to persist ("max" for no limit)' },
   { key: 'persist_items', kind: 'boolean', label: 'Persist items to storage' },
@@ -66,12 +70,18 @@ export function fieldVar(key: keyof NodeConfig): string {
   return VOXNET_FIELDS.has(key) ? `voxnet#${key}` : `pubsub#${key}`;
 }
 
-const byVar = new Map(CONFIG_FIELDS.map((f) => [fieldVar(f.key), f]));
 
 
-/** The string value of a config key, as it appears in a data form. */
+/** The values of a config key, as they appear in a data form. */
+export function formatConfigValues(config: NodeConfig, key: keyof NodeConfig): string[] {
+  const v = config[key];
+  return Array.isArray(v) ? [...v] : [formatConfigValue(config, key)];
+}
+
+/** The string value of a single-valued config key, as it appears in a data form. */
 export function formatConfigValue(config: NodeConfig, key: keyof NodeConfig): string {
   const v = config[key];
+  if (Array.isArray(v)) return v.join(' ');
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (key === 'max_items' && v === Infinity) return 'max';
   return String(v);
@@ -81,53 +91,69 @@ function invalid(text: string): PubsubError {
   return new PubsubError('not-acceptable', { pubsub: 'invalid-options', text });
 }
 
+/** Changes to a node configuration, typed (the protocol layer reads them from data forms). */
+export type NodeConfigChanges = Partial<NodeConfig>;
+
 /**
- * Apply data-form fields ({ 'pubsub#access_model': ['whitelist'], ... }) to a
- * configuration, returning a new one. Unknown fields and bad values are refused
- * with not-acceptable (XEP-0060 §8.2.5); unsupported access models with
- * not-acceptable + unsupported-access-model.
+ * Apply typed changes to a configuration, returning a new one. Values outside
+ * what the field allows are refused with not-acceptable + invalid-options
+ * (XEP-0060 §8.2.5); access models this service cannot offer with not-acceptable
+ * + unsupported-access-model.
  */
-export function applyConfigFields(base: NodeConfig, fields: Record<string, string[]>): NodeConfig {
+export function applyConfig(base: NodeConfig, changes: NodeConfigChanges): NodeConfig {
   const out: NodeConfig = { ...base };
-  for (const [name, values] of Object.entries(fields)) {
-    if (name === 'FORM_TYPE') continue;
-    const spec = byVar.get(name);
-    if (!spec) throw invalid(`unknown configuration field ${name}`);
-    const v = values[0] ?? '';
+  for (const [key, value] of Object.entries(changes) as [keyof NodeConfig, unknown][]) {
+    if (value === undefined) continue;
+    const spec = CONFIG_FIELDS.find((f) => f.key === key);
+    if (!spec) throw invalid(`unknown configuration field ${fieldVar(key)}`);
+    const name = fieldVar(key);
     switch (spec.kind) {
-      case 'boolean': {
-        const b = parseBoolean(v);
-        if (b === undefined) throw invalid(`${name} must be a boolean, got "${v}"`);
-        (out as Record<string, unknown>)[spec.key] = b;
+      case 'text-multi': {
+        if (!Array.isArray(value) || value.length > 64 || value.some((x) => typeof x !== 'string' || !x || x.length > 1024))
+          throw invalid(`${name}: at most 64 non-empty node ids`);
+        (out as Record<string, unknown>)[key] = [...new Set(value as string[])];
         break;
       }
+      case 'boolean':
+        if (typeof value !== 'boolean') throw invalid(`${name} must be a boolean, got "${String(value)}"`);
+        (out as Record<string, unknown>)[key] = value;
+        break;
       case 'list-single': {
-        if (!spec.options!.includes(v)) throw invalid(`${name} must be one of ${spec.options!.join(', ')}, got "${v}"`);
-        if (spec.key === 'access_model' && !SUPPORTED_ACCESS_MODELS.includes(v as AccessModel))
+        const v = String(value);
+        // Presence and roster are real access models this service does not offer: say so precisely.
+        if (key === 'access_model' && (ACCESS_MODELS as readonly string[]).includes(v) && !SUPPORTED_ACCESS_MODELS.includes(v as AccessModel))
           throw new PubsubError('not-acceptable', {
             pubsub: 'unsupported-access-model',
             text: `access model ${v} needs the owner's roster, which this service cannot see`,
           });
-        (out as Record<string, unknown>)[spec.key] = v;
+        if (typeof value !== 'string' || !spec.options!.includes(v)) throw invalid(`${name} must be one of ${spec.options!.join(', ')}, got "${v}"`);
+        (out as Record<string, unknown>)[key] = v;
         break;
       }
       case 'text-single': {
-        if (spec.key === 'max_items' || spec.key === 'max_payload_size') {
-          if (spec.key === 'max_items' && v === 'max') {
-            out.max_items = Infinity;
-            break;
-          }
-          if (!/^\d+$/.test(v)) throw invalid(`${name} must be a non-negative integer, got "${v}"`);
-          const n = Number(v);
-          if (spec.key === 'max_payload_size' && n < 1) throw invalid(`${name} must be at least 1`);
-          (out as Record<string, unknown>)[spec.key] = n;
+        if (key === 'max_items' || key === 'max_payload_size') {
+          const n = value as number;
+          const ok = typeof n === 'number' && ((key === 'max_items' && n === Infinity) || (Number.isInteger(n) && n >= 0));
+          if (!ok) throw invalid(`${name} must be a non-negative integer, got "${String(value)}"`);
+          if (key === 'max_payload_size' && n < 1) throw invalid(`${name} must be at least 1`);
+          (out as Record<string, unknown>)[key] = n;
         } else {
-          if (v.length > 1024) throw invalid(`${name} is too long`);
-          (out as Record<string, unknown>)[spec.key] = v;
+          if (typeof value !== 'string' || value.length > 1024) throw invalid(`${name} is too long`);
+          (out as Record<string, unknown>)[key] = value;
         }
         break;
       }
     }
   }
   return out;
+}
+
+/** Whether a configuration already has these values (publish-options preconditions); the first that differs, else undefined. */
+export function firstDifference(config: NodeConfig, wanted: NodeConfigChanges): { key: keyof NodeConfig; have: string; want: string } | undefined {
+  for (const key of Object.keys(wanted) as (keyof NodeConfig)[]) {
+    const want = formatConfigValue({ ...config, [key]: wanted[key] } as NodeConfig, key);
+    const have = formatConfigValue(config, key);
+    if (want !== have) return { key, have, want };
+  }
+  return undefined;
 }

@@ -23,6 +23,10 @@ export const OPERATIONS = [
   'modify-affiliations',
   'manage-subscriptions',
   'discover',
+  // XEP-0248: receive a leaf's notification through a subscription to a collection
+  // above it (decided on the leaf), and attach a node to a collection (decided on the collection).
+  'receive-via-collection',
+  'associate',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -30,13 +34,13 @@ type Row = Record<Operation, boolean>;
 
 // prettier-ignore
 export const PRIVILEGES: Record<Affiliation, Row> = {
-  //              subscribe retrieve publish retract-own retract-any purge configure delete-node modify-affs manage-subs discover
-  owner:          row(true,  true,  true,  true,  true,  true,  true,  true,  true,  true,  true),
-  publisher:      row(true,  true,  true,  true,  true,  true,  false, false, false, false, true),
-  'publish-only': row(false, false, true,  true,  false, false, false, false, false, false, true),
-  member:         row(true,  true,  false, false, false, false, false, false, false, false, true),
-  none:           row(true,  false, false, false, false, false, false, false, false, false, true),
-  outcast:        row(false, false, false, false, false, false, false, false, false, false, false),
+  //              subscribe retrieve publish retract-own retract-any purge configure delete-node modify-affs manage-subs discover via-collection associate
+  owner:          row(true,  true,  true,  true,  true,  true,  true,  true,  true,  true,  true,  true,  true),
+  publisher:      row(true,  true,  true,  true,  true,  true,  false, false, false, false, true,  true,  false),
+  'publish-only': row(false, false, true,  true,  false, false, false, false, false, false, true,  false, false),
+  member:         row(true,  true,  false, false, false, false, false, false, false, false, true,  true,  false),
+  none:           row(true,  false, false, false, false, false, false, false, false, false, true,  true,  false),
+  outcast:        row(false, false, false, false, false, false, false, false, false, false, false, false, false),
 };
 
 function row(...flags: boolean[]): Row {
@@ -113,6 +117,15 @@ export function decide(op: Operation, ctx: DecisionContext): Decision {
       if (ctx.publishModel === 'open') return { allow: true };
       if (ctx.publishModel === 'subscribers' && ctx.subscribed) return { allow: true };
       return refuse(errors.forbidden(), `${aff} may not publish (publish_model ${ctx.publishModel})`);
+
+    case 'receive-via-collection':
+      // A collection's subscriber gets a leaf's items only where it could read the
+      // leaf itself: its own subscription to an authorize leaf, a place on a
+      // whitelist; a subscription to the collection never bypasses the leaf's model.
+      if (!base) return refuse(errors.forbidden(), `${aff} may not receive this node's items`);
+      if (aff !== 'none' || accessModel === 'open') return { allow: true };
+      if (accessModel === 'authorize' && ctx.subscribed) return { allow: true };
+      return refuse(accessModel === 'whitelist' ? errors.closedNode() : errors.notSubscribed(), `${accessModel} leaf, not through a collection`);
 
     case 'discover':
       if (aff === 'none' && accessModel === 'whitelist')

@@ -14,7 +14,15 @@ export type PublishModel = (typeof PUBLISH_MODELS)[number];
 export const SEND_LAST_MODELS = ['never', 'on_sub', 'on_sub_and_presence'] as const;
 export type SendLastModel = (typeof SEND_LAST_MODELS)[number];
 
+/** XEP-0248: a leaf holds items; a collection holds nodes and relays its leaves' notifications. */
+export const NODE_TYPES = ['leaf', 'collection'] as const;
+export type NodeType = (typeof NODE_TYPES)[number];
+
 export type NodeConfig = {
+  /** Fixed at creation (XEP-0248). */
+  node_type: NodeType;
+  /** The collections this node belongs to (XEP-0248 pubsub#collection). */
+  collection: string[];
   access_model: AccessModel;
   publish_model: PublishModel;
   /** Items kept; 0 keeps none. `max` is represented as Infinity. */
@@ -50,6 +58,27 @@ export type Subscription = {
   subid: string;
   state: SubscriptionState;
   created: number;
+  /** The subscriber's options (XEP-0060 §6.3), typed; see subscription-options.ts. */
+  options: SubscriptionOptions;
+};
+
+/**
+ * Subscription options, one record per subscription. Adding an option is one
+ * field here with its default in DEFAULT_SUBSCRIPTION_OPTIONS (subscription-options.ts)
+ * and one entry in the form mapping (broker-component/xep0060/subscription-form.ts);
+ * stored records without the new field read as its default.
+ */
+export type SubscriptionOptions = {
+  /** pubsub#deliver: receive notifications at all (off: the subscription stays, silent). */
+  deliver: boolean;
+  /** pubsub#include_body: a readable <body> with notifications when the node adds one. */
+  include_body: boolean;
+  /** pubsub#subscription_type (XEP-0248): notifications of items, or of nodes added to a collection. */
+  subscription_type: 'items' | 'nodes';
+  /** pubsub#subscription_depth (XEP-0248): how deep below a collection; Infinity is 'all'. */
+  subscription_depth: number;
+  /** pubsub#expire: the subscription ends at this time (ms since epoch); null: never. */
+  expire: number | null;
 };
 
 export type Item = {
@@ -73,4 +102,12 @@ export type NodeRecord = {
 };
 
 /** Who is asking: the full JID as seen on the wire, and its bare form. */
-export type Actor = { jid: string; bare: string };
+/**
+ * The request a call serves, for a caller that must know what the call caused:
+ * every notification the call emits adds the promise of its dispatch here (the
+ * broker's reply to a publish waits for them: ack_after dispatch).
+ */
+export type RequestTrace = { dispatched: Promise<void>[] };
+
+/** Who calls the service (full and bare JID), and the request the call serves when it is traced. */
+export type Actor = { jid: string; bare: string; request?: RequestTrace };

@@ -40,7 +40,8 @@ describe('voxnet subscribe --metrics-port', () => {
     await publishVOEvent(pub, 'grb', SWIFT.replace(/ivorn="[^"]+"/, 'ivorn="ivo://nasa.gsfc.gcn/SWIFT#m0"'));
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    sub = voxnet(['subscribe', 'grb', '--format', 'summary', '--metrics-port', String(port)], agentEnv(env, 'reader'));
+    // A state of its own: a cursor or IVORN remembered from another run must not hide the items.
+    sub = voxnet(['subscribe', 'grb', '--format', 'summary', '--metrics-port', String(port), '--no-state'], agentEnv(env, 'reader'));
   }, 60_000);
   afterAll(async () => {
     sub?.child.kill('SIGTERM');

@@ -48,7 +48,7 @@ describe('discovery', () => {
     const features = q.getChildren('feature').map((f) => f.attrs.var);
     for (const f of ['publish', 'subscribe', 'retrieve-items', 'create-nodes', 'instant-nodes', 'access-authorize', 'access-whitelist', 'publish-options', 'multi-items', 'get-pending', 'last-published'])
       expect(features).toContain(`${NS.PUBSUB}#${f}`);
-    for (const f of ['access-presence', 'access-roster', 'subscription-options', 'collections', 'presence-notifications'])
+    for (const f of ['access-presence', 'access-roster', 'presence-notifications', 'presence-subscribe', 'filtered-notifications'])
       expect(features).not.toContain(`${NS.PUBSUB}#${f}`);
     expect(features).toContain(NS.RSM);
   });
@@ -502,11 +502,11 @@ describe('access models and affiliations', () => {
     expect(no.getChild('pubsub')!.getChild('subscription')!.attrs.subscription).toBe('none');
   });
 
-  it('says which feature is missing: subscription options are feature-not-implemented + unsupported', async () => {
+  it('says which feature is missing: purging a node that keeps no items is feature-not-implemented + unsupported', async () => {
     const node = fresh();
-    await create(alice, node);
-    const r = await bob.iq('get', PUBSUB, ps(xml('options', { node, jid: bob.jid })));
-    expect(errorOf(r)).toMatchObject({ condition: 'feature-not-implemented', pubsub: 'unsupported', feature: 'subscription-options' });
+    await create(alice, node, { 'pubsub#persist_items': '0' });
+    const r = await alice.iq('set', PUBSUB, owner(xml('purge', { node })));
+    expect(errorOf(r)).toMatchObject({ condition: 'feature-not-implemented', pubsub: 'unsupported', feature: 'persistent-items' });
   });
 
   it('answers an unknown namespace with service-unavailable', async () => {

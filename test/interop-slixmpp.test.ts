@@ -23,7 +23,7 @@ function slixmppVersion(): string | undefined {
 const version = slixmppVersion();
 if (!version) console.warn(`interop-slixmpp: skipped — ${PYTHON} cannot import slixmpp (apt-get install -y python3-slixmpp)`);
 
-type Step = { step: string; ok: boolean; detail: unknown; ms?: number };
+type Step = { step: string; ok: boolean; detail: unknown; ms?: number; features?: string[]; advertised?: string[] };
 
 /** The steps the script must report, in order: a missing step is a failure too. */
 const EXPECTED_STEPS = [
@@ -51,6 +51,19 @@ const EXPECTED_STEPS = [
   'unsubscribe',
   'purge',
   'delete-node',
+  'instant-node',
+  'retrieve-default-config',
+  'auto-create-and-publish-options',
+  'node-meta-data',
+  'multi-items-and-rsm-paging',
+  'last-published-on-subscribe',
+  'multi-subscribe',
+  'subscription-options',
+  'whitelist-and-member',
+  'publish-only-affiliation',
+  'authorize-and-get-pending',
+  'collections',
+  'ping',
 ];
 
 function runScript(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -101,5 +114,12 @@ describe.skipIf(!version)(`interop: slixmpp ${version ?? ''} xep_0060 against th
     expect(missing, context).toEqual([]);
     expect(steps.map((s) => s.step), context).toEqual(EXPECTED_STEPS);
     expect(code, context).toBe(0);
-  }, 180_000);
+
+    // Every feature the service advertises was exercised by a passing step of this
+    // independent client: a feature added to disco#info without a slixmpp step fails here.
+    const advertised = steps.find((s) => s.step === 'disco-info')?.advertised ?? [];
+    expect(advertised.length, 'the disco step reports the advertised features').toBeGreaterThan(10);
+    const exercised = new Set(steps.filter((s) => s.ok).flatMap((s) => s.features ?? []));
+    expect(advertised.filter((f) => !exercised.has(f)), 'advertised in disco#info but used by no slixmpp step').toEqual([]);
+  }, 240_000);
 });

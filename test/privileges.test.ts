@@ -9,10 +9,10 @@ import { AFFILIATIONS, type AccessModel, type Affiliation } from '../pubsub/type
 // Cell: Y allowed, P allowed as pending, F forbidden, C closed-node, S not-subscribed, N item-not-found
 // prettier-ignore
 const EXPECTED: Record<AccessModel & ('open' | 'authorize' | 'whitelist'), Record<Affiliation, string>> = {
-  //                 subscribe retrieve publish retract-own retract-any purge configure delete-node modify-affs manage-subs discover
-  open:      { owner: 'Y Y Y Y Y Y Y Y Y Y Y', publisher: 'Y Y Y Y Y Y F F F F Y', 'publish-only': 'F F Y Y F F F F F F Y', member: 'Y Y F F F F F F F F Y', none: 'Y Y F F F F F F F F Y', outcast: 'F F F F F F F F F F F' },
-  authorize: { owner: 'Y Y Y Y Y Y Y Y Y Y Y', publisher: 'Y Y Y Y Y Y F F F F Y', 'publish-only': 'F F Y Y F F F F F F Y', member: 'Y Y F F F F F F F F Y', none: 'P S F F F F F F F F Y', outcast: 'F F F F F F F F F F F' },
-  whitelist: { owner: 'Y Y Y Y Y Y Y Y Y Y Y', publisher: 'Y Y Y Y Y Y F F F F Y', 'publish-only': 'F F Y Y F F F F F F Y', member: 'Y Y F F F F F F F F Y', none: 'C C F F F F F F F F N', outcast: 'F F F F F F F F F F F' },
+  //                 subscribe retrieve publish retract-own retract-any purge configure delete-node modify-affs manage-subs discover via-collection associate
+  open:      { owner: 'Y Y Y Y Y Y Y Y Y Y Y Y Y', publisher: 'Y Y Y Y Y Y F F F F Y Y F', 'publish-only': 'F F Y Y F F F F F F Y F F', member: 'Y Y F F F F F F F F Y Y F', none: 'Y Y F F F F F F F F Y Y F', outcast: 'F F F F F F F F F F F F F' },
+  authorize: { owner: 'Y Y Y Y Y Y Y Y Y Y Y Y Y', publisher: 'Y Y Y Y Y Y F F F F Y Y F', 'publish-only': 'F F Y Y F F F F F F Y F F', member: 'Y Y F F F F F F F F Y Y F', none: 'P S F F F F F F F F Y S F', outcast: 'F F F F F F F F F F F F F' },
+  whitelist: { owner: 'Y Y Y Y Y Y Y Y Y Y Y Y Y', publisher: 'Y Y Y Y Y Y F F F F Y Y F', 'publish-only': 'F F Y Y F F F F F F Y F F', member: 'Y Y F F F F F F F F Y Y F', none: 'C C F F F F F F F F N C F', outcast: 'F F F F F F F F F F F F F' },
 };
 
 function cell(op: Operation, affiliation: Affiliation, accessModel: AccessModel): string {
@@ -87,6 +87,12 @@ describe('privilege table', () => {
     }
     // history explicitly on is the default
     expect(decide('retrieve-items', { affiliation: 'member', accessModel: 'whitelist', publishModel: 'publishers', subscribed: false, history: true }).allow).toBe(true);
+  });
+
+  it('collections: an authorize leaf reaches a collection subscriber only once approved on the leaf itself', () => {
+    const ctx = { affiliation: 'none' as const, accessModel: 'authorize' as const, publishModel: 'publishers' as const };
+    expect(decide('receive-via-collection', { ...ctx, subscribed: true }).allow).toBe(true);
+    expect(decide('receive-via-collection', { ...ctx, subscribed: false, pending: true }).allow).toBe(false);
   });
 
   it('presence and roster models are never silently open', () => {

@@ -364,6 +364,25 @@ export class Agent extends EventEmitter {
     return { subscription: sub?.attrs.subscription ?? 'subscribed', subid: sub?.attrs.subid };
   }
 
+  /**
+   * Subscribe unless this account already holds a subscription to the node: a
+   * service with multi-subscribe (XEP-0060 §6.1.6, ours) adds a subscription per
+   * request, and an agent resubscribing at each reconnection must not pile them up.
+   */
+  async ensureSubscribed(node: string): Promise<{ subscription: string; subid?: string }> {
+    let mine: { subscription: string; subid?: string } | undefined;
+    try {
+      const reply = await this.iq('get', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscriptions', { node })));
+      const subs = reply.getChild('pubsub', NS.PUBSUB)?.getChild('subscriptions')?.getChildren('subscription') ?? [];
+      const s = subs.find((x) => x.attrs.jid === this.bare && (x.attrs.subscription === 'subscribed' || x.attrs.subscription === 'pending'));
+      if (s) mine = { subscription: s.attrs.subscription!, subid: s.attrs.subid };
+    } catch (e) {
+      // A service without retrieve-subscriptions: subscribing is all we can do.
+      if (!(e instanceof XmppIqError)) throw e;
+    }
+    return mine ?? this.subscribe(node);
+  }
+
   async unsubscribe(node: string): Promise<void> {
     await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('unsubscribe', { node, jid: this.bare })));
   }

@@ -251,7 +251,7 @@ export class Follower extends EventEmitter {
     const { agent, node } = this;
     const state = agent.state;
     if (this.needSubscribe && this.opts.subscribe !== false) {
-      const sub = await agent.subscribe(node);
+      const sub = await agent.ensureSubscribed(node);
       if (sub.subscription !== 'subscribed') this.log.warn({ node, subscription: sub.subscription }, 'subscription is not active yet');
       this.needSubscribe = false;
     }

@@ -3,21 +3,34 @@
  *
  * Nodes, affiliations and subscriptions live in memory, mirrored to the Store on
  * every change; items live in the Store only. Every operation asks `decide()` in
- * privileges.ts; refusals are thrown as PubsubError. What must be told to other
- * entities (notifications, authorization requests, subscription changes) is
- * handed to the `onEvent` sink, which the delivery layer turns into stanzas.
+ * privileges.ts; refusals are thrown as PubsubError.
+ *
+ * Two kinds of events leave the core, as in Prosody's util/pubsub.lua (fire_event
+ * apart from broadcast):
+ * - domain events (`onDomainEvent`): what happened to the data (items stored,
+ *   retracted, node purged, deleted...), always, whatever the node's configuration;
+ *   the broker's own components (the access policy's release queue) ride on these;
+ * - notifications (`onEvent`): what must be told to other entities, when the
+ *   node's configuration says so (deliver_notifications, notify_retract...); the
+ *   delivery layer turns them into stanzas.
  */
 import { randomUUID } from 'node:crypto';
-import { parseBoolean } from '../../common/boolean.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { affiliationIn, decide, type Decision, type DecisionContext, type Operation } from '../../pubsub/privileges.ts';
-import { applyConfigFields, DEFAULT_NODE_CONFIG, formatConfigValue, fieldVar, CONFIG_FIELDS } from '../../pubsub/node-config.ts';
+import { applyConfig, DEFAULT_NODE_CONFIG, fieldVar, firstDifference, type NodeConfigChanges } from '../../pubsub/node-config.ts';
 import { AFFILIATIONS, type Actor, type Affiliation, type Item, type NodeConfig, type NodeRecord, type Subscription, type SubscriptionState } from '../../pubsub/types.ts';
 import { bareJid, domainOf, isValidJid } from '../../pubsub/jid.ts';
+import { idProblem } from '../../pubsub/ids.ts';
+import { checkSubscriptionOptions, delivers, DEFAULT_SUBSCRIPTION_OPTIONS } from '../../pubsub/subscription-options.ts';
+import type { SubscriptionOptions } from '../../pubsub/types.ts';
 import type { ItemPage, ItemQuery, Store } from '../store/store.ts';
 
-/** One delivery target: a subscribed JID and the subscriptions through which it receives. */
-export type Recipient = { jid: string; subids: string[] };
+/**
+ * One delivery target: a subscribed JID and the subscriptions through which it
+ * receives; `collection` when it receives through a collection above the node
+ * (XEP-0248 Collection header); `body: false` when it asked for no <body>.
+ */
+export type Recipient = { jid: string; subids: string[]; collection?: string; body?: boolean };
 
 export type ServiceEvent =
   | {
@@ -33,9 +46,23 @@ export type ServiceEvent =
   | { kind: 'retract'; node: string; ids: string[]; recipients: Recipient[] }
   | { kind: 'purge'; node: string; recipients: Recipient[] }
   | { kind: 'delete'; node: string; redirect?: string; recipients: Recipient[] }
-  | { kind: 'config'; node: string; config: NodeConfig; recipients: Recipient[] }
+  | { kind: 'config'; node: string; config: NodeConfig; recipients: Recipient[]; children?: string[] }
+  /** XEP-0248: a node was added to a collection (for subscriptions of type 'nodes'). */
+  | { kind: 'associate'; node: string; child: string; recipients: Recipient[] }
   | { kind: 'subscription'; node: string; jid: string; subid?: string; state: SubscriptionState; reason?: string }
   | { kind: 'authorization-request'; node: string; owners: string[]; jid: string; subid: string };
+
+/**
+ * What happened to the data, emitted for every change whatever the node's
+ * notification settings (synchronously, before the call returns).
+ */
+export type DomainEvent =
+  | { kind: 'items-published'; node: string; items: Item[] }
+  | { kind: 'items-retracted'; node: string; ids: string[] }
+  | { kind: 'node-purged'; node: string }
+  | { kind: 'node-created'; node: string; config: NodeConfig }
+  | { kind: 'node-configured'; node: string; config: NodeConfig }
+  | { kind: 'node-deleted'; node: string };
 
 /** Audit record of one decision (grant or refusal). */
 export type AuditRecord = { actor: string; op: Operation | 'create' | 'revoke'; node: string; decision: 'grant' | 'refuse' | 'revoke'; reason: string };
@@ -49,7 +76,10 @@ export type ServiceOptions = {
   defaultConfig?: Partial<NodeConfig>;
   /** Limit of subscriptions per JID and node. */
   maxSubscriptionsPerJid?: number;
-  onEvent?: (ev: ServiceEvent) => void;
+  /** Notifications, as the node's configuration asks (see ServiceEvent); may return the promise of their dispatch. */
+  onEvent?: (ev: ServiceEvent) => Promise<void> | void;
+  /** Domain events, always (see DomainEvent). */
+  onDomainEvent?: (ev: DomainEvent) => void;
   onAudit?: (rec: AuditRecord) => void;
   /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
@@ -69,7 +99,6 @@ type NodeState = {
  */
 export type PublishInput = { id?: string; payload: string; parsed?: unknown };
 
-const NODE_ID_MAX = 1024;
 
 export class PubsubService {
   private nodes = new Map<string, NodeState>();
@@ -77,7 +106,8 @@ export class PubsubService {
   private readonly canCreate: (bare: string) => boolean;
   readonly defaultConfig: NodeConfig;
   private readonly maxSubs: number;
-  private readonly emit: (ev: ServiceEvent) => void;
+  private readonly emit: (ev: ServiceEvent) => Promise<void> | void;
+  private readonly fire: (ev: DomainEvent) => void;
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
@@ -92,6 +122,7 @@ export class PubsubService {
     this.defaultConfig = { ...DEFAULT_NODE_CONFIG, ...opts.defaultConfig };
     this.maxSubs = opts.maxSubscriptionsPerJid ?? 32;
     this.emit = opts.onEvent ?? (() => {});
+    this.fire = opts.onDomainEvent ?? (() => {});
     this.audit = opts.onAudit ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.checkPayload = opts.checkPayload ?? (() => {});
@@ -102,6 +133,15 @@ export class PubsubService {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /**
+   * Hand a notification to the delivery sink; when the call serves a traced
+   * request, its dispatch joins the request's (the reply may wait for it).
+   */
+  private notify(actor: Actor | undefined, ev: ServiceEvent): void {
+    const dispatched = this.emit(ev);
+    if (dispatched && actor?.request) actor.request.dispatched.push(dispatched);
+  }
 
   private node(id: string | undefined): NodeState {
     if (!id) throw errors.badRequest('nodeid-required');
@@ -153,16 +193,84 @@ export class PubsubService {
     return !!n && decide(op, this.contextOf(n, bare)).allow;
   }
 
-  /** Active subscribers that may still receive items, grouped by JID. */
-  recipients(n: NodeState): Recipient[] {
+  /**
+   * Active subscriptions of a node that want notifications now (pubsub#deliver on,
+   * not expired), grouped by JID. Expired subscriptions are removed on the way.
+   */
+  recipients(n: NodeState, type: SubscriptionOptions['subscription_type'] = 'items'): Recipient[] {
     const byJid = new Map<string, Recipient>();
-    for (const s of n.subs.values()) {
-      if (s.state !== 'subscribed') continue;
-      const r = byJid.get(s.jid);
-      if (r) r.subids.push(s.subid);
-      else byJid.set(s.jid, { jid: s.jid, subids: [s.subid] });
-    }
+    this.collectRecipients(n, byJid, type, 0);
     return [...byJid.values()];
+  }
+
+  private collectRecipients(n: NodeState, byJid: Map<string, Recipient>, type: SubscriptionOptions['subscription_type'], depth: number, leaf?: NodeState): void {
+    const now = this.now();
+    for (const s of [...n.subs.values()]) {
+      if (s.state !== 'subscribed') continue;
+      if (s.options.expire !== null && s.options.expire <= now) {
+        this.dropSubscription(n, s, 'subscription expired (pubsub#expire)');
+        continue;
+      }
+      if (!delivers(s.options, now) || s.options.subscription_type !== type) continue;
+      if (depth > 0) {
+        if (depth > s.options.subscription_depth) continue;
+        // Access is decided on the leaf, for each subscriber of a collection above it.
+        if (leaf && !decide('receive-via-collection', this.contextOf(leaf, bareJid(s.jid))).allow) continue;
+      }
+      const r = byJid.get(s.jid);
+      if (r) {
+        if (!r.subids.includes(s.subid)) r.subids.push(s.subid);
+        if (depth === 0) delete r.collection;
+        if (s.options.include_body) r.body = true;
+      } else {
+        byJid.set(s.jid, { jid: s.jid, subids: [s.subid], ...(depth > 0 ? { collection: n.rec.id } : {}), body: s.options.include_body });
+      }
+    }
+  }
+
+  /**
+   * Who receives a leaf's items: its own subscribers, then the subscribers of the
+   * collections above it (XEP-0248), nearest first, each within its subscription
+   * depth and allowed by the leaf's access model and affiliations.
+   */
+  private itemRecipients(leaf: NodeState): Recipient[] {
+    const byJid = new Map<string, Recipient>();
+    this.collectRecipients(leaf, byJid, 'items', 0);
+    for (const [c, depth] of this.ancestors(leaf)) this.collectRecipients(c, byJid, 'items', depth, leaf);
+    return [...byJid.values()];
+  }
+
+  /** The collections above a node with their distance, nearest first (each once). */
+  private ancestors(n: NodeState): [NodeState, number][] {
+    const out: [NodeState, number][] = [];
+    const seen = new Set<string>([n.rec.id]);
+    let level = [n];
+    for (let depth = 1; level.length; depth++) {
+      const next: NodeState[] = [];
+      for (const x of level)
+        for (const p of x.rec.config.collection) {
+          const pn = this.nodes.get(p);
+          if (!pn || seen.has(p)) continue;
+          seen.add(p);
+          out.push([pn, depth]);
+          next.push(pn);
+        }
+      level = next;
+    }
+    return out;
+  }
+
+  /** The nodes directly in a collection. */
+  childrenOf(id: string): string[] {
+    const out: string[] = [];
+    for (const n of this.nodes.values()) if (n.rec.config.collection.includes(id)) out.push(n.rec.id);
+    return out.sort();
+  }
+
+  private dropSubscription(n: NodeState, s: Subscription, reason: string): void {
+    this.store.deleteSubscription(n.rec.id, s.subid);
+    n.subs.delete(s.subid);
+    this.notify(undefined, { kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason });
   }
 
   // ---------------------------------------------------------------- discovery
@@ -200,20 +308,79 @@ export class PubsubService {
 
   // ---------------------------------------------------------------- owner use cases
 
-  createNode(actor: Actor, id: string | undefined, configFields?: Record<string, string[]>): string {
+  createNode(actor: Actor, id: string | undefined, changes?: NodeConfigChanges, children?: string[]): string {
     if (!this.isAdmin(actor.bare) && !this.canCreate(actor.bare)) {
       this.audit({ actor: actor.bare, op: 'create', node: id ?? '', decision: 'refuse', reason: 'not allowed to create nodes' });
       throw errors.forbidden('you may not create nodes on this service');
     }
     const nodeId = id ?? randomUUID();
-    if (nodeId.length > NODE_ID_MAX || /[\u0000-\u001f]/.test(nodeId)) throw errors.notAcceptable(undefined, 'invalid node id');
+    const bad = idProblem(nodeId);
+    if (bad) throw errors.notAcceptable(undefined, `invalid node id: it ${bad}`);
     if (this.nodes.has(nodeId)) throw errors.conflict(undefined, `node ${nodeId} already exists`);
-    const config = configFields ? applyConfigFields(this.defaultConfig, configFields) : { ...this.defaultConfig };
+    const config = changes ? applyConfig(this.defaultConfig, changes) : { ...this.defaultConfig };
+    if (children !== undefined && config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', 'only a collection node has pubsub#children');
+    this.checkParents(actor, nodeId, config.collection, []);
+    if (children) this.checkChildren(actor, nodeId, children);
     const rec: NodeRecord = { id: nodeId, config, created: this.now(), creator: actor.bare };
     this.store.createNode(rec, actor.bare);
     this.nodes.set(nodeId, { rec, affiliations: new Map([[actor.bare, 'owner']]), subs: new Map() });
     this.audit({ actor: actor.bare, op: 'create', node: nodeId, decision: 'grant', reason: 'created' });
+    for (const p of config.collection) this.announceChild(p, nodeId, actor);
+    if (children) this.setChildren(nodeId, children);
+    this.fire({ kind: 'node-created', node: nodeId, config: { ...config } });
     return nodeId;
+  }
+
+  /**
+   * A node may join collections that exist, are collections, that the actor may
+   * associate nodes with, and that do not lie below the node (no cycles).
+   */
+  private checkParents(actor: Actor, nodeId: string, parents: string[], before: string[]): void {
+    for (const p of parents) {
+      if (before.includes(p)) continue;
+      const pn = this.nodes.get(p);
+      if (!pn) throw errors.itemNotFound(`no collection ${p}`);
+      if (pn.rec.config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', `${p} is a leaf, not a collection`);
+      this.check('associate', pn, actor);
+      if (p === nodeId || this.ancestors(pn).some(([a]) => a.rec.id === nodeId))
+        throw errors.notAcceptable('invalid-options', `${p} lies below ${nodeId}: a collection cannot contain itself`);
+    }
+  }
+
+  /** The actor sets a collection's children: it must be able to configure each child (the collection is checked by the caller). */
+  private checkChildren(actor: Actor, collection: string, children: string[]): void {
+    const current = new Set(this.childrenOf(collection));
+    for (const c of children) {
+      if (current.has(c)) continue;
+      const cn = this.nodes.get(c);
+      if (!cn) throw errors.itemNotFound(`no node ${c}`);
+      this.check('configure', cn, actor);
+      if (c === collection || (this.nodes.has(collection) && this.ancestors(this.nodes.get(collection)!).some(([a]) => a.rec.id === c)))
+        throw errors.notAcceptable('invalid-options', `${c} lies above ${collection}: a collection cannot contain itself`);
+    }
+    for (const c of current) if (!children.includes(c)) this.check('configure', this.nodes.get(c)!, actor);
+  }
+
+  private setChildren(collection: string, children: string[]): void {
+    for (const n of this.nodes.values()) {
+      const has = n.rec.config.collection.includes(collection);
+      const want = children.includes(n.rec.id);
+      if (has === want) continue;
+      const config = { ...n.rec.config, collection: want ? [...n.rec.config.collection, collection] : n.rec.config.collection.filter((p) => p !== collection) };
+      this.store.updateNodeConfig(n.rec.id, config);
+      n.rec.config = config;
+      if (want) this.announceChild(collection, n.rec.id);
+    }
+  }
+
+  /** Tell a collection's 'nodes' subscribers (and those above, within their depth) that a node joined it. */
+  private announceChild(collection: string, child: string, actor?: Actor): void {
+    const c = this.nodes.get(collection);
+    if (!c) return;
+    const byJid = new Map<string, Recipient>();
+    this.collectRecipients(c, byJid, 'nodes', 0);
+    for (const [a, depth] of this.ancestors(c)) this.collectRecipients(a, byJid, 'nodes', depth);
+    if (byJid.size) this.notify(actor, { kind: 'associate', node: collection, child, recipients: [...byJid.values()] });
   }
 
   getConfig(actor: Actor, id: string): NodeConfig {
@@ -222,19 +389,27 @@ export class PubsubService {
     return { ...n.rec.config };
   }
 
-  configure(actor: Actor, id: string, fields: Record<string, string[]>): NodeConfig {
+  configure(actor: Actor, id: string, changes: NodeConfigChanges, children?: string[]): NodeConfig {
     const n = this.node(id);
     this.check('configure', n, actor);
     const before = n.rec.config;
-    const config = applyConfigFields(before, fields);
+    const config = applyConfig(before, changes);
+    if (config.node_type !== before.node_type)
+      throw errors.notAcceptable('invalid-options', `pubsub#node_type is fixed at creation (this node is a ${before.node_type})`);
+    if (children !== undefined && config.node_type !== 'collection') throw errors.notAcceptable('invalid-options', 'only a collection node has pubsub#children');
+    this.checkParents(actor, id, config.collection, before.collection);
+    if (children) this.checkChildren(actor, id, children);
     this.store.updateNodeConfig(id, config);
     n.rec.config = config;
     if (config.max_items < before.max_items || (!config.persist_items && before.persist_items)) {
       this.store.trim(id, config.persist_items ? config.max_items : 0);
     }
-    if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed');
+    if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed', actor);
+    for (const p of config.collection) if (!before.collection.includes(p)) this.announceChild(p, id, actor);
+    if (children) this.setChildren(id, children);
+    this.fire({ kind: 'node-configured', node: id, config: { ...config } });
     if (config.notify_config && config.deliver_notifications) {
-      this.emit({ kind: 'config', node: id, config, recipients: this.recipients(n) });
+      this.notify(actor, { kind: 'config', node: id, config, recipients: this.recipients(n), children: config.node_type === 'collection' ? this.childrenOf(id) : undefined });
     }
     return { ...config };
   }
@@ -243,9 +418,11 @@ export class PubsubService {
     const n = this.node(id);
     this.check('delete-node', n, actor);
     const recipients = this.recipients(n);
+    if (n.rec.config.node_type === 'collection') this.setChildren(id, []);
     this.store.deleteNode(id);
     this.nodes.delete(id);
-    if (n.rec.config.notify_delete) this.emit({ kind: 'delete', node: id, redirect, recipients });
+    this.fire({ kind: 'node-deleted', node: id });
+    if (n.rec.config.notify_delete) this.notify(actor, { kind: 'delete', node: id, redirect, recipients });
   }
 
   purge(actor: Actor, id: string): void {
@@ -253,8 +430,9 @@ export class PubsubService {
     this.check('purge', n, actor);
     if (!n.rec.config.persist_items) throw errors.unsupported('persistent-items', 'this node does not persist items');
     this.store.purge(id);
+    this.fire({ kind: 'node-purged', node: id });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
-      this.emit({ kind: 'purge', node: id, recipients: this.recipients(n) });
+      this.notify(actor, { kind: 'purge', node: id, recipients: this.recipients(n) });
   }
 
   getAffiliationsOfNode(actor: Actor, id: string): { jid: string; affiliation: Affiliation }[] {
@@ -285,14 +463,14 @@ export class PubsubService {
       if (c.affiliation === 'none') n.affiliations.delete(jid);
       else n.affiliations.set(jid, c.affiliation as Affiliation);
     }
-    this.revokeWhereDenied(n, `affiliation changed by ${actor.bare}`);
+    this.revokeWhereDenied(n, `affiliation changed by ${actor.bare}`, actor);
   }
 
   /**
    * Remove every subscription whose holder may no longer subscribe (outcast,
    * dropped from a whitelist...), telling each one its subscription is now `none`.
    */
-  private revokeWhereDenied(n: NodeState, reason: string): void {
+  private revokeWhereDenied(n: NodeState, reason: string, actor?: Actor): void {
     for (const s of [...n.subs.values()]) {
       const bare = bareJid(s.jid);
       // Could this very subscription be made now? (its own state, not the JID's other ones)
@@ -301,7 +479,7 @@ export class PubsubService {
       this.store.deleteSubscription(n.rec.id, s.subid);
       n.subs.delete(s.subid);
       this.audit({ actor: bare, op: 'revoke', node: n.rec.id, decision: 'revoke', reason: `${reason}: ${d.reason}` });
-      this.emit({ kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason: d.reason });
+      this.notify(actor, { kind: 'subscription', node: n.rec.id, jid: s.jid, subid: s.subid, state: 'none', reason: d.reason });
     }
   }
 
@@ -325,7 +503,7 @@ export class PubsubService {
         for (const s of existing) {
           this.store.deleteSubscription(id, s.subid);
           n.subs.delete(s.subid);
-          this.emit({ kind: 'subscription', node: id, jid: s.jid, subid: s.subid, state: 'none', reason: `removed by ${actor.bare}` });
+          this.notify(actor, { kind: 'subscription', node: id, jid: s.jid, subid: s.subid, state: 'none', reason: `removed by ${actor.bare}` });
         }
       } else if (c.subscription === 'subscribed') {
         const target = existing[0];
@@ -333,11 +511,11 @@ export class PubsubService {
           if (target.state !== 'subscribed') {
             target.state = 'subscribed';
             this.store.putSubscription(target);
-            this.emit({ kind: 'subscription', node: id, jid: target.jid, subid: target.subid, state: 'subscribed' });
+            this.notify(actor, { kind: 'subscription', node: id, jid: target.jid, subid: target.subid, state: 'subscribed' });
           }
         } else {
           const sub = this.addSubscription(n, c.jid, 'subscribed');
-          this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
+          this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
         }
       } else {
         throw errors.badRequest(undefined, `an owner may set a subscription to subscribed or none, not ${c.subscription}`);
@@ -371,30 +549,34 @@ export class PubsubService {
     if (allow) {
       sub.state = 'subscribed';
       this.store.putSubscription(sub);
-      this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
-      this.sendLastTo(n, sub);
+      this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'subscribed' });
+      this.sendLastTo(n, sub, actor);
     } else {
       this.store.deleteSubscription(id, sub.subid);
       n.subs.delete(sub.subid);
-      this.emit({ kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'none', reason: `denied by ${actor.bare}` });
+      this.notify(actor, { kind: 'subscription', node: id, jid: sub.jid, subid: sub.subid, state: 'none', reason: `denied by ${actor.bare}` });
     }
   }
 
   // ---------------------------------------------------------------- subscriber use cases
 
-  subscribe(actor: Actor, id: string, jid: string): Subscription {
+  /**
+   * Subscribe (XEP-0060 §6.1). Every request makes a new subscription with its own
+   * subid and options (multi-subscribe, §6.1.6): one JID may hold several, e.g.
+   * with different filters, up to maxSubscriptionsPerJid per node.
+   */
+  subscribe(actor: Actor, id: string, jid: string, options: SubscriptionOptions = DEFAULT_SUBSCRIPTION_OPTIONS): Subscription {
     const n = this.node(id);
     if (!isValidJid(jid) || bareJid(jid) !== actor.bare)
       throw errors.badRequest('invalid-jid', `subscription JID ${jid} does not match your JID ${actor.bare}`);
-    const existing = this.subsOf(n, actor.bare).find((s) => s.jid === jid);
-    if (existing?.state === 'subscribed') return existing;
     const d = this.check('subscribe', n, actor);
+    checkSubscriptionOptions(options, n.rec.config.node_type, this.now());
     if (this.subsOf(n, actor.bare).length >= this.maxSubs)
-      throw new PubsubError('not-allowed', { pubsub: 'too-many-subscriptions' });
-    const sub = this.addSubscription(n, jid, d.pending ? 'pending' : 'subscribed');
+      throw new PubsubError('not-allowed', { pubsub: 'too-many-subscriptions', text: `at most ${this.maxSubs} subscriptions per JID and node` });
+    const sub = this.addSubscription(n, jid, d.pending ? 'pending' : 'subscribed', options);
     if (sub.state === 'pending') {
       const owners = [...n.affiliations].filter(([, a]) => a === 'owner').map(([j]) => j);
-      this.emit({ kind: 'authorization-request', node: id, owners, jid, subid: sub.subid });
+      this.notify(actor, { kind: 'authorization-request', node: id, owners, jid, subid: sub.subid });
     }
     return sub;
   }
@@ -405,39 +587,69 @@ export class PubsubService {
     if (n && sub.state === 'subscribed') this.sendLastTo(n, sub);
   }
 
-  private sendLastTo(n: NodeState, sub: Subscription): void {
+  private sendLastTo(n: NodeState, sub: Subscription, actor?: Actor): void {
     if (n.rec.config.send_last_published_item === 'never' || !n.rec.config.deliver_notifications) return;
+    if (!delivers(sub.options, this.now()) || sub.options.subscription_type !== 'items') return;
     // The last item is history: a node without history sends live items only.
     if (n.rec.config.history === false && !['owner', 'publisher'].includes(this.affiliationOf(n, bareJid(sub.jid)))) return;
     const last = this.store.lastItem(n.rec.id);
     if (!last) return;
-    this.emit({ kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid] }], config: n.rec.config, lastPublished: true });
+    this.notify(actor, { kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
   }
 
-  private addSubscription(n: NodeState, jid: string, state: SubscriptionState): Subscription {
-    const sub: Subscription = { node: n.rec.id, jid, subid: randomUUID(), state, created: this.now() };
+  private addSubscription(n: NodeState, jid: string, state: SubscriptionState, options: SubscriptionOptions = DEFAULT_SUBSCRIPTION_OPTIONS): Subscription {
+    const sub: Subscription = { node: n.rec.id, jid, subid: randomUUID(), state, created: this.now(), options: { ...options } };
     this.store.putSubscription(sub);
     n.subs.set(sub.subid, sub);
     return sub;
   }
 
+  /**
+   * The one subscription of `jid` a request names (XEP-0060 §6.2.3, §6.3.4): the
+   * JID must be the actor's own (or the actor manages the node's subscriptions),
+   * it must hold one, and with several the subid must say which.
+   */
+  private subscriptionOf(actor: Actor, n: NodeState, jid: string, subid: string | undefined, what: string): Subscription {
+    if (!isValidJid(jid)) throw errors.badRequest('invalid-jid', `invalid JID ${jid}`);
+    if (bareJid(jid) !== actor.bare && !this.may('manage-subscriptions', n.rec.id, actor.bare))
+      throw errors.forbidden(`you may not ${what} for ${jid}`);
+    const subs = [...n.subs.values()].filter((s) => s.jid === jid);
+    if (subs.length === 0) throw new PubsubError('unexpected-request', { pubsub: 'not-subscribed', text: `${jid} holds no subscription to ${n.rec.id}` });
+    if (subid) {
+      const target = subs.find((s) => s.subid === subid);
+      if (!target) throw errors.notAcceptable('invalid-subid', `no subscription ${subid} of ${jid} to ${n.rec.id}`);
+      return target;
+    }
+    if (subs.length > 1) throw errors.badRequest('subid-required', `${jid} holds ${subs.length} subscriptions to ${n.rec.id}: say which with subid`);
+    return subs[0]!;
+  }
+
   unsubscribe(actor: Actor, id: string, jid: string, subid?: string): void {
     const n = this.node(id);
-    if (!isValidJid(jid)) throw errors.badRequest('invalid-jid');
-    if (bareJid(jid) !== actor.bare && !this.may('manage-subscriptions', id, actor.bare))
-      throw errors.forbidden(`you may not unsubscribe ${jid}`);
-    const subs = [...n.subs.values()].filter((s) => s.jid === jid);
-    if (subs.length === 0) throw new PubsubError('unexpected-request', { pubsub: 'not-subscribed' });
-    let target: Subscription | undefined;
-    if (subid) {
-      target = subs.find((s) => s.subid === subid);
-      if (!target) throw errors.notAcceptable('invalid-subid');
-    } else {
-      if (subs.length > 1) throw errors.badRequest('subid-required');
-      target = subs[0]!;
-    }
+    const target = this.subscriptionOf(actor, n, jid, subid, 'unsubscribe');
     this.store.deleteSubscription(id, target.subid);
     n.subs.delete(target.subid);
+  }
+
+  /** One subscription with its options (XEP-0060 §6.3.2). */
+  subscriptionOptions(actor: Actor, id: string, jid: string, subid?: string): Subscription {
+    return { ...this.subscriptionOf(actor, this.node(id), jid, subid, 'read subscription options') };
+  }
+
+  /** Replace a subscription's options (XEP-0060 §6.3.5). */
+  setSubscriptionOptions(actor: Actor, id: string, jid: string, subid: string | undefined, options: SubscriptionOptions): Subscription {
+    const n = this.node(id);
+    const sub = this.subscriptionOf(actor, n, jid, subid, 'set subscription options');
+    checkSubscriptionOptions(options, n.rec.config.node_type, this.now());
+    sub.options = { ...options };
+    this.store.putSubscription(sub);
+    return { ...sub };
+  }
+
+  /** Default subscription options, of the service or of one node (XEP-0060 §6.4). */
+  defaultSubscriptionOptions(actor: Actor, id?: string): SubscriptionOptions {
+    if (id !== undefined) this.check('discover', this.node(id), actor);
+    return { ...DEFAULT_SUBSCRIPTION_OPTIONS };
   }
 
   /** The actor's own subscriptions, on one node or all. */
@@ -460,6 +672,8 @@ export class PubsubService {
   getItems(actor: Actor, id: string, q: ItemQuery): ItemPage {
     const n = this.node(id);
     this.check('retrieve-items', n, actor);
+    if (n.rec.config.node_type === 'collection')
+      throw errors.unsupported('retrieve-items', `${id} is a collection: it holds nodes, not items; retrieve from its leaves (pubsub#children)`);
     if (!n.rec.config.persist_items) return { items: [], count: 0, firstIndex: 0 };
     const page = this.store.getItems(id, q);
     if (page.missingCursor !== undefined) throw errors.itemNotFound(`no item ${page.missingCursor} in node ${id}`);
@@ -471,12 +685,11 @@ export class PubsubService {
 
   /**
    * Publish items. Resolves once they are stored; notifications are emitted after.
-   * `options` are publish-options fields: preconditions on the node configuration
-   * (and the configuration of a node created on the fly).
+   * `options` are publish-options: preconditions on the node configuration (and
+   * the configuration of a node created on the fly).
    */
-  publish(actor: Actor, id: string, items: PublishInput[], options?: Record<string, string[]>): Item[] {
+  publish(actor: Actor, id: string, items: PublishInput[], options?: NodeConfigChanges): Item[] {
     if (!id) throw errors.badRequest('nodeid-required');
-    if (items.length === 0) throw errors.badRequest('item-required');
     let n = this.nodes.get(id);
     if (!n) {
       if (!this.isAdmin(actor.bare) && !this.canCreate(actor.bare)) throw errors.itemNotFound(`no node ${id}`);
@@ -488,8 +701,19 @@ export class PubsubService {
     this.check('publish', n, actor);
     const cfg = n.rec.config;
     const now = this.now();
+    if (cfg.node_type === 'collection') throw errors.unsupported('publish', `${id} is a collection: publish to one of its leaves`);
+    // XEP-0060 §7.1 (publication scenarios): a transient notification-only node takes
+    // no item at all; every other node needs one, and payload nodes a payload in it.
+    const notificationOnlyTransient = !cfg.persist_items && !cfg.deliver_payloads;
+    if (notificationOnlyTransient && items.length > 0)
+      throw errors.badRequest('item-forbidden', 'this node is transient and notification-only (persist_items and deliver_payloads off): publish without an item');
+    if (!notificationOnlyTransient && items.length === 0) throw errors.badRequest('item-required', 'publish at least one item');
     for (const it of items) {
-      if (!it.payload && cfg.deliver_payloads && cfg.persist_items) throw errors.badRequest('payload-required');
+      if (it.id !== undefined) {
+        const bad = idProblem(it.id);
+        if (bad) throw errors.badRequest(undefined, `invalid item id: it ${bad}`);
+      }
+      if (!it.payload && cfg.deliver_payloads) throw errors.badRequest('payload-required', 'this node delivers payloads: the item needs one');
       if (Buffer.byteLength(it.payload) > cfg.max_payload_size)
         throw errors.notAcceptable('payload-too-big', `payload larger than ${cfg.max_payload_size} bytes`);
       if (it.payload) this.checkPayload(id, cfg, it);
@@ -507,21 +731,14 @@ export class PubsubService {
     } else {
       stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
     }
-    if (cfg.deliver_notifications) this.emit({ kind: 'items', node: id, items: stored, recipients: this.recipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
+    this.fire({ kind: 'items-published', node: id, items: stored });
+    if (cfg.deliver_notifications) this.notify(actor, { kind: 'items', node: id, items: stored, recipients: this.itemRecipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
     return stored;
   }
 
-  private checkPreconditions(n: NodeState, options: Record<string, string[]>): void {
-    for (const [name, values] of Object.entries(options)) {
-      if (name === 'FORM_TYPE') continue;
-      const spec = CONFIG_FIELDS.find((f) => fieldVar(f.key) === name);
-      if (!spec) throw errors.conflict('precondition-not-met', `unknown publish option ${name}`);
-      const have = formatConfigValue(n.rec.config, spec.key);
-      const want = values[0] ?? '';
-      const norm = (v: string) => (spec.kind === 'boolean' ? String(parseBoolean(v) ?? v) : v);
-      if (norm(want) !== norm(have))
-        throw errors.conflict('precondition-not-met', `${name} is ${have}, not ${want}`);
-    }
+  private checkPreconditions(n: NodeState, options: NodeConfigChanges): void {
+    const d = firstDifference(n.rec.config, options);
+    if (d) throw errors.conflict('precondition-not-met', `${fieldVar(d.key)} is ${d.have}, not ${d.want}`);
   }
 
   retract(actor: Actor, id: string, itemIds: string[], notify: boolean): void {
@@ -535,8 +752,9 @@ export class PubsubService {
       if (!mayAny && it.publisher !== actor.bare) throw errors.forbidden(`item ${itemId} was published by someone else`);
     }
     const removed = this.store.retractItems(id, itemIds);
+    if (removed.length) this.fire({ kind: 'items-retracted', node: id, ids: removed });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
-      this.emit({ kind: 'retract', node: id, ids: removed, recipients: this.recipients(n) });
+      this.notify(actor, { kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
   }
 
   /** Direct read for the service's own components (policy reconcile, catch-up): no access check. */

@@ -171,7 +171,7 @@ export class Notifier {
         return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><delete node="${esc(ev.node)}">${redirect}</delete></event>`);
       }
       case 'config': {
-        const form = ev.config.deliver_payloads ? configForm(ev.config, 'result').toString() : '';
+        const form = ev.config.deliver_payloads ? configForm(ev.config, 'result', ev.children).toString() : '';
         return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><configuration node="${esc(ev.node)}">${form}</configuration></event>`);
       }
       case 'subscription': {
@@ -180,6 +180,9 @@ export class Notifier {
       }
       case 'authorization-request':
         return ev.owners.map((o) => ({ raw: authorizationRequest(this.opts.from, o, ev.node, ev.jid, ev.subid).toString() }));
+      case 'associate':
+        // XEP-0248 §6.1: a node joined a collection (subscriptions of type 'nodes').
+        return this.grouped(ev.recipients, `<event xmlns="${NS.EVENT}"><collection node="${esc(ev.node)}"><associate node="${esc(ev.child)}"/></collection></event>`);
     }
   }
 
@@ -190,31 +193,36 @@ export class Notifier {
         return cfg.deliver_payloads && it.payload ? `<item ${attrs}>${it.payload}</item>` : `<item ${attrs}/>`;
       })
       .join('');
+    // A transient notification-only node's publish has no item: an empty <items/> (XEP-0060 §7.1).
     let inner = `<event xmlns="${NS.EVENT}"><items node="${esc(node)}">${items}</items></event>`;
     if (ev.lastPublished && ev.items[0]) inner += `<delay xmlns="${NS.DELAY}" stamp="${new Date(ev.items[0].published).toISOString()}"/>`;
-    if (cfg.body_summary && this.opts.summarize) {
+    let body = '';
+    if (cfg.body_summary && this.opts.summarize && ev.recipients.some((r) => r.body !== false)) {
       const lines = ev.items.map((it, i) => (it.payload ? this.opts.summarize!(it.payload, node, ev.parsed?.[i]) : undefined)).filter((s): s is string => !!s);
-      if (lines.length) inner += `<body>${escapeXMLText(lines.join('\n'))}</body>`;
+      if (lines.length) body = `<body>${escapeXMLText(lines.join('\n'))}</body>`;
     }
-    return this.grouped(ev.recipients, inner);
+    return this.grouped(ev.recipients, inner, body);
   }
 
   /**
-   * Recipients holding one subscription get identical bytes; a JID subscribed
-   * several times gets SHIM SubID headers (XEP-0060 §12.5) and its own copy.
+   * Recipients that need the same bytes share one notification: those holding one
+   * subscription, directly on the node, who take the <body>. A JID subscribed
+   * several times gets SHIM SubID headers (XEP-0060 §12.5), one receiving through
+   * a collection the Collection header (XEP-0248 §6.1), and one that asked for no
+   * body (pubsub#include_body off) a copy without it.
    */
-  private grouped(recipients: Recipient[], inner: string): Notification[] {
+  private grouped(recipients: Recipient[], inner: string, body = ''): Notification[] {
     const id = nextId();
-    const plain: string[] = [];
-    const out: Notification[] = [];
+    const groups = new Map<string, Notification>();
     for (const r of recipients) {
-      if (r.subids.length <= 1) plain.push(r.jid);
-      else {
-        const headers = `<headers xmlns="${NS.SHIM}">${r.subids.map((s) => `<header name="SubID">${esc(s)}</header>`).join('')}</headers>`;
-        out.push({ inner: inner + headers, id, recipients: [r.jid] });
-      }
+      const headers: string[] = [];
+      if (r.subids.length > 1) for (const s of r.subids) headers.push(`<header name="SubID">${esc(s)}</header>`);
+      if (r.collection !== undefined) headers.push(`<header name="Collection">${esc(r.collection)}</header>`);
+      const text = (r.body === false ? '' : body) + (headers.length ? `<headers xmlns="${NS.SHIM}">${headers.join('')}</headers>` : '');
+      const g = groups.get(text);
+      if (g) g.recipients.push(r.jid);
+      else groups.set(text, { inner: inner + text, id, recipients: [r.jid] });
     }
-    if (plain.length) out.unshift({ inner, id, recipients: plain });
-    return out;
+    return [...groups.values()];
   }
 }

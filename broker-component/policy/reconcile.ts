@@ -12,7 +12,7 @@
  * with no one but the service on it (subscribers are revoked), items kept.
  */
 import type { PubsubService } from '../core/service.ts';
-import { fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
+import { fieldVar, formatConfigValue, type NodeConfigChanges } from '../../pubsub/node-config.ts';
 import type { Actor, Affiliation, NodeConfig } from '../../pubsub/types.ts';
 import type { DesiredNode, DesiredState } from '../../access-policy/types.ts';
 
@@ -29,13 +29,13 @@ export function isEmptyReport(r: ReconcileReport): boolean {
   return !r.created.length && !r.configured.length && !r.affiliations.length && !r.retired.length;
 }
 
-function configDiff(current: NodeConfig | undefined, desired: DesiredNode['config']): Record<string, string[]> {
-  const fields: Record<string, string[]> = {};
+/** The desired values that differ from the node's (all of them for a node still to create). */
+function configDiff(current: NodeConfig | undefined, desired: DesiredNode['config']): NodeConfigChanges {
+  const changes: Record<string, unknown> = {};
   for (const key of Object.keys(desired) as (keyof DesiredNode['config'])[]) {
-    const want = formatConfigValue(desired as NodeConfig, key);
-    if (!current || formatConfigValue(current, key) !== want) fields[fieldVar(key)] = [want];
+    if (!current || formatConfigValue(current, key) !== formatConfigValue(desired as NodeConfig, key)) changes[key] = desired[key];
   }
-  return fields;
+  return changes as NodeConfigChanges;
 }
 
 export function reconcile(service: PubsubService, actor: Actor, state: DesiredState, previouslyManaged: readonly string[] = []): ReconcileReport {
@@ -60,7 +60,7 @@ export function reconcile(service: PubsubService, actor: Actor, state: DesiredSt
     if (grants.length) service.setAffiliations(actor, node.id, grants.map((c) => ({ jid: c.jid, affiliation: c.to })));
     if (!report.created.includes(node.id) && Object.keys(fields).length) {
       service.configure(actor, node.id, fields);
-      report.configured.push({ node: node.id, fields: Object.keys(fields) });
+      report.configured.push({ node: node.id, fields: Object.keys(fields).map((k) => fieldVar(k as keyof NodeConfig)) });
     }
     if (removals.length) service.setAffiliations(actor, node.id, removals.map((c) => ({ jid: c.jid, affiliation: 'none' })));
     report.affiliations.push(...grants, ...removals);
@@ -69,7 +69,7 @@ export function reconcile(service: PubsubService, actor: Actor, state: DesiredSt
   const wanted = new Set(state.nodes.map((n) => n.id));
   for (const id of previouslyManaged) {
     if (wanted.has(id) || !service.hasNode(id)) continue;
-    if (service.nodeConfig(id)?.access_model !== 'whitelist') service.configure(actor, id, { 'pubsub#access_model': ['whitelist'] });
+    if (service.nodeConfig(id)?.access_model !== 'whitelist') service.configure(actor, id, { access_model: 'whitelist' });
     const removals = service
       .getAffiliationsOfNode(actor, id)
       .filter((a) => a.jid !== actor.bare)

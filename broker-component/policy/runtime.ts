@@ -11,9 +11,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { PubsubService, ServiceEvent } from '../core/service.ts';
+import type { DomainEvent, PubsubService } from '../core/service.ts';
 import type { Actor } from '../../pubsub/types.ts';
-import type { SqliteStore } from '../store/sqlite.ts';
+import type { Store } from '../store/store.ts';
 import { compile } from '../../access-policy/compile.ts';
 import { loadPolicyFile } from '../../access-policy/load.ts';
 import { ConfigError } from '../../common/config.ts';
@@ -30,7 +30,7 @@ export type PolicyAudit = { actor: string; op: string; node: string; decision: '
 export type PolicyRuntimeOptions = {
   file: string;
   service: PubsubService;
-  store: SqliteStore;
+  store: Store;
   /** The component's JID: it acts as owner of every node. */
   serviceJid: string;
   log: Logger;
@@ -63,7 +63,7 @@ export class PolicyRuntime extends EventEmitter {
     super();
     this.log = opts.log.child({ policy_file: opts.file });
     this.actor = { jid: opts.serviceJid, bare: opts.serviceJid.toLowerCase() };
-    this.queue = new ReleaseQueue(opts.store.database);
+    this.queue = new ReleaseQueue(opts.store);
     this.scheduler = new ReleaseScheduler(
       this.queue,
       (job) => this.release(job),
@@ -170,14 +170,16 @@ export class PolicyRuntime extends EventEmitter {
     return report;
   }
 
-  /** The broker's service-event hook: source publications become release jobs. */
-  onServiceEvent(ev: ServiceEvent): void {
+  /**
+   * The service's domain-event hook (always called, whatever the source node's
+   * notification settings): source publications become release jobs.
+   */
+  onDomainEvent(ev: DomainEvent): void {
     if (this.stopped) return;
     const transforms = this.bySource.get(ev.node);
     if (!transforms) return;
     switch (ev.kind) {
-      case 'items': {
-        if (ev.lastPublished) return;
+      case 'items-published': {
         const jobs: ReleaseJob[] = [];
         for (const it of ev.items)
           for (const t of transforms)
@@ -187,7 +189,7 @@ export class PolicyRuntime extends EventEmitter {
         this.scheduler.kick();
         return;
       }
-      case 'retract': {
+      case 'items-retracted': {
         // Retract once, retracted everywhere: pending releases are cancelled, released items removed.
         this.queue.cancelItems(ev.node, ev.ids);
         setImmediate(() => this.mirror(transforms, (target) => {
@@ -196,11 +198,11 @@ export class PolicyRuntime extends EventEmitter {
         }));
         return;
       }
-      case 'purge':
+      case 'node-purged':
         this.queue.cancelSource(ev.node);
         setImmediate(() => this.mirror(transforms, (target) => this.opts.service.purge(this.actor, target)));
         return;
-      case 'delete':
+      case 'node-deleted':
         this.queue.cancelSource(ev.node);
         return;
       default:

@@ -6,38 +6,15 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../../pubsub/types.ts';
+import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, SubscriptionOptions } from '../../pubsub/types.ts';
+import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
 import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
-import type { ItemPage, ItemQuery, Store, StoredState } from './store.ts';
+import type { ItemPage, ItemQuery, ReleaseJob, Store, StoredState } from './store.ts';
 
-const SCHEMA_VERSION = 1;
-
-export type SqliteStoreOptions = {
-  /** 'full' (default): fsync on every commit. 'normal': survives a killed process, not a power cut. */
-  synchronous?: 'full' | 'normal';
-};
-
-type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number };
-
-export class SqliteStore implements Store {
-  private db: Database.Database;
-  private q: ReturnType<SqliteStore['prepare']>;
-
-  constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'voxnet.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('foreign_keys = ON');
-    this.migrate();
-    this.q = this.prepare();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this broker (${SCHEMA_VERSION})`);
-    if (version === SCHEMA_VERSION) return;
-    this.db.exec(`
+/** Migration i takes the schema from version i to i + 1. */
+const MIGRATIONS: ((db: Database.Database) => void)[] = [
+  (db) =>
+    db.exec(`
       CREATE TABLE IF NOT EXISTS nodes (
         id TEXT PRIMARY KEY, config TEXT NOT NULL, created INTEGER NOT NULL, creator TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS affiliations (
@@ -53,8 +30,69 @@ export class SqliteStore implements Store {
       CREATE UNIQUE INDEX IF NOT EXISTS items_node_id ON items(node, id);
       CREATE INDEX IF NOT EXISTS items_node_seq ON items(node, seq);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    `);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    `),
+  // 2: subscription options (XEP-0060 §6.3), one JSON record per subscription; fields
+  // added later read as their defaults, so new options need no migration.
+  (db) => db.exec(`ALTER TABLE subscriptions ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`),
+  // 3: release jobs of the access policy (broker-component/policy); brokers before
+  // schema 3 created this table themselves, hence IF NOT EXISTS.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS policy_releases (
+        source TEXT NOT NULL, item_id TEXT NOT NULL, target TEXT NOT NULL,
+        published INTEGER NOT NULL, due_at INTEGER NOT NULL,
+        payload TEXT NOT NULL, publisher TEXT NOT NULL,
+        PRIMARY KEY (source, item_id, target));
+      CREATE INDEX IF NOT EXISTS policy_releases_due ON policy_releases(due_at);
+    `),
+];
+const SCHEMA_VERSION = MIGRATIONS.length;
+
+export type SqliteStoreOptions = {
+  /** 'full' (default): fsync on every commit. 'normal': survives a killed process, not a power cut. */
+  synchronous?: 'full' | 'normal';
+};
+
+type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number };
+type ReleaseRow = { source: string; item_id: string; target: string; published: number; due_at: number; payload: string; publisher: string };
+
+const toJob = (r: ReleaseRow): ReleaseJob => ({
+  source: r.source,
+  itemId: r.item_id,
+  target: r.target,
+  published: r.published,
+  dueAt: r.due_at,
+  payload: r.payload,
+  publisher: r.publisher,
+});
+
+export class SqliteStore implements Store {
+  private db: Database.Database;
+  private q: ReturnType<SqliteStore['prepare']>;
+
+  constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(join(dataDir, 'voxnet.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+    this.q = this.prepare();
+  }
+
+  /**
+   * Bring the database to SCHEMA_VERSION: each migration runs once, in order, in
+   * one transaction with the version bump (a crash leaves the previous version).
+   */
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this broker (${SCHEMA_VERSION})`);
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        MIGRATIONS[v]!(this.db);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
   }
 
   private prepare() {
@@ -65,7 +103,7 @@ export class SqliteStore implements Store {
       deleteNode: d.prepare('DELETE FROM nodes WHERE id = ?'),
       setAff: d.prepare('INSERT INTO affiliations (node, jid, affiliation) VALUES (?, ?, ?) ON CONFLICT(node, jid) DO UPDATE SET affiliation = excluded.affiliation'),
       delAff: d.prepare('DELETE FROM affiliations WHERE node = ? AND jid = ?'),
-      putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid'),
+      putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created, options) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid, options = excluded.options'),
       delSub: d.prepare('DELETE FROM subscriptions WHERE node = ? AND subid = ?'),
       delItem: d.prepare('DELETE FROM items WHERE node = ? AND id = ?'),
       insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published) VALUES (?, ?, ?, ?, ?)'),
@@ -75,14 +113,32 @@ export class SqliteStore implements Store {
       getItem: d.prepare('SELECT * FROM items WHERE node = ? AND id = ?'),
       lastItem: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1'),
       seqOf: d.prepare('SELECT seq FROM items WHERE node = ? AND id = ?').pluck(),
-      countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq < ?').pluck(),
+      // `floor`: the lowest seq of the result set (0: every item; see ItemQuery.newest).
+      countFrom: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ?').pluck(),
+      nthNewestSeq: d.prepare('SELECT seq FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
+      countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ? AND seq < ?').pluck(),
       pageAfter: d.prepare('SELECT * FROM items WHERE node = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
-      pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      pageIndex: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
+      pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      pageIndex: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
       newest: d.prepare('SELECT * FROM items WHERE node = ? ORDER BY seq DESC LIMIT ?'),
       getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       delMeta: d.prepare('DELETE FROM meta WHERE key = ?'),
+      putRelease: d.prepare(
+        `INSERT INTO policy_releases (source, item_id, target, published, due_at, payload, publisher) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(source, item_id, target) DO UPDATE SET published = excluded.published, due_at = excluded.due_at,
+           payload = excluded.payload, publisher = excluded.publisher`,
+      ),
+      dueReleases: d.prepare('SELECT * FROM policy_releases WHERE due_at <= ? ORDER BY due_at, published LIMIT ?'),
+      nextRelease: d.prepare('SELECT min(due_at) FROM policy_releases').pluck(),
+      delRelease: d.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ? AND target = ?'),
+      delReleaseItem: d.prepare('DELETE FROM policy_releases WHERE source = ? AND item_id = ?'),
+      delReleaseSource: d.prepare('DELETE FROM policy_releases WHERE source = ?'),
+      releasePairs: d.prepare('SELECT DISTINCT source, target FROM policy_releases'),
+      delReleasePair: d.prepare('DELETE FROM policy_releases WHERE source = ? AND target = ?'),
+      rescheduleReleases: d.prepare('UPDATE policy_releases SET due_at = published + ? WHERE source = ? AND target = ?'),
+      allReleases: d.prepare('SELECT * FROM policy_releases ORDER BY due_at'),
+      countReleases: d.prepare('SELECT count(*) FROM policy_releases').pluck(),
     };
   }
 
@@ -91,7 +147,9 @@ export class SqliteStore implements Store {
       (r): NodeRecord => ({ id: r.id, config: decodeConfig(r.config), created: r.created, creator: r.creator }),
     );
     const affiliations = this.db.prepare('SELECT node, jid, affiliation FROM affiliations').all() as StoredState['affiliations'];
-    const subscriptions = this.db.prepare('SELECT node, subid, jid, state, created FROM subscriptions ORDER BY created').all() as Subscription[];
+    const subscriptions = (this.db.prepare('SELECT node, subid, jid, state, created, options FROM subscriptions ORDER BY created').all() as (Omit<Subscription, 'options'> & { options: string })[]).map(
+      (r): Subscription => ({ ...r, options: decodeOptions(r.options) }),
+    );
     return { nodes, affiliations, subscriptions };
   }
 
@@ -116,7 +174,7 @@ export class SqliteStore implements Store {
   }
 
   putSubscription(sub: Subscription): void {
-    this.q.putSub.run(sub.node, sub.subid, sub.jid, sub.state, sub.created);
+    this.q.putSub.run(sub.node, sub.subid, sub.jid, sub.state, sub.created, encodeOptions(sub.options));
   }
 
   deleteSubscription(node: string, subid: string): void {
@@ -165,32 +223,87 @@ export class SqliteStore implements Store {
   }
 
   getItems(node: string, query: ItemQuery): ItemPage {
-    const count = this.q.countItems.get(node) as number;
+    let count = this.q.countItems.get(node) as number;
     if (query.ids) {
       const items = query.ids
         .map((id) => this.getItem(node, id))
         .filter((x): x is Item => !!x)
         .sort((a, b) => a.seq - b.seq);
-      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, items[0]!.seq) as number) : 0 };
+      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, 0, items[0]!.seq) as number) : 0 };
+    }
+    // The result set: every item, or the newest `newest`, in publication order.
+    let floor = 0;
+    if (query.newest !== undefined && query.newest < count) {
+      if (query.newest <= 0) return { items: [], count: 0, firstIndex: 0 };
+      floor = this.q.nthNewestSeq.get(node, query.newest - 1) as number;
+      count = query.newest;
     }
     const max = Math.max(0, Math.min(query.max ?? count, count));
     let rows: ItemRow[];
     if (query.after !== undefined) {
       const seq = this.q.seqOf.get(node, query.after) as number | undefined;
       if (seq === undefined) return { items: [], count, firstIndex: 0, ...missingCursor(query.after) };
-      rows = this.q.pageAfter.all(node, seq, max) as ItemRow[];
+      rows = this.q.pageAfter.all(node, Math.max(seq, floor - 1), max) as ItemRow[];
     } else if (query.before !== undefined && query.before !== '') {
       const seq = this.q.seqOf.get(node, query.before) as number | undefined;
       if (seq === undefined) return { items: [], count, firstIndex: 0, ...missingCursor(query.before) };
-      rows = (this.q.pageBefore.all(node, seq, max) as ItemRow[]).reverse();
+      rows = (this.q.pageBefore.all(node, floor, seq, max) as ItemRow[]).reverse();
     } else if (query.index !== undefined) {
-      rows = this.q.pageIndex.all(node, max, query.index) as ItemRow[];
+      rows = this.q.pageIndex.all(node, floor, max, query.index) as ItemRow[];
     } else {
-      // No cursor, or <before/>: the newest `max` items, oldest first.
+      // No cursor, or <before/>: the last page, i.e. the newest `max` items, oldest first.
       rows = (this.q.newest.all(node, max) as ItemRow[]).reverse();
     }
-    const firstIndex = rows.length ? (this.q.countBefore.get(node, rows[0]!.seq) as number) : 0;
+    const firstIndex = rows.length ? (this.q.countBefore.get(node, floor, rows[0]!.seq) as number) : 0;
     return { items: rows, count, firstIndex };
+  }
+
+  // ---------------------------------------------------------------- release jobs
+
+  putReleaseJobs(jobs: ReleaseJob[]): void {
+    this.db.transaction(() => {
+      for (const j of jobs) this.q.putRelease.run(j.source, j.itemId, j.target, j.published, j.dueAt, j.payload, j.publisher);
+    })();
+  }
+
+  dueReleaseJobs(now: number, limit: number): ReleaseJob[] {
+    return (this.q.dueReleases.all(now, limit) as ReleaseRow[]).map(toJob);
+  }
+
+  nextReleaseDue(): number | undefined {
+    return (this.q.nextRelease.get() as number | null) ?? undefined;
+  }
+
+  deleteReleaseJob(j: Pick<ReleaseJob, 'source' | 'itemId' | 'target'>): void {
+    this.q.delRelease.run(j.source, j.itemId, j.target);
+  }
+
+  deleteReleaseJobsOfItems(source: string, itemIds: string[]): number {
+    return this.db.transaction(() => itemIds.reduce((n, id) => n + this.q.delReleaseItem.run(source, id).changes, 0))();
+  }
+
+  deleteReleaseJobsOfSource(source: string): number {
+    return this.q.delReleaseSource.run(source).changes;
+  }
+
+  realignReleaseJobs(embargoMs: (source: string, target: string) => number | undefined): { source: string; target: string; cancelled: number }[] {
+    const out: { source: string; target: string; cancelled: number }[] = [];
+    this.db.transaction(() => {
+      for (const { source, target } of this.q.releasePairs.all() as { source: string; target: string }[]) {
+        const ms = embargoMs(source, target);
+        if (ms === undefined) out.push({ source, target, cancelled: this.q.delReleasePair.run(source, target).changes });
+        else this.q.rescheduleReleases.run(ms, source, target);
+      }
+    })();
+    return out;
+  }
+
+  allReleaseJobs(): ReleaseJob[] {
+    return (this.q.allReleases.all() as ReleaseRow[]).map(toJob);
+  }
+
+  countReleaseJobs(): number {
+    return this.q.countReleases.get() as number;
   }
 
   getMeta(key: string): string | undefined {
@@ -202,14 +315,6 @@ export class SqliteStore implements Store {
     else this.q.setMeta.run(key, value);
   }
 
-  /**
-   * The database itself, for broker extensions that keep their own tables next to
-   * the store's (e.g. the access policy's release queue). Not part of `Store`.
-   */
-  get database(): Database.Database {
-    return this.db;
-  }
-
   close(): void {
     this.db.close();
   }
@@ -218,6 +323,16 @@ export class SqliteStore implements Store {
 /** An RSM cursor naming an item that is not in the node: XEP-0059 §2.6 says item-not-found. */
 function missingCursor(id: string): { missingCursor: string } {
   return { missingCursor: id };
+}
+
+/** Infinity (subscription_depth "all") survives JSON as "all". */
+function encodeOptions(o: SubscriptionOptions): string {
+  return JSON.stringify(o, (_k, v) => (v === Infinity ? 'all' : v));
+}
+
+function decodeOptions(s: string): SubscriptionOptions {
+  const o = JSON.parse(s, (_k, v) => (v === 'all' ? Infinity : v)) as Partial<SubscriptionOptions>;
+  return subscriptionOptionsOf(o);
 }
 
 function encodeConfig(c: NodeConfig): string {

@@ -6,10 +6,18 @@
  */
 import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription } from '../../pubsub/types.ts';
 
+/**
+ * A page of a node's items. The result set is the node's items (or its `newest`
+ * ones) in publication order, oldest first, as in XEP-0313; `after`, `before` and
+ * `index` page through it (XEP-0059). Without a cursor, the last page: the newest
+ * `max` items.
+ */
 export type ItemQuery = {
   /** Only these ids (in publication order). */
   ids?: string[];
-  /** The newest `max` items (after paging is applied, the page size). */
+  /** Restrict the result set to the newest `newest` items (XEP-0060 max_items). */
+  newest?: number;
+  /** The page size; without a cursor, the newest `max` items. */
   max?: number;
   /** XEP-0059: items published after this item id (newer). */
   after?: string;
@@ -21,7 +29,7 @@ export type ItemQuery = {
 
 export type ItemPage = {
   items: Item[];
-  /** Total number of items in the node (for RSM <count/>). */
+  /** Number of items in the result set (for RSM <count/>). */
   count: number;
   /** Position of the first returned item in publication order (for RSM <first index>). */
   firstIndex: number;
@@ -35,7 +43,48 @@ export type StoredState = {
   subscriptions: Subscription[];
 };
 
-export interface Store {
+/**
+ * A durable release job of the access policy (broker-component/policy): one
+ * (source item, level node) pair still to be derived and published.
+ */
+export type ReleaseJob = {
+  source: string;
+  itemId: string;
+  target: string;
+  /** Publication time of the source item, ms since epoch. */
+  published: number;
+  /** When the level may receive it, ms since epoch. */
+  dueAt: number;
+  /** The source payload as published (serialized XML). */
+  payload: string;
+  publisher: string;
+};
+
+/** Release jobs, kept with the items (same database, same migrations, same durability). */
+export interface ReleaseJobStore {
+  /** Add jobs atomically; a job for the same (source, item, target) is replaced. */
+  putReleaseJobs(jobs: ReleaseJob[]): void;
+  /** Jobs due at `now`, the earliest first. */
+  dueReleaseJobs(now: number, limit: number): ReleaseJob[];
+  /** The earliest due time, or undefined when there is no job. */
+  nextReleaseDue(): number | undefined;
+  deleteReleaseJob(job: Pick<ReleaseJob, 'source' | 'itemId' | 'target'>): void;
+  /** Delete the jobs of these source items; returns how many. */
+  deleteReleaseJobsOfItems(source: string, itemIds: string[]): number;
+  /** Delete every job of a source node; returns how many. */
+  deleteReleaseJobsOfSource(source: string): number;
+  /**
+   * Atomically, for every (source, target) pair with jobs: `embargoMs` gives the
+   * pair's embargo (due = published + embargo), or undefined to delete its jobs.
+   * Returns the deleted pairs.
+   */
+  realignReleaseJobs(embargoMs: (source: string, target: string) => number | undefined): { source: string; target: string; cancelled: number }[];
+  allReleaseJobs(): ReleaseJob[];
+  /** How many jobs wait (due or not). */
+  countReleaseJobs(): number;
+}
+
+export interface Store extends ReleaseJobStore {
   load(): StoredState;
   createNode(node: NodeRecord, owner: string): void;
   updateNodeConfig(node: string, config: NodeConfig): void;

@@ -6,14 +6,15 @@
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../../common/ns.ts';
 import { parseBoolean } from '../../common/boolean.ts';
-import { authorizationRequest, buildForm, configForm, readForm, type FormField } from './forms.ts';
+import { authorizationRequest, buildForm, configForm, configFromFields, readForm, splitChildren, type FormField } from './forms.ts';
+import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
 import { bareJid } from '../../pubsub/jid.ts';
 import type { PubsubService, PublishInput } from '../core/service.ts';
-import type { Actor, Item, NodeConfig } from '../../pubsub/types.ts';
+import type { Actor, Item, NodeConfig, RequestTrace } from '../../pubsub/types.ts';
 import type { ItemQuery } from '../store/store.ts';
 
 /** The pubsub#features this service implements, and nothing else. */
@@ -22,6 +23,7 @@ export const PUBSUB_FEATURES = [
   'access-open',
   'access-whitelist',
   'auto-create',
+  'collections',
   'config-node',
   'create-and-configure',
   'create-nodes',
@@ -48,10 +50,13 @@ export const PUBSUB_FEATURES = [
   'retract-items',
   'retrieve-affiliations',
   'retrieve-default',
+  'retrieve-default-sub',
   'retrieve-items',
   'retrieve-subscriptions',
+  'rsm',
   'subscribe',
   'subscription-notifications',
+  'subscription-options',
 ] as const;
 
 export const SERVICE_FEATURES = [
@@ -73,11 +78,19 @@ export type HandlerOptions = {
   maxPage?: number;
   /** Payload bytes in one items reply (below the server's stanza limit for components). */
   maxReplyBytes?: number;
+  /**
+   * An exception that is not a PubsubError (a bug, SQLITE_FULL...): log it, with its
+   * stack. The remote entity only reads a generic internal-server-error. Default: stderr.
+   */
+  onInternalError?: (err: unknown, stanza: Element) => void;
 };
 
-function actorOf(stanza: Element): Actor {
+/** What the remote entity reads when the service fails on its own account (details go to the log only). */
+export const INTERNAL_ERROR_TEXT = 'internal error in the publish-subscribe service (logged there)';
+
+function actorOf(stanza: Element, request?: RequestTrace): Actor {
   const from = stanza.attrs.from ?? '';
-  return { jid: from, bare: bareJid(from) };
+  return { jid: from, bare: bareJid(from), request };
 }
 
 function result(iq: Element, ...children: Element[]): Element {
@@ -117,29 +130,34 @@ export class Xep0060Handler {
     this.maxReplyBytes = opts.maxReplyBytes ?? 400 * 1024;
   }
 
-  /** Reply to an IQ get/set (undefined for result/error IQs, which need none). */
-  handleIq(iq: Element): Element | undefined {
+  /**
+   * Reply to an IQ get/set (undefined for result/error IQs, which need none).
+   * With `request`, the dispatch of every notification the IQ caused is added to
+   * `request.dispatched` (the broker acknowledges a publish once they are routed).
+   */
+  handleIq(iq: Element, request?: RequestTrace): Element | undefined {
     const type = iq.attrs.type;
     if (type !== 'get' && type !== 'set') return undefined;
+    const actor = actorOf(iq, request);
     try {
       const children = iq.getChildElements();
       if (children.length !== 1) throw new PubsubError('bad-request', { text: 'an IQ carries exactly one child' });
       const child = children[0]!;
       const ns = child.attrs.xmlns;
-      if (child.name === 'pubsub' && ns === NS.PUBSUB) return this.pubsub(iq, child, type);
-      if (child.name === 'pubsub' && ns === NS.OWNER) return this.owner(iq, child, type);
-      if (child.name === 'query' && ns === NS.DISCO_INFO && type === 'get') return this.discoInfo(iq, child);
-      if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child);
-      if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child);
+      if (child.name === 'pubsub' && ns === NS.PUBSUB) return this.pubsub(iq, child, type, actor);
+      if (child.name === 'pubsub' && ns === NS.OWNER) return this.owner(iq, child, type, actor);
+      if (child.name === 'query' && ns === NS.DISCO_INFO && type === 'get') return this.discoInfo(iq, child, actor);
+      if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child, actor);
+      if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child, actor);
       if (child.name === 'ping' && ns === NS.PING && type === 'get') return result(iq);
       throw new PubsubError('service-unavailable', { text: `${child.name} in ${ns ?? 'no namespace'} is not served here` });
     } catch (e) {
-      return errorReply(iq, toPubsubError(e));
+      return errorReply(iq, this.toPubsubError(e, iq));
     }
   }
 
   /** Messages: owners answering subscription authorization forms. Returns an error reply when refused. */
-  handleMessage(msg: Element): Element | undefined {
+  handleMessage(msg: Element, request?: RequestTrace): Element | undefined {
     if (msg.attrs.type === 'error') return undefined;
     const x = msg.getChild('x', NS.DATA);
     const form = readForm(x);
@@ -152,17 +170,28 @@ export class Xep0060Handler {
       const allowRaw = f['pubsub#allow']?.[0];
       if (!node || !jid || allowRaw === undefined) throw errors.badRequest(undefined, 'authorization form lacks node, subscriber_jid or allow');
       const allow = parseBoolean(allowRaw) === true;
-      this.service.authorize(actorOf(msg), node, jid, f['pubsub#subid']?.[0], allow);
+      this.service.authorize(actorOf(msg, request), node, jid, f['pubsub#subid']?.[0], allow);
       return undefined;
     } catch (e) {
-      return errorReply(msg, toPubsubError(e));
+      return errorReply(msg, this.toPubsubError(e, msg));
     }
+  }
+
+  /** A refusal as it is; anything else logged here and answered with a generic text. */
+  private toPubsubError(e: unknown, stanza: Element): PubsubError {
+    if (e instanceof PubsubError) return e;
+    const report = this.opts.onInternalError ?? ((err: unknown) => console.error('voxnet pubsub: internal error', err));
+    try {
+      report(e, stanza);
+    } catch {
+      /* a failing logger must not turn into a second failure */
+    }
+    return new PubsubError('internal-server-error', { text: INTERNAL_ERROR_TEXT });
   }
 
   // ------------------------------------------------------------------ pubsub namespace
 
-  private pubsub(iq: Element, ps: Element, type: string): Element {
-    const actor = actorOf(iq);
+  private pubsub(iq: Element, ps: Element, type: string, actor: Actor): Element {
     const kids = ps.getChildElements();
     const first = kids[0];
     if (!first) throw errors.badRequest(undefined, 'empty pubsub element');
@@ -173,7 +202,8 @@ export class Xep0060Handler {
         const configure = ps.getChild('configure');
         const form = readForm(configure?.getChild('x', NS.DATA));
         if (form && form.formType && form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
-        const node = this.service.createNode(actor, first.attrs.node || undefined, form?.fields);
+        const { fields, children } = splitChildren(form?.fields);
+        const node = this.service.createNode(actor, first.attrs.node || undefined, fields ? configFromFields(fields) : undefined, children);
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('create', { node })));
       }
       case 'publish': {
@@ -186,7 +216,8 @@ export class Xep0060Handler {
         });
         const po = readForm(ps.getChild('publish-options')?.getChild('x', NS.DATA));
         if (po && po.formType !== NS.PUBLISH_OPTIONS) throw errors.badRequest(undefined, 'publish-options form has the wrong FORM_TYPE');
-        const stored = this.service.publish(actor, node!, items, po?.fields);
+        const stored = this.service.publish(actor, node!, items, po ? configFromFields(po.fields, { precondition: true }) : undefined);
+        // A transient notification-only publish has no item: the reply names the node only (§7.1.2).
         return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('publish', { node }, ...stored.map((s) => xml('item', { id: s.id })))));
       }
       case 'retract': {
@@ -198,12 +229,16 @@ export class Xep0060Handler {
       }
       case 'subscribe': {
         requireType(set, 'subscribe');
-        if (ps.getChild('options')?.getChild('x', NS.DATA)) throw errors.unsupported('subscription-options');
         const jid = first.attrs.jid;
         if (!jid) throw errors.badRequest('jid-required');
-        const sub = this.service.subscribe(actor, first.attrs.node!, jid);
+        // Subscribe and configure (§6.3.7): the options form rides along.
+        const optForm = readForm(ps.getChild('options')?.getChild('x', NS.DATA));
+        const options = optForm ? readSubscriptionOptions(this.service.defaultSubscriptionOptions(actor), optForm) : undefined;
+        const sub = this.service.subscribe(actor, first.attrs.node!, jid, options);
         queueMicrotask(() => this.service.afterSubscribe(sub));
-        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscription', { node: sub.node, jid: sub.jid, subid: sub.subid, subscription: sub.state })));
+        const reply = xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscription', { node: sub.node, jid: sub.jid, subid: sub.subid, subscription: sub.state }));
+        if (optForm) reply.append(xml('options', { node: sub.node, jid: sub.jid, subid: sub.subid }, subscriptionOptionsForm(sub.options, 'result')));
+        return result(iq, reply);
       }
       case 'unsubscribe': {
         requireType(set, 'unsubscribe');
@@ -226,15 +261,46 @@ export class Xep0060Handler {
       case 'items':
         requireType(!set, 'items');
         return this.items(iq, ps, first, actor);
-      case 'options':
-        throw errors.unsupported('subscription-options');
-      case 'default':
-        throw errors.unsupported('retrieve-default-sub');
+      case 'options': {
+        const node = first.attrs.node;
+        const jid = first.attrs.jid;
+        if (!node) throw errors.badRequest('nodeid-required');
+        if (!jid) throw errors.badRequest('jid-required');
+        const subid = first.attrs.subid || undefined;
+        if (!set) {
+          const sub = this.service.subscriptionOptions(actor, node, jid, subid);
+          return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('options', { node, jid, subid: sub.subid }, subscriptionOptionsForm(sub.options, 'form'))));
+        }
+        const x = first.getChild('x', NS.DATA);
+        if (x?.attrs.type === 'cancel') return result(iq);
+        const form = readForm(x);
+        if (!form) throw errors.badRequest('invalid-options', 'options need a data form');
+        const current = this.service.subscriptionOptions(actor, node, jid, subid);
+        this.service.setSubscriptionOptions(actor, node, jid, current.subid, readSubscriptionOptions(current.options, form));
+        return result(iq);
+      }
+      case 'default': {
+        requireType(!set, 'default');
+        const node = first.attrs.node || undefined;
+        const opts = this.service.defaultSubscriptionOptions(actor, node);
+        return result(iq, xml('pubsub', { xmlns: NS.PUBSUB }, xml('default', { node }, subscriptionOptionsForm(opts, 'form'))));
+      }
       default:
         throw errors.badRequest(undefined, `unknown pubsub request ${first.name}`);
     }
   }
 
+  /**
+   * Items retrieval (§6.5) with XEP-0059 paging. The result set is the node's
+   * items in publication order, oldest first (the order of XEP-0313 archives,
+   * which slixmpp's and Smack's RSM iterators and our agents page through); with
+   * max_items, only the newest max_items of them (§6.5.7). Within it:
+   *   - no RSM: the newest items (max_items, or up to maxPage);
+   *   - RSM without a cursor: the first page; <after>X: the page following X
+   *     (newer), and so on with <after> = the previous <last> until <count>;
+   *   - <before/>: the last page (newest); <before>X: the page preceding X;
+   *   - <index>: the page starting at that position.
+   */
   private items(iq: Element, ps: Element, itemsEl: Element, actor: Actor): Element {
     const node = itemsEl.attrs.node!;
     const q: ItemQuery = {};
@@ -243,13 +309,14 @@ export class Xep0060Handler {
     if (ids.length) q.ids = ids;
     if (itemsEl.attrs.max_items !== undefined) {
       if (!/^\d+$/.test(itemsEl.attrs.max_items)) throw errors.badRequest(undefined, 'max_items must be a non-negative integer');
-      q.max = Number(itemsEl.attrs.max_items);
+      q.newest = Number(itemsEl.attrs.max_items);
+      if (!set) q.max = q.newest;
     }
-    if (set) {
+    if (set && !q.ids) {
       const max = set.getChildText('max');
       if (max !== null && max !== undefined) {
         if (!/^\d+$/.test(max)) throw errors.badRequest(undefined, 'RSM max must be a non-negative integer');
-        q.max = Math.min(Number(max), q.max ?? Infinity);
+        q.max = Number(max);
       }
       const after = set.getChild('after');
       const before = set.getChild('before');
@@ -259,15 +326,14 @@ export class Xep0060Handler {
       else if (index !== null && index !== undefined) {
         if (!/^\d+$/.test(index)) throw errors.badRequest(undefined, 'RSM index must be a non-negative integer');
         q.index = Number(index);
-      }
-      if (q.after !== undefined && q.before === undefined && q.max === undefined) q.max = this.maxPage;
+      } else q.index = 0; // no cursor: the first page of the result set
     }
     if (q.max === undefined && !q.ids) q.max = this.maxPage;
     if (q.max !== undefined) q.max = Math.min(q.max, this.maxPage);
     const full = this.service.getItems(actor, node, q);
     // A reply must fit the server's stanza limit for components (Prosody: 512 KiB),
     // or the server drops the link: cut the page by bytes and let RSM say where it ends.
-    // Pages anchored at the newest items (<before/>, max_items) keep the newest.
+    // Pages anchored at the newest items (<before>, no RSM) keep the newest.
     const keepNewest = q.after === undefined && q.index === undefined && !q.ids;
     const page = fitPage(full, this.maxReplyBytes, keepNewest);
     const truncated = page.items.length < full.items.length;
@@ -287,8 +353,7 @@ export class Xep0060Handler {
 
   // ------------------------------------------------------------------ owner namespace
 
-  private owner(iq: Element, ps: Element, type: string): Element {
-    const actor = actorOf(iq);
+  private owner(iq: Element, ps: Element, type: string, actor: Actor): Element {
     const first = ps.getChildElements()[0];
     if (!first) throw errors.badRequest(undefined, 'empty pubsub#owner element');
     const set = type === 'set';
@@ -298,14 +363,15 @@ export class Xep0060Handler {
         if (!node) throw errors.badRequest('nodeid-required');
         if (!set) {
           const cfg = this.service.getConfig(actor, node);
-          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('configure', { node }, configForm(cfg, 'form'))));
+          return result(iq, xml('pubsub', { xmlns: NS.OWNER }, xml('configure', { node }, configForm(cfg, 'form', this.service.childrenOf(node)))));
         }
         const x = first.getChild('x', NS.DATA);
         if (x?.attrs.type === 'cancel') return result(iq);
         const form = readForm(x);
         if (!form) throw errors.badRequest(undefined, 'configure needs a data form');
         if (form.formType !== NS.NODE_CONFIG) throw errors.badRequest(undefined, 'configure form has the wrong FORM_TYPE');
-        this.service.configure(actor, node, form.fields);
+        const { fields, children } = splitChildren(form.fields);
+        this.service.configure(actor, node, configFromFields(fields!), children);
         return result(iq);
       }
       case 'default': {
@@ -350,7 +416,7 @@ export class Xep0060Handler {
 
   // ------------------------------------------------------------------ discovery
 
-  private discoInfo(iq: Element, q: Element): Element {
+  private discoInfo(iq: Element, q: Element, actor: Actor): Element {
     const node = q.attrs.node;
     if (!node) {
       return result(iq, xml('query', { xmlns: NS.DISCO_INFO },
@@ -365,7 +431,7 @@ export class Xep0060Handler {
         xml('identity', { category: 'automation', type: 'command-node', name: 'Get pending subscription requests' }),
         xml('feature', { var: NS.COMMANDS }), xml('feature', { var: NS.DATA })));
     }
-    const info = this.service.nodeInfo(actorOf(iq), node);
+    const info = this.service.nodeInfo(actor, node);
     const c = info.rec.config;
     const meta: FormField[] = [
       { var: 'FORM_TYPE', type: 'hidden', values: [NS.META_DATA] },
@@ -378,16 +444,18 @@ export class Xep0060Handler {
       { var: 'pubsub#access_model', values: [c.access_model] },
       { var: 'pubsub#publish_model', values: [c.publish_model] },
       { var: 'pubsub#max_items', values: [formatConfigValue(c, 'max_items')] },
+      { var: 'pubsub#node_type', values: [c.node_type] },
+      { var: 'pubsub#collection', type: 'text-multi', values: c.collection },
+      ...(c.node_type === 'collection' ? [{ var: 'pubsub#children', type: 'text-multi', values: this.service.childrenOf(node) }] : []),
       { var: 'pubsub#num_subscribers', values: [String(info.subscribers)] },
     ];
     return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
-      xml('identity', { category: 'pubsub', type: 'leaf', name: c.title || undefined }),
+      xml('identity', { category: 'pubsub', type: c.node_type, name: c.title || undefined }),
       xml('feature', { var: NS.PUBSUB }),
       buildForm('result', meta)));
   }
 
-  private discoItems(iq: Element, q: Element): Element {
-    const actor = actorOf(iq);
+  private discoItems(iq: Element, q: Element, actor: Actor): Element {
     const node = q.attrs.node;
     const me = this.opts.domain;
     if (!node) {
@@ -397,6 +465,12 @@ export class Xep0060Handler {
     if (node === NS.COMMANDS) {
       return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' })));
     }
+    // The nodes of a collection (XEP-0248 §5.2), those the asker may see.
+    if (this.service.nodeConfig(node)?.node_type === 'collection') {
+      this.service.nodeInfo(actor, node);
+      const kids = this.service.childrenOf(node).filter((c) => this.service.may('discover', c, actor.bare));
+      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...kids.map((c) => xml('item', { jid: me, node: c }))));
+    }
     // Items of a leaf node, by id (XEP-0060 §5.5).
     const page = this.service.getItems(actor, node, { max: this.maxPage });
     return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...page.items.map((it) => xml('item', { jid: me, name: it.id }))));
@@ -404,9 +478,8 @@ export class Xep0060Handler {
 
   // ------------------------------------------------------------------ ad-hoc: get-pending (XEP-0060 §8.7)
 
-  private command(iq: Element, cmd: Element): Element {
+  private command(iq: Element, cmd: Element, actor: Actor): Element {
     if (cmd.attrs.node !== NS.GET_PENDING) throw errors.itemNotFound(`no command ${cmd.attrs.node}`);
-    const actor = actorOf(iq);
     const action = cmd.attrs.action ?? 'execute';
     if (action === 'cancel') {
       return result(iq, xml('command', { xmlns: NS.COMMANDS, node: NS.GET_PENDING, sessionid: cmd.attrs.sessionid, status: 'canceled' }));
@@ -435,11 +508,6 @@ function requireType(ok: boolean, what: string): void {
   if (!ok) throw errors.badRequest(undefined, `wrong IQ type for ${what}`);
 }
 
-function toPubsubError(e: unknown): PubsubError {
-  if (e instanceof PubsubError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new PubsubError('internal-server-error', { text: msg });
-}
 
 export function itemElement(it: Item, withPayload: boolean): Element {
   const el = xml('item', { id: it.id, publisher: it.publisher });

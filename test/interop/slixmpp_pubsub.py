@@ -7,8 +7,11 @@ server + broker.
 Two accounts log in over c2s with STARTTLS (the server's self-signed certificates
 are trusted through --ca, verification stays on): an owner on a domain allowed to
 create nodes and a subscriber on another domain. Each use case is one step; each
-step prints one JSON line {"step", "ok", "detail"} and the script exits 0 only if
-every step passed (1 otherwise, 3 if slixmpp cannot be imported).
+step prints one JSON line {"step", "ok", "detail", "features"} and the script
+exits 0 only if every step passed (1 otherwise, 3 if slixmpp cannot be imported).
+"features" lists the service features (disco#info vars) the step exercised; the
+disco step also reports every feature the service advertises, so the caller can
+check that each advertised feature was used by this independent client.
 
   /usr/bin/python3 test/interop/slixmpp_pubsub.py \
       --owner alice@svom.fr --owner-password alice \
@@ -39,6 +42,9 @@ try:
     from slixmpp.exceptions import IqError, IqTimeout
     from slixmpp.xmlstream.handler import Callback
     from slixmpp.xmlstream.matcher import MatchXPath
+    from slixmpp.xmlstream import register_stanza_plugin
+    from slixmpp.plugins.xep_0059.stanza import Set as RsmSet
+    from slixmpp.plugins.xep_0060.stanza import Pubsub as PubsubStanza
 except ImportError as exc:  # pragma: no cover - reported to the caller
     print(json.dumps({"step": "import-slixmpp", "ok": False, "detail": str(exc)}), flush=True)
     sys.exit(3)
@@ -46,6 +52,23 @@ except ImportError as exc:  # pragma: no cover - reported to the caller
 PUBSUB = 'http://jabber.org/protocol/pubsub'
 EVENT = 'http://jabber.org/protocol/pubsub#event'
 NODE_CONFIG = 'http://jabber.org/protocol/pubsub#node_config'
+OWNER = 'http://jabber.org/protocol/pubsub#owner'
+SUB_OPTIONS = 'http://jabber.org/protocol/pubsub#subscribe_options'
+SUB_AUTH = 'http://jabber.org/protocol/pubsub#subscribe_authorization'
+PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-options'
+GET_PENDING = 'http://jabber.org/protocol/pubsub#get-pending'
+COMMANDS = 'http://jabber.org/protocol/commands'
+DISCO_INFO = 'http://jabber.org/protocol/disco#info'
+DISCO_ITEMS = 'http://jabber.org/protocol/disco#items'
+RSM = 'http://jabber.org/protocol/rsm'
+PING = 'urn:xmpp:ping'
+SHIM = 'http://jabber.org/protocol/shim'
+DATA = 'jabber:x:data'
+
+
+def pf(*names):
+    """pubsub#<name> feature vars."""
+    return [PUBSUB + '#' + n for n in names]
 PAYLOAD_NS = 'urn:example:voxnet-interop'
 STEP_TIMEOUT = 20
 
@@ -76,8 +99,11 @@ class Client(slixmpp.ClientXMPP):
 
     def __init__(self, jid, password, ca_file, insecure):
         super().__init__(jid, password)
-        for plugin in ('xep_0030', 'xep_0004', 'xep_0060', 'xep_0059'):
+        for plugin in ('xep_0030', 'xep_0004', 'xep_0060', 'xep_0059', 'xep_0050', 'xep_0131', 'xep_0199'):
             self.register_plugin(plugin)
+        # slixmpp's xep_0060 iterator pages with RSM but never registers <set/> inside
+        # <pubsub/> (it does for disco#items): applications do it themselves.
+        register_stanza_plugin(PubsubStanza, RsmSet)
         if insecure:
             self.ssl_context.check_hostname = False
             self.ssl_context.verify_mode = 0  # ssl.CERT_NONE
@@ -93,6 +119,14 @@ class Client(slixmpp.ClientXMPP):
                                        MatchXPath('{jabber:client}message/{%s}pubsub' % PUBSUB),
                                        self._recorder('subscription')))
         self.add_event_handler('pubsub_subscription', self._recorder('subscription'))
+        # XEP-0060 §8.6: subscription authorization requests are data forms in messages.
+        self.register_handler(Callback('voxnet authorization request',
+                                       MatchXPath('{jabber:client}message/{%s}x' % DATA),
+                                       self._recorder('form')))
+        # XEP-0248: a node added to a collection, told to 'nodes' subscribers.
+        self.register_handler(Callback('voxnet collection event',
+                                       MatchXPath('{jabber:client}message/{%s}event/{%s}collection' % (EVENT, EVENT)),
+                                       self._recorder('collection')))
 
     def _recorder(self, kind):
         def record(msg):
@@ -177,7 +211,7 @@ class Runner:
     def __init__(self):
         self.results = []
 
-    async def step(self, name, fn):
+    async def step(self, name, fn, features=()):
         started = time.monotonic()
         try:
             detail = await asyncio.wait_for(fn(), STEP_TIMEOUT)
@@ -191,8 +225,11 @@ class Runner:
         except Exception as e:  # a bug in the client or the script: report, keep going
             ok, detail = False, '%s: %s' % (type(e).__name__, ''.join(traceback.format_exception_only(type(e), e)).strip())
         self.results.append(ok)
-        print(json.dumps({'step': name, 'ok': ok, 'detail': detail,
-                          'ms': round((time.monotonic() - started) * 1000)}), flush=True)
+        line = {'step': name, 'ok': ok, 'detail': detail, 'features': list(features),
+                'ms': round((time.monotonic() - started) * 1000)}
+        if isinstance(detail, dict) and 'advertised' in detail:
+            line['advertised'] = detail.pop('advertised')
+        print(json.dumps(line), flush=True)
         return ok
 
 
@@ -238,15 +275,15 @@ async def run(a):
         check(needed <= features, 'missing features %s' % sorted(needed - features))
         idents = [tuple(i[:2]) for i in info['disco_info']['identities']]
         check(('pubsub', 'service') in idents, 'no pubsub/service identity: %s' % idents)
-        return '%d features' % len(features)
+        return {'count': len(features), 'advertised': sorted(features)}
 
-    await r.step('disco-info', discover_service)
+    await r.step('disco-info', discover_service, [DISCO_INFO, PUBSUB])
 
     async def create_refused():
         got = await expect_error(ps_sub.create_node(svc, node + '-cn'), 'forbidden')
         return 'svom.cn user refused: %s' % got['condition']
 
-    await r.step('create-refused-for-other-domain', create_refused)
+    await r.step('create-refused-for-other-domain', create_refused, pf('create-nodes'))
 
     async def create():
         form = config_form(owner, {
@@ -261,7 +298,7 @@ async def run(a):
         check(created == node, 'created node %r, asked %r' % (created, node))
         return created
 
-    await r.step('create-node-with-config', create)
+    await r.step('create-node-with-config', create, pf('create-nodes', 'create-and-configure', 'access-open'))
 
     async def get_config():
         res = await ps_owner.get_node_config(svc, node)
@@ -276,7 +313,7 @@ async def run(a):
         check(v.get('pubsub#notify_retract') is True, 'notify_retract %r' % v.get('pubsub#notify_retract'))
         return {k: v[k] for k in ('pubsub#title', 'pubsub#max_items', 'pubsub#access_model')}
 
-    await r.step('get-config', get_config)
+    await r.step('get-config', get_config, pf('config-node'))
 
     async def set_config():
         await ps_owner.set_node_config(svc, node, config_form(owner, {
@@ -287,7 +324,7 @@ async def run(a):
         check(v.get('pubsub#access_model') == 'open', 'unsubmitted field changed: %r' % v.get('pubsub#access_model'))
         return 'title and max_items changed, others kept'
 
-    await r.step('set-config', set_config)
+    await r.step('set-config', set_config, pf('config-node'))
 
     async def set_config_invalid():
         got = await expect_error(ps_owner.set_node_config(svc, node, config_form(owner, {'pubsub#max_items': 'lots'})),
@@ -296,12 +333,12 @@ async def run(a):
         check(v.get('pubsub#max_items') == '5', 'a refused form changed max_items to %r' % v.get('pubsub#max_items'))
         return got
 
-    await r.step('set-config-invalid-refused', set_config_invalid)
+    await r.step('set-config-invalid-refused', set_config_invalid, pf('config-node'))
 
     async def config_by_non_owner():
         return await expect_error(ps_sub.get_node_config(svc, node), 'forbidden')
 
-    await r.step('config-refused-for-non-owner', config_by_non_owner)
+    await r.step('config-refused-for-non-owner', config_by_non_owner, pf('config-node'))
 
     async def disco_nodes():
         res = await ps_sub.get_nodes(jid=svc)
@@ -309,7 +346,7 @@ async def run(a):
         check(node in nodes, '%s not among %s' % (node, nodes))
         return '%d node(s) listed' % len(nodes)
 
-    await r.step('disco-items-nodes', disco_nodes)
+    await r.step('disco-items-nodes', disco_nodes, [DISCO_ITEMS])
 
     async def subscribe():
         res = await ps_sub.subscribe(svc, node)
@@ -321,7 +358,7 @@ async def run(a):
         state['subid'] = s['subid']
         return {'subid': s['subid']}
 
-    await r.step('subscribe', subscribe)
+    await r.step('subscribe', subscribe, pf('subscribe'))
 
     async def publish_with_id():
         title = 'GRB 260314A — Étoile γ'
@@ -338,7 +375,7 @@ async def run(a):
               'summary element altered: %r' % ((None if summary is None else (summary.text, summary.attrib)),))
         return 'notified with payload intact'
 
-    await r.step('publish-with-id-and-notify', publish_with_id)
+    await r.step('publish-with-id-and-notify', publish_with_id, pf('publish', 'item-ids'))
 
     async def publish_without_id():
         res = await ps_owner.publish(svc, node, payload=entry('GRB 260314B', 'no id given'))
@@ -349,7 +386,7 @@ async def run(a):
         check(payload_title(msg['pubsub_event']['items']['item']['payload']) == 'GRB 260314B', 'payload differs')
         return {'assigned_id': item_id}
 
-    await r.step('publish-without-id', publish_without_id)
+    await r.step('publish-without-id', publish_without_id, pf('publish'))
 
     async def items_all():
         res = await ps_sub.get_items(svc, node)
@@ -358,7 +395,7 @@ async def run(a):
               'items %r' % got)
         return [g[0] for g in got]
 
-    await r.step('retrieve-all-items', items_all)
+    await r.step('retrieve-all-items', items_all, pf('retrieve-items', 'persistent-items'))
 
     async def items_by_id():
         res = await ps_sub.get_item(svc, node, 'alert-1')
@@ -367,7 +404,7 @@ async def run(a):
         await expect_error(ps_sub.get_item(svc, node, 'no-such-item'), 'item-not-found')
         return 'one item; unknown id → item-not-found'
 
-    await r.step('retrieve-item-by-id', items_by_id)
+    await r.step('retrieve-item-by-id', items_by_id, pf('retrieve-items', 'item-ids'))
 
     async def items_max():
         res = await ps_sub.get_items(svc, node, max_items=1)
@@ -375,12 +412,12 @@ async def run(a):
         check(got == [state.get('auto_id')], 'max_items=1 gave %r, expected the newest %r' % (got, state.get('auto_id')))
         return got
 
-    await r.step('retrieve-max-items', items_max)
+    await r.step('retrieve-max-items', items_max, pf('retrieve-items'))
 
     async def publish_refused():
         return await expect_error(ps_sub.publish(svc, node, id='intruder', payload=entry('x', 'y')), 'forbidden')
 
-    await r.step('publish-refused-for-subscriber', publish_refused)
+    await r.step('publish-refused-for-subscriber', publish_refused, pf('publish'))
 
     async def retract():
         await ps_owner.retract(svc, node, 'alert-1', notify=True)
@@ -392,7 +429,7 @@ async def run(a):
         check(left == [state.get('auto_id')], 'items after retract %r' % left)
         return 'retracted and notified'
 
-    await r.step('retract-with-notify', retract)
+    await r.step('retract-with-notify', retract, pf('retract-items', 'delete-items'))
 
     def owner_affs(res):
         return {str(a['jid']): a['affiliation'] for a in res['pubsub_owner']['affiliations']}
@@ -403,7 +440,7 @@ async def run(a):
         await expect_error(ps_sub.get_node_affiliations(svc, node), 'forbidden')
         return affs
 
-    await r.step('get-affiliations', affiliations_get)
+    await r.step('get-affiliations', affiliations_get, pf('modify-affiliations'))
 
     async def make_publisher():
         await ps_owner.modify_affiliations(svc, node, [(sub_bare, 'publisher')])
@@ -418,7 +455,7 @@ async def run(a):
         it = msg['pubsub_event']['items']['item']
         return {'publisher_attr': it.xml.get('publisher')}
 
-    await r.step('modify-affiliation-publisher', make_publisher)
+    await r.step('modify-affiliation-publisher', make_publisher, pf('modify-affiliations', 'manage-affiliations', 'publisher-affiliation', 'retrieve-affiliations'))
 
     def owner_subs(res):
         return [(str(s['jid']), s['subscription']) for s in res['pubsub_owner']['subscriptions']]
@@ -448,7 +485,7 @@ async def run(a):
                 return el.get('subscription')
         return None
 
-    await r.step('manage-subscriptions', subscriptions_manage)
+    await r.step('manage-subscriptions', subscriptions_manage, pf('manage-subscriptions', 'retrieve-subscriptions', 'subscription-notifications'))
 
     async def outcast():
         n_before = len([1 for k, m in sub.notifications if k == 'subscription' and sub_state(m) == 'none'])
@@ -473,7 +510,7 @@ async def run(a):
         check(sub_bare not in affs, 'affiliation none kept an entry: %r' % affs)
         return 'subscription removed and notified; items/subscribe/publish forbidden; restored to none'
 
-    await r.step('outcast-removes-subscription', outcast)
+    await r.step('outcast-removes-subscription', outcast, pf('outcast-affiliation', 'subscription-notifications'))
 
     async def unsubscribe():
         res = await ps_sub.subscribe(svc, node)
@@ -485,7 +522,7 @@ async def run(a):
         err = await expect_error(ps_sub.unsubscribe(svc, node), 'unexpected-request')
         return {'second_unsubscribe': err['condition']}
 
-    await r.step('unsubscribe', unsubscribe)
+    await r.step('unsubscribe', unsubscribe, pf('subscribe'))
 
     async def purge():
         await ps_sub.subscribe(svc, node)
@@ -499,7 +536,7 @@ async def run(a):
         check(after == [], 'items after purge %r' % [i['id'] for i in after])
         return 'purged %d item(s), subscriber notified' % len(before)
 
-    await r.step('purge', purge)
+    await r.step('purge', purge, pf('purge-nodes'))
 
     async def delete():
         await expect_error(ps_sub.delete_node(svc, node), 'forbidden')
@@ -510,7 +547,228 @@ async def run(a):
         await expect_error(ps_sub.subscribe(svc, node), 'item-not-found')
         return 'deleted, subscriber notified, node gone'
 
-    await r.step('delete-node', delete)
+    await r.step('delete-node', delete, pf('delete-nodes'))
+
+    # ------------------------------------------------------------ beyond the basics (issue 13)
+
+    def form_of(stanza_xml, path):
+        x = stanza_xml.find(path)
+        check(x is not None, 'no data form at %s' % path)
+        return slixmpp.plugins.xep_0004.stanza.Form(xml=x)
+
+    def submit(client, form_type, fields):
+        f = client['xep_0004'].make_form(ftype='submit')
+        f.add_field(var='FORM_TYPE', ftype='hidden', value=form_type)
+        for var, value in fields.items():
+            if isinstance(value, bool):
+                f.add_field(var=var, ftype='boolean', value=value)
+            else:
+                f.add_field(var=var, value=value)
+        return f
+
+    async def instant_node():
+        res = await ps_owner.create_node(svc, None)
+        created = res['pubsub']['create']['node']
+        check(bool(created), 'no node id generated')
+        await ps_owner.delete_node(svc, created)
+        return {'generated': created}
+
+    await r.step('instant-node', instant_node, pf('instant-nodes'))
+
+    async def default_config():
+        res = await ps_owner.get_node_config(svc)
+        v = form_of(res.xml, '{%s}pubsub/{%s}default/{%s}x' % (OWNER, OWNER, DATA)).get_values()
+        check(v.get('pubsub#node_type') == 'leaf', 'node_type %r' % v.get('pubsub#node_type'))
+        f = form_of(res.xml, '{%s}pubsub/{%s}default/{%s}x' % (OWNER, OWNER, DATA))
+        offered = sorted(o['value'] for o in f.get_fields()['pubsub#access_model']['options'])
+        check(offered == ['authorize', 'open', 'whitelist'], 'access models offered %r' % offered)
+        return {'access_models': offered}
+
+    await r.step('retrieve-default-config', default_config, pf('retrieve-default'))
+
+    n2 = node + '-more'
+
+    async def auto_create_with_options():
+        opts = submit(owner, PUBLISH_OPTIONS, {'pubsub#access_model': 'open'})
+        res = await ps_owner.publish(svc, n2, id='first', payload=entry('auto', 'created on publish'), options=opts)
+        check(res['pubsub']['publish']['item']['id'] == 'first', 'publish result %r' % res)
+        got = await expect_error(ps_owner.publish(svc, n2, id='x', payload=entry('x', 'y'),
+                                                  options=submit(owner, PUBLISH_OPTIONS, {'pubsub#access_model': 'whitelist'})), 'conflict')
+        return {'precondition': got['condition']}
+
+    await r.step('auto-create-and-publish-options', auto_create_with_options, pf('auto-create', 'publish-options'))
+
+    async def meta_data():
+        info = await sub['xep_0030'].get_info(jid=svc, node=n2)
+        idents = [tuple(i[:2]) for i in info['disco_info']['identities']]
+        check(('pubsub', 'leaf') in idents, 'identities %r' % idents)
+        v = form_of(info.xml, '{%s}query/{%s}x' % (DISCO_INFO, DATA)).get_values()
+        check(owner_bare in (v.get('pubsub#owner') or []), 'owner %r' % v.get('pubsub#owner'))
+        return {'access_model': v.get('pubsub#access_model')}
+
+    await r.step('node-meta-data', meta_data, pf('meta-data'))
+
+    async def multi_items_and_rsm():
+        iq = owner.Iq(sto=svc, stype='set')
+        iq['pubsub']['publish']['node'] = n2
+        ids = ['m%02d' % i for i in range(1, 25)]
+        for i in ids:
+            item = slixmpp.plugins.xep_0060.stanza.Item()
+            item['id'] = i
+            item['payload'] = entry(i, 'batch')
+            iq['pubsub']['publish'].append(item)
+        res = await iq.send()
+        got = [i['id'] for i in res['pubsub']['publish']]
+        check(got == ids, 'published ids %r' % got[:5])
+        # slixmpp's XEP-0059 iterator: first page without a cursor, then <after> = previous <last>.
+        seen, pages = [], 0
+        async for page in ps_sub.get_items(svc, n2, iterator=True):
+            pages += 1
+            seen += [i['id'] for i in page['pubsub']['items']]
+            check(pages < 10, 'paging does not end')
+        check(seen == ['first'] + ids, 'paged %r' % seen)
+        return {'pages': pages, 'items': len(seen)}
+
+    await r.step('multi-items-and-rsm-paging', multi_items_and_rsm, pf('multi-items', 'rsm') + [RSM])
+
+    async def last_published():
+        await ps_owner.set_node_config(svc, n2, config_form(owner, {'pubsub#send_last_published_item': 'on_sub'}))
+        await ps_sub.subscribe(svc, n2)
+        msg = await sub.wait_notification('publish', lambda m: m['pubsub_event']['items']['node'] == n2)
+        got = msg['pubsub_event']['items']['item']['id']
+        check(got == 'm24', 'last item %r' % got)
+        return {'last': got}
+
+    await r.step('last-published-on-subscribe', last_published, pf('last-published'))
+
+    async def multi_subscribe():
+        s2 = (await ps_sub.subscribe(svc, n2))['pubsub']['subscription']['subid']
+        mine = [s['subid'] for s in (await ps_sub.get_subscriptions(svc, n2))['pubsub']['subscriptions']]
+        check(len(mine) == 2 and s2 in mine, 'subscriptions %r' % mine)
+        await expect_error(ps_sub.unsubscribe(svc, n2), 'bad-request')
+        await ps_sub.unsubscribe(svc, n2, subid=s2)
+        left = [s['subid'] for s in (await ps_sub.get_subscriptions(svc, n2))['pubsub']['subscriptions']]
+        check(left == [m for m in mine if m != s2], 'left %r' % left)
+        return {'subids': mine}
+
+    await r.step('multi-subscribe', multi_subscribe, pf('multi-subscribe'))
+
+    async def subscription_options():
+        res = await ps_sub.get_subscription_options(svc, n2)  # no user_jid: the defaults (retrieve-default-sub)
+        d = form_of(res.xml, '{%s}pubsub/{%s}default/{%s}x' % (PUBSUB, PUBSUB, DATA)).get_values()
+        check(d.get('pubsub#deliver') is True, 'default deliver %r' % d.get('pubsub#deliver'))
+        res = await ps_sub.get_subscription_options(svc, n2, user_jid=sub_bare)
+        v = res['pubsub']['options']['options'].get_values()
+        check(v.get('pubsub#deliver') is True, 'deliver %r' % v.get('pubsub#deliver'))
+        # slixmpp's set_subscription_options sends type='get' (a slixmpp bug); the same stanza as a set:
+        iq = sub.Iq(sto=svc, stype='set')
+        iq['pubsub']['options']['node'] = n2
+        iq['pubsub']['options']['jid'] = sub_bare
+        iq['pubsub']['options'].append(submit(sub, SUB_OPTIONS, {'pubsub#deliver': False}))
+        await iq.send()
+        v = (await ps_sub.get_subscription_options(svc, n2, user_jid=sub_bare))['pubsub']['options']['options'].get_values()
+        check(v.get('pubsub#deliver') is False, 'deliver after set %r' % v.get('pubsub#deliver'))
+        await ps_owner.publish(svc, n2, id='quiet', payload=entry('quiet', 'not delivered'))
+        # Subscribe-and-configure: a second subscription with its own options hears the next item.
+        res = await ps_sub.subscribe(svc, n2, options=submit(sub, SUB_OPTIONS, {'pubsub#include_body': False}))
+        check(res['pubsub']['subscription']['subscription'] == 'subscribed', 'subscribe with options %r' % res)
+        await ps_owner.publish(svc, n2, id='loud', payload=entry('loud', 'delivered'))
+        await sub.wait_notification('publish', lambda m: m['pubsub_event']['items']['item']['id'] == 'loud')
+        # (The new subscription receives the last published item, 'quiet', delayed: that one is allowed.)
+        check(not any(k == 'publish' and m['pubsub_event']['items']['item']['id'] == 'quiet'
+                      and m.xml.find('{urn:xmpp:delay}delay') is None for k, m in sub.notifications),
+              'a subscription with pubsub#deliver off was notified')
+        return 'defaults, get, set (deliver off silences), subscribe with options'
+
+    await r.step('subscription-options', subscription_options, pf('subscription-options', 'retrieve-default-sub'))
+
+    n3 = node + '-pi'
+
+    async def whitelist_and_members():
+        await ps_owner.create_node(svc, n3, config=config_form(owner, {'pubsub#access_model': 'whitelist'}))
+        got = await expect_error(ps_sub.subscribe(svc, n3), 'not-allowed')
+        await ps_owner.modify_affiliations(svc, n3, [(sub_bare, 'member')])
+        res = await ps_sub.subscribe(svc, n3)
+        check(res['pubsub']['subscription']['subscription'] == 'subscribed', 'member subscribe %r' % res)
+        await ps_sub.unsubscribe(svc, n3)
+        return {'non_member': got['condition']}
+
+    await r.step('whitelist-and-member', whitelist_and_members, pf('access-whitelist', 'member-affiliation'))
+
+    async def publish_only():
+        await ps_owner.modify_affiliations(svc, n3, [(sub_bare, 'publish-only')])
+        res = await ps_sub.publish(svc, n3, id='po', payload=entry('po', 'publish-only'))
+        check(res['pubsub']['publish']['item']['id'] == 'po', 'publish %r' % res)
+        await expect_error(ps_sub.get_items(svc, n3), 'forbidden')
+        return 'publishes, may not retrieve'
+
+    await r.step('publish-only-affiliation', publish_only, pf('publish-only-affiliation'))
+
+    n4 = node + '-auth'
+
+    async def authorize_and_get_pending():
+        await ps_owner.create_node(svc, n4, config=config_form(owner, {'pubsub#access_model': 'authorize'}))
+        res = await ps_sub.subscribe(svc, n4)
+        check(res['pubsub']['subscription']['subscription'] == 'pending', 'state %r' % res['pubsub']['subscription']['subscription'])
+        subid = res['pubsub']['subscription']['subid']
+
+        def is_request(m):
+            x = m.xml.find('{%s}x' % DATA)
+            return x is not None and SUB_AUTH in (slixmpp.plugins.xep_0004.stanza.Form(xml=x).get_values().get('FORM_TYPE') or [])
+        await owner.wait_notification('form', is_request)
+        n_before = len([1 for k, m in owner.notifications if k == 'form' and is_request(m)])
+        # The owner asks again through the get-pending ad-hoc command (XEP-0050).
+        cmds = await owner['xep_0050'].get_commands(svc)
+        check(GET_PENDING in [i[1] for i in cmds['disco_items']['items']], 'commands %r' % cmds['disco_items']['items'])
+        step1 = await owner['xep_0050'].send_command(svc, GET_PENDING)
+        sid = step1['command']['sessionid']
+        choice = submit(owner, SUB_AUTH, {'pubsub#node': n4})
+        await owner['xep_0050'].send_command(svc, GET_PENDING, action='execute', payload=choice, sessionid=sid)
+        deadline = time.monotonic() + 10
+        while len([1 for k, m in owner.notifications if k == 'form' and is_request(m)]) <= n_before:
+            check(time.monotonic() < deadline, 'get-pending sent no request')
+            await asyncio.sleep(0.05)
+        answer = owner.Message(sto=svc)
+        answer.append(submit(owner, SUB_AUTH, {'pubsub#subid': subid, 'pubsub#node': n4,
+                                               'pubsub#subscriber_jid': sub_bare, 'pubsub#allow': True}))
+        answer.send()
+
+        def approved(m):
+            el = m.xml.find('{%s}pubsub/{%s}subscription' % (PUBSUB, PUBSUB))
+            return el is not None and el.get('node') == n4 and el.get('subscription') == 'subscribed'
+        await sub.wait_notification('subscription', approved)
+        return 'pending, request re-sent by get-pending, approved, subscriber told'
+
+    await r.step('authorize-and-get-pending', authorize_and_get_pending,
+                 pf('access-authorize', 'get-pending', 'subscription-notifications') + [COMMANDS])
+
+    coll = node + '-mission'
+
+    async def collections():
+        await ps_owner.create_node(svc, coll, config=config_form(owner, {}), ntype='collection')
+        await ps_sub.subscribe(svc, coll, options=submit(sub, SUB_OPTIONS, {'pubsub#subscription_type': 'nodes'}))
+        await ps_sub.subscribe(svc, coll)
+        leaf = coll + '/products'
+        await ps_owner.create_node(svc, leaf, config=config_form(owner, {'pubsub#collection': coll}))
+        ev = await sub.wait_notification('collection')
+        assoc = ev.xml.find('{%s}event/{%s}collection/{%s}associate' % (EVENT, EVENT, EVENT))
+        check(assoc is not None and assoc.get('node') == leaf, 'associate event %r' % ET.tostring(ev.xml))
+        items = await sub['xep_0030'].get_items(jid=svc, node=coll)
+        check([i[1] for i in items['disco_items']['items']] == [leaf], 'children %r' % items['disco_items']['items'])
+        await ps_owner.publish(svc, leaf, id='via-collection', payload=entry('leaf', 'through the collection'))
+        msg = await sub.wait_notification('publish', lambda m: m['pubsub_event']['items']['item']['id'] == 'via-collection')
+        headers = msg.xml.find('{%s}headers' % SHIM)
+        names = {h.get('name'): h.text for h in (headers if headers is not None else [])}
+        check(names.get('Collection') == coll, 'headers %r' % names)
+        return {'collection_header': names.get('Collection')}
+
+    await r.step('collections', collections, pf('collections'))
+
+    async def ping():
+        rtt = await sub['xep_0199'].ping(jid=svc, timeout=10)
+        return {'rtt_ms': round(rtt * 1000, 1)}
+
+    await r.step('ping', ping, [PING])
 
     for c in (owner, sub):
         c.disconnect(wait=1)
