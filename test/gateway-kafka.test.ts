@@ -121,18 +121,24 @@ describe.skipIf(!ready)('Kafka gateway with a real Kafka broker and hop-client',
     // hop-client's own reader: the message is read as its VOEvent model (the _format header said voevent).
     const read = JSON.parse(await run(PYTHON, [join(import.meta.dirname, 'peers/hop-read.py'), `kafka://${kafka.plaintext}/hop.out`, '1'])) as { model: string; ivorn: string; headers: Record<string, string> }[];
     expect(read[0]).toMatchObject({ model: 'VOEvent', ivorn: SWIFT_IVORN, headers: { _format: 'voevent', _sender: 'gw-hop-out@svom.fr' } });
+    // A role=test packet goes out with _test (hop-client drops those unless asked for test messages).
+    const pub2 = await connectAgent({ ...connection('fsc'), name: 'fsc' });
+    await publishVOEvent(pub2, 'hop/out', readFileSync(VOE('gcn-notice-parser__swift_bat_grb_pos_test_9264.xml')));
+    await pub2.stop();
     // The headers as Hopskotch defines them.
     const c = client().consumer({ groupId: 'check-headers' });
     await c.connect();
     await c.subscribe({ topics: ['hop.out'], fromBeginning: true });
     const seen: Record<string, Buffer>[] = [];
     await c.run({ eachMessage: async ({ message }) => void seen.push(message.headers as Record<string, Buffer>) });
-    await until(() => seen.length >= 1, 30_000, 'the message');
+    await until(() => seen.length >= 2, 60_000, 'the two messages');
     await c.disconnect();
     expect(seen[0]!._format!.toString()).toBe('voevent');
     expect(seen[0]!._id!.length).toBe(16);
     expect(seen[0]!._sender!.toString()).toBe('gw-hop-out@svom.fr');
     expect(seen[0]!._test).toBeUndefined();
+    expect(seen[1]!._test!.toString()).toBe('true');
+    expect(Buffer.compare(seen[0]!._id!, seen[1]!._id!)).not.toBe(0);
     g.child.kill('SIGTERM');
     expect(await g.exited).toBe(0);
   }, 180_000);
