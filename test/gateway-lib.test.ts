@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  bridgedItemId, dedupeKey, hopIdText, SeenStore, loopVerdict, BridgeLedger, DirectoryDeadLetters, NodeDeadLetters, deadLetterXml, relay, Refused, RelayStopped,
+  bridgedItemId, dedupeKey, hopIdText, SeenStore, BridgeLedger, DirectoryDeadLetters, NodeDeadLetters, deadLetterXml, relay, Refused, RelayStopped,
   type DeadLetter, type DeadLetterSink,
 } from '../agents/gateway/lib/index.ts';
 import { itemIdFor } from '../agents/lib/index.ts';
@@ -56,24 +56,6 @@ describe('seen-store', () => {
     expect(b.has('ivorn:ivo://x#1')).toBe(false);
     expect(b.prune()).toBe(1);
     b.close();
-  });
-
-  it('decides loops and duplicates as a table', () => {
-    const e = (direction: 'in' | 'out') => ({ key: 'k', direction, origin: 'o', at: 0, expiresAt: 1 });
-    const rows: [ReturnType<typeof e> | undefined, 'in' | 'out', string[], string][] = [
-      [undefined, 'in', [], 'bridge'],
-      [undefined, 'out', [], 'bridge'],
-      [e('in'), 'in', [], 'duplicate'],
-      [e('out'), 'out', [], 'duplicate'],
-      [e('out'), 'in', [], 'echo'],
-      [e('in'), 'out', [], 'came-from-there'],
-      [undefined, 'in', ['gw-a'], 'own-origin-marker'],
-      [undefined, 'in', ['gw-other'], 'bridge'],
-    ];
-    for (const [entry, dir, markers, want] of rows) {
-      const v = loopVerdict(entry, dir, { originMarkers: markers, ownOrigins: ['gw-a'] });
-      expect(v.bridge ? 'bridge' : v.reason, JSON.stringify([entry?.direction, dir, markers])).toBe(want);
-    }
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * The seen-store: which messages a gateway has already bridged, in which
- * direction and from which origin, for a while. It serves two jobs:
+ * direction and from which origin, for a while (the rules over it live in
+ * ledger.ts). It serves two jobs:
  *
  * - **dedupe**: a message arriving twice (Kafka redelivery, a VTP broker and its
  *   mirror) is bridged once;
@@ -97,25 +98,4 @@ export class SeenStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
-}
-
-/**
- * The loop rule, as data: should a message with this key, arriving in
- * `direction`, be bridged? A message is refused when the store already holds it
- * (in either direction: in→in is a duplicate, out→in an echo of our own, in→out
- * would send back where it came from), or when it carries an origin marker
- * naming one of `ownOrigins` (a VOXnet gateway's header on a Kafka message).
- */
-export type LoopVerdict = { bridge: true } | { bridge: false; reason: 'duplicate' | 'echo' | 'came-from-there' | 'own-origin-marker' };
-
-export function loopVerdict(
-  entry: SeenEntry | undefined,
-  direction: Direction,
-  opts: { originMarkers?: string[]; ownOrigins?: string[] } = {},
-): LoopVerdict {
-  const own = new Set(opts.ownOrigins ?? []);
-  if (opts.originMarkers?.some((m) => own.has(m))) return { bridge: false, reason: 'own-origin-marker' };
-  if (!entry) return { bridge: true };
-  if (entry.direction === direction) return { bridge: false, reason: 'duplicate' };
-  return { bridge: false, reason: direction === 'in' ? 'echo' : 'came-from-there' };
 }
