@@ -37,6 +37,10 @@ const commands: Record<string, Command> = {
     summary: 'run an agent program: telescope, publisher (voxnet agent --help for the list)',
     run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
   },
+  gateway: {
+    summary: 'bridge VOXnet and other alert networks: kafka, gcn, hop (Hopskotch), vtp (voxnet gateway --help)',
+    run: async (argv) => (await import('../agents/gateway/cli.ts')).gatewayCommand(argv),
+  },
   publish: {
     summary: 'validate a VOEvent and publish it: --node NODE [FILE|-]; prints the item id',
     run: async (argv) => (await import('../agents/publish/cli.ts')).publishCommand(argv),
