@@ -181,6 +181,10 @@ export class SqliteStore implements Store {
     this.q.delSub.run(node, subid);
   }
 
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   publishItems(node: string, items: Omit<Item, 'seq' | 'node'>[], maxItems: number) {
     return this.db.transaction(() => {
       const stored: Item[] = [];
