@@ -22,6 +22,7 @@ import { describeRedaction, duration } from '../../access-policy/describe.ts';
 import type { DesiredState, Policy, Transform } from '../../access-policy/types.ts';
 import { isEmptyReport, reconcile, type ReconcileReport } from './reconcile.ts';
 import { ReleaseQueue, ReleaseScheduler, type ReleaseJob } from './release-queue.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { watchPolicy, type ReloadCause } from './watcher.ts';
 
 /** One audit line: who, what, on which node, the decision and why. */
@@ -67,7 +68,10 @@ export class PolicyRuntime extends EventEmitter {
     this.scheduler = new ReleaseScheduler(
       this.queue,
       (job) => this.release(job),
-      (err, job) => this.log.error({ err: (err as Error).stack, node: job.target, item: job.itemId }, 'release failed'),
+      (err, job) =>
+        isStorageFull(err)
+          ? this.log.warn({ err: (err as Error).message, node: job.target, item: job.itemId }, 'releases wait: the data directory is full (the jobs stay queued and are retried)')
+          : this.log.error({ err: (err as Error).stack, node: job.target, item: job.itemId }, 'release failed'),
       opts.now,
     );
   }
