@@ -31,9 +31,17 @@ export function stageFileAtomic(file: string, data: string | Uint8Array, opts: {
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     if (opts.fsync !== false) fsyncSync(fd);
-  } finally {
+  } catch (e) {
+    // A full disk (ENOSPC) leaves no half-written temporary file behind.
     closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    throw e;
   }
+  closeSync(fd);
   let done = false;
   return () => {
     if (done) return;
