@@ -7,7 +7,10 @@
  * Crash safety: a file leaves the inbox only after its packet is stored on the
  * broker (or refused for good), so a crash loses nothing; the item id derives
  * from the IVORN and an item already on the node is not published again, so a
- * crash between publishing and moving the file publishes no duplicate.
+ * crash between publishing and moving the file publishes no duplicate. A full
+ * disk is the same: a broker that answers resource-constraint, or a done/ or
+ * failed/ that cannot take the record (ENOSPC), leaves the file in the inbox to
+ * be retried.
  *
  * Half-written files: names starting with '.' or ending in .tmp/.part/.partial
  * are ignored (write-then-rename). Other files are taken as soon as they parse
