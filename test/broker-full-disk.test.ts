@@ -21,6 +21,7 @@ import { until } from './helpers/until.ts';
 import { connectAgent, itemIdFor, type Agent } from '../agents/lib/index.ts';
 import { Publisher, type PublisherConfig } from '../agents/publisher/publisher.ts';
 import { STORAGE_FULL_TEXT } from '../broker-component/xep0060/handler.ts';
+import { SqliteStore } from '../broker-component/store/sqlite.ts';
 
 const MXT = readFileSync(new URL('./fixtures/voevents/gcn-notice-parser__svom_mxt_52__sb26051101_mxt-initial_qf4.xml', import.meta.url), 'utf8');
 const SWIFT = readFileSync(new URL('./fixtures/voevents/fink-mm__swift_voevent_number_392__BAT_GRB_Pos_1118357.xml', import.meta.url), 'utf8');
@@ -216,6 +217,20 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
     for (const id of refused) for (const level of levels) expect(holds(level, id), `${id} on ${level}`).toBe(false);
     expect(env.broker.policy!.queue.all()).toEqual([]);
   }, 60_000);
+
+  it('a broker database opened on a full disk is refused with a clear message, and opens once space returns', () => {
+    const dir = join(data.dir, 'second');
+    new SqliteStore(dir).close();
+    data.fill();
+    try {
+      expect(() => new SqliteStore(dir)).toThrow(`the data directory ${dir} is full: cannot open its database`);
+    } finally {
+      data.free();
+    }
+    const store = new SqliteStore(dir);
+    expect(store.load().nodes).toEqual([]);
+    store.close();
+  });
 
   it('the publisher agent loses no packet and records none as done or failed before it is published and recorded', async () => {
     env.prosody.addUser('sc', 'svom.fr', 'sc');
