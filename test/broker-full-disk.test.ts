@@ -279,5 +279,41 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
       await agent.stop();
     }
   });
-});
 
+  it('a subscriber agent whose state directory is full handles every item at once, and records them when space returns', async () => {
+    env.prosody.addUser('follower', 'svom.fr', 'follower');
+    const stateDir = join(inboxDisk.dir, 'state');
+    const connect = () => connectAgent({ jid: 'follower@svom.fr', password: 'follower', server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles, name: 'follower', stateDir });
+    const stateIds = () => (JSON.parse(readFileSync(join(stateDir, readdirSync(stateDir).find((f) => f.endsWith('.json'))!), 'utf8')) as { nodes: Record<string, { ids: string[] }> }).nodes.alerts?.ids ?? [];
+    const got: string[] = [];
+    let agent = await connect();
+    try {
+      await agent.follow('alerts', (it) => void got.push(it.id));
+      inboxDisk.fill();
+      for (const id of ['f1', 'f2']) expect(errorOf(await publish(alice, 'alerts', id, entry(id)))).toBeUndefined();
+      // Handled at once, though the state cannot be written.
+      await until(() => got.includes('f2'), 10_000, 'f1 and f2 handled');
+      expect(stateIds()).not.toContain('f1');
+      inboxDisk.free();
+      expect(errorOf(await publish(alice, 'alerts', 'f3', entry('f3')))).toBeUndefined();
+      await until(() => got.includes('f3'), 10_000, 'f3 handled');
+      expect(got).toEqual(['f1', 'f2', 'f3']);
+      expect(stateIds()).toEqual(expect.arrayContaining(['f1', 'f2', 'f3']));
+      // Stopping on a full disk does not fail (the state was already written).
+      inboxDisk.fill();
+      await agent.stop();
+    } finally {
+      inboxDisk.free();
+    }
+    // Restarted: nothing handled again.
+    agent = await connect();
+    try {
+      const again: string[] = [];
+      await agent.follow('alerts', (it) => void again.push(it.id));
+      await sleep(500);
+      expect(again).toEqual([]);
+    } finally {
+      await agent.stop();
+    }
+  });
+});

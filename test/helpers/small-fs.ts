@@ -4,7 +4,7 @@
  * (no root, no CAP_SYS_ADMIN), `skip` says why and the test skips with it.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,7 +14,7 @@ export type SmallFs = {
   fill(): void;
   /** Give back `bytes` of the ballast (it shrinks): a little space returns. */
   give(bytes: number): void;
-  /** Delete the ballast: space returns. */
+  /** Delete the ballast (if any): space returns. */
   free(): void;
   unmount(): void;
 };
@@ -51,7 +51,7 @@ export function mountSmallFs(sizeMiB: number): SmallFs | { skip: string } {
       truncateSync(ballast, Math.max(0, statSync(ballast).size - bytes));
     },
     free() {
-      unlinkSync(ballast);
+      rmSync(ballast, { force: true });
     },
     unmount() {
       try {
