@@ -8,7 +8,8 @@
  * and recorded in done/.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { xml, type Element } from '@xmpp/xml';
@@ -48,6 +49,7 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let env: BrokerEnv;
   let alice: TestClient, bob: TestClient, fsc: TestClient, col: TestClient, pub: TestClient;
   const warnings: Record<string, unknown>[] = [];
+  let policyDir: string | undefined;
 
   const publish = (c: TestClient, node: string, id: string, payload: Element) => c.iq('set', PUBSUB, ps(xml('publish', { node }, xml('item', { id }, payload))));
   const storedIds = async (node: string): Promise<string[]> => {
@@ -69,8 +71,7 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
   };
 
   beforeAll(async () => {
-    const policyDir = join(data.dir, 'policy');
-    mkdirSync(policyDir);
+    policyDir = mkdtempSync(join(tmpdir(), 'voxnet-fulldisk-policy-'));
     writeFileSync(join(policyDir, 'policy.yaml'), mxtPolicy(`{ embargo: ${EMBARGO_S} }`));
     env = await startBrokerEnv({ data_dir: join(data.dir, 'db'), policy_file: join(policyDir, 'policy.yaml') });
     // The broker's warnings (the same logger across restarts).
@@ -84,6 +85,7 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
   }, 120_000);
   afterAll(async () => {
     await env?.stop();
+    if (policyDir) rmSync(policyDir, { recursive: true, force: true });
     if (!skip) {
       data.unmount();
       inboxDisk.unmount();
@@ -217,6 +219,25 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
     for (const id of refused) for (const level of levels) expect(holds(level, id), `${id} on ${level}`).toBe(false);
     expect(env.broker.policy!.queue.all()).toEqual([]);
   }, 60_000);
+
+  it('a policy reload on a full disk is not half-kept: it is reconciled again by itself once space returns', async () => {
+    const aff = () => Object.fromEntries(env.broker.service.getAffiliationsOfNode({ jid: PUBSUB, bare: PUBSUB }, 'mxt/collaboration').map((a) => [a.jid, a.affiliation]));
+    expect(aff()['newbie@svom.cn']).toBeUndefined();
+    // No slack left in the write-ahead log (failed commits of earlier tests grew it): any write needs new pages.
+    const db = new Database(join(env.config.data_dir, 'voxnet.sqlite'));
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    data.fill();
+    try {
+      writeFileSync(env.config.policy_file!, mxtPolicy(`{ embargo: ${EMBARGO_S} }`).replace('members: { domains: [svom.fr] }', 'members: { domains: [svom.fr], jids: [newbie@svom.cn] }'));
+      const r = env.broker.policy!.reload();
+      expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/full/) });
+      expect(aff()['newbie@svom.cn']).toBeUndefined();
+    } finally {
+      data.free();
+    }
+    await until(() => aff()['newbie@svom.cn'] === 'member', 20_000, 'the policy reconciled again');
+  });
 
   it('a broker database opened on a full disk is refused with a clear message, and opens once space returns', () => {
     const dir = join(data.dir, 'second');

@@ -59,6 +59,8 @@ export class PolicyRuntime extends EventEmitter {
   private byPair = new Map<string, Transform>();
   private unwatch: (() => void) | undefined;
   private stopped = false;
+  /** A reconcile that found the disk full is tried again. */
+  private retryTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: PolicyRuntimeOptions) {
     super();
@@ -135,6 +137,14 @@ export class PolicyRuntime extends EventEmitter {
     } catch (e) {
       this.log.error({ cause, err: (e as Error).stack }, 'policy reconcile failed');
       r = { ok: false, error: (e as Error).message };
+      // Partly applied: the same file must be reconciled again (reconcile is idempotent),
+      // by itself when the disk was full (it passes).
+      this.text = undefined;
+      if (isStorageFull(e)) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.reload(cause), 5000);
+        this.retryTimer.unref();
+      }
     }
     this.emit('reload', r);
     return r;
@@ -256,6 +266,7 @@ export class PolicyRuntime extends EventEmitter {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     this.unwatch?.();
     this.scheduler.stop();
   }
