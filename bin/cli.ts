@@ -17,6 +17,10 @@ const commands: Record<string, Command> = {
     summary: 'bring up a local network: Prosody + broker + demo agents (the quick start)',
     run: async (argv) => (await import('./devnet.ts')).devnetCommand(argv),
   },
+  web: {
+    summary: 'serve the alert web page: --websocket ws://HOST:PORT/xmpp-websocket [--pubsub JID] [--port 8080]',
+    run: async (argv) => (await import('../web/cli.ts')).webCommand(argv),
+  },
   broker: {
     summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
@@ -32,6 +36,10 @@ const commands: Record<string, Command> = {
   agent: {
     summary: 'run an agent program: telescope, publisher (voxnet agent --help for the list)',
     run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
+  },
+  gateway: {
+    summary: 'bridge VOXnet and other alert networks: kafka, gcn, hop (Hopskotch), vtp (voxnet gateway --help)',
+    run: async (argv) => (await import('../agents/gateway/cli.ts')).gatewayCommand(argv),
   },
   publish: {
     summary: 'validate a VOEvent and publish it: --node NODE [FILE|-]; prints the item id',

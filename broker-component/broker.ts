@@ -20,6 +20,7 @@ import { domainOf } from '../pubsub/jid.ts';
 import { NS } from '../common/ns.ts';
 import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
+import { logDestination } from '../common/log-format.ts';
 import { BrokerMetrics } from './metrics.ts';
 import { serveMetrics, type Health, type MetricsServer } from '../common/metrics-http.ts';
 
@@ -50,20 +51,25 @@ function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): Node
 }
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
-  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } });
+  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } }, logDestination(1));
   const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous });
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
+  // The multicast fan-out in use: it keeps each batch until a barrier confirms it (see handleRefusal).
+  let multicastFanOut: MulticastFanOut | undefined;
   // The server (or its multicast service) answers this IQ only after routing every
   // stanza we wrote before it: it confirms notifications and multicast probes alike.
   // Any answer will do, an error reply included.
   const barrier = async (to: string) => {
+    const fanOut = multicastFanOut;
+    const upTo = fanOut?.mark();
     await link
       .request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000)
       .catch((e: unknown) => {
         if (!(e instanceof XmppIqError)) throw e;
       });
+    if (fanOut && upTo !== undefined) fanOut.settled(to, upTo);
   };
   const notifier = new Notifier({
     from: cfg.domain,
@@ -91,6 +97,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     // The promise of the notifications' dispatch goes back to the request that caused them (RequestTrace).
     onEvent: (ev) => {
+      if (ev.kind === 'items' && !ev.lastPublished) log.info({ feed: 'publish', node: ev.node, items: ev.items.map((i) => i.id), publisher: ev.items[0]?.publisher }, 'published');
       const dispatched = notifier.handle(ev);
       if (ev.kind === 'items' && !ev.lastPublished) {
         metrics.itemsWritten(ev.items.length);
@@ -148,35 +155,48 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     link.on('stanza', fn);
     return () => void link.off('stanza', fn);
   };
+  // A service's refusal of a batch comes back as a message error, before its barrier answer.
+  link.on('stanza', (st: Element) => void multicastFanOut?.handleRefusal(st));
   const directory = new MulticastDirectory({
     from: cfg.domain,
     request: (el, ms) => link.request(el, ms),
     send: (el) => link.send(el),
     barrier,
     watch,
+    probeAddresses: cfg.multicast_batch,
     onResolved: (domain, route, why) => {
-      if (route) log.info({ domain, multicast: route }, 'recipients of this domain fan out through its own multicast service');
+      if (route) log.info({ domain, multicast: route, why }, 'recipients of this domain fan out through its own multicast service');
       else if (route === undefined) log.info({ domain, why }, 'this domain has no multicast service of its own: its recipients go through ours');
       else log.warn({ domain, why }, "recipients of this domain get per-subscriber stanzas (its own multicast service would refuse what ours relays to it)");
     },
   });
   const chooseFanOut = async () => {
     directory.clear();
+    multicastFanOut = undefined;
     if (cfg.multicast === 'off') return notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
     const auto = cfg.multicast === 'auto';
     const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
     if (jid && !refusal) {
-      notifier.useFanOut(
-        metrics.counting(new MulticastFanOut({
-          from: cfg.domain,
-          service: jid,
-          messageType: notifier.type,
-          transport: link,
-          maxAddresses: cfg.multicast_batch,
-          byDomain: auto ? { route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)), direct: notifier.direct } : undefined,
-        }), 'multicast', jid),
-      );
+      multicastFanOut = new MulticastFanOut({
+        from: cfg.domain,
+        service: jid,
+        messageType: notifier.type,
+        transport: link,
+        maxAddresses: cfg.multicast_batch,
+        byDomain: auto
+          ? {
+              route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)),
+              direct: notifier.direct,
+              capOf: (service) => directory.capOf(service),
+              refused: (service, condition) => {
+                log.warn({ multicast: service, condition }, 'a multicast service refused a batch after its probe: its recipients are sent per subscriber');
+                directory.refused(service, condition);
+              },
+            }
+          : undefined,
+      });
+      notifier.useFanOut(metrics.counting(multicastFanOut, 'multicast', jid));
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
       notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));

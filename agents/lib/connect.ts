@@ -103,6 +103,8 @@ export class Agent extends EventEmitter {
   private stopping = false;
   private online = false;
   private serviceUp = true;
+  private tlsReported = false;
+  private everOnline = false;
 
   constructor(private readonly opts: AgentOptions) {
     super();
@@ -143,7 +145,8 @@ export class Agent extends EventEmitter {
     });
     // Reconnection is ours (backoff with jitter), not xmpp.js's fixed delay.
     this.xmpp.reconnect.stop();
-    this.xmpp.on('error', (err: Error) => this.log.warn({ err: err.message }, 'xmpp error'));
+    // Before the first session, start() reports what went wrong (once, with the fix); a log line first would repeat it.
+    this.xmpp.on('error', (err: Error) => (this.everOnline ? this.log.warn({ err: err.message }, 'xmpp error') : this.log.debug({ err: err.message }, 'xmpp error')));
     this.xmpp.on('online', (address: { toString(): string }) => this.onOnline(address.toString()));
     this.xmpp.streamManagement?.on?.('resumed', () => this.onOnline(this.jid));
     this.xmpp.on('disconnect', () => this.onDisconnect());
@@ -158,14 +161,17 @@ export class Agent extends EventEmitter {
     try {
       await this.xmpp.start();
     } catch (e) {
-      const err = e as Error & { condition?: string };
+      const err = e as Error & { condition?: string; code?: string };
       const auth = err.name === 'SASLError';
-      if (!this.opts.waitForServer || auth) {
+      const tlsFix = tlsProblem(err);
+      // Waiting cannot cure a wrong password or an untrusted certificate: say so once, with the fix.
+      if (!this.opts.waitForServer || auth || tlsFix) {
         this.stopping = true;
         this.reconnector.cancel();
         await this.xmpp.stop().catch(() => {});
         this.releaseLock?.();
-        throw new Error(`cannot connect to ${this.server} as ${this.bare}: ${auth ? `authentication failed (${err.condition ?? err.message})` : err.message || err.name}`);
+        const why = auth ? `authentication failed (${err.condition ?? err.message})` : tlsFix ?? (err.message || err.name);
+        throw new Error(`cannot connect to ${this.server} as ${this.bare}: ${why}`);
       }
       this.log.warn({ err: err.message, server: this.server }, 'server not reachable yet; retrying');
       this.scheduleReconnect();
@@ -207,6 +213,8 @@ export class Agent extends EventEmitter {
     clearTimeout(this.connectDeadline);
     this.jid = address;
     this.reconnector.succeeded();
+    this.tlsReported = false;
+    this.everOnline = true;
     this.online = true;
     this.serviceUp = true;
     this.log.info({ jid: address, server: this.server }, 'online');
@@ -219,7 +227,8 @@ export class Agent extends EventEmitter {
     this.online = false;
     this.iqs.rejectAll('disconnected before the reply came');
     if (was) {
-      this.log.warn('disconnected');
+      if (this.stopping) this.log.debug('disconnected');
+      else this.log.warn('disconnected');
       this.emit('offline');
     }
     if (this.started && !this.stopping) this.scheduleReconnect();
@@ -245,7 +254,11 @@ export class Agent extends EventEmitter {
     try {
       await this.xmpp.reconnect.reconnect();
     } catch (e) {
-      this.log.debug({ err: (e as Error).message }, 'reconnection attempt failed');
+      const fix = tlsProblem(e as Error);
+      if (fix && !this.tlsReported) {
+        this.tlsReported = true;
+        this.log.error({ server: this.server }, fix);
+      } else this.log.debug({ err: (e as Error).message }, 'reconnection attempt failed');
     } finally {
       this.reconnecting = false;
     }
@@ -279,6 +292,7 @@ export class Agent extends EventEmitter {
   // ------------------------------------------------------------------ stanzas
 
   private onStanza(st: Element): void {
+    this.emit('stanza', st);
     if (st.is('iq') && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
       this.iqs.handle(st);
       return;
@@ -292,6 +306,14 @@ export class Agent extends EventEmitter {
         for (const f of this.followers) if (f.node === node) f.onEvent(child);
       }
     }
+  }
+
+  /** Send any stanza (e.g. MUC presence or groupchat); rejects with NotConnectedError when offline. */
+  async send(stanza: Element): Promise<void> {
+    if (!this.online) throw new NotConnectedError(`not connected to ${this.server}`);
+    await this.xmpp.send(stanza).catch((e: Error) => {
+      throw new NotConnectedError(`could not send: ${e.message}`);
+    });
   }
 
   /** Send an IQ to the service (or `to`); resolves with the result stanza, rejects with XmppIqError, NotConnectedError or IqTimeoutError. */
@@ -457,6 +479,23 @@ export class Agent extends EventEmitter {
     while (s && !s.destroy && s.socket) s = s.socket;
     s?.destroy?.();
   }
+}
+
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/** A certificate the server presented and we do not trust: the message with the fix, else undefined. */
+export function tlsProblem(err: Error & { code?: string }): string | undefined {
+  const code = err.code ?? '';
+  if (!TLS_CODES.has(code) && !/certificate|self[- ]signed/i.test(err.message ?? '')) return undefined;
+  const fix = code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+    ? 'connect with the server name the certificate was made for'
+    : code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+      ? 'renew the server certificate (or check this machine\'s clock)'
+      : "trust the server's certificate or its CA with --trust FILE (or VOXNET_TRUST=FILE)";
+  return `the server's TLS certificate is not trusted (${err.message}): ${fix}`;
 }
 
 /** Connect an agent; resolves once it is online. */

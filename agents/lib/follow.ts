@@ -55,6 +55,12 @@ export type FollowOptions = {
   maxRecover?: number;
   /** Stop after handing this many items to the handler (emits 'limit'); nothing after them counts as handled. */
   maxItems?: number;
+  /**
+   * Dedupe by IVORN within this node only (default false: a packet handled on any
+   * followed node is not handled again). For relays whose every node has its own
+   * audience, e.g. one chat room per level node.
+   */
+  ivornPerNode?: boolean;
 };
 
 export type SilenceAlarm = {
@@ -343,7 +349,8 @@ export class Follower extends EventEmitter {
   private async process(item: FollowedItem, fetched: boolean): Promise<void> {
     this.check();
     const state = this.agent.state;
-    const seen = state.hasId(this.node, item.id) || (item.ivorn !== undefined && state.hasIvorn(item.ivorn));
+    const ivornKey = item.ivorn !== undefined && this.opts.ivornPerNode ? `${this.node}\n${item.ivorn}` : item.ivorn;
+    const seen = state.hasId(this.node, item.id) || (ivornKey !== undefined && state.hasIvorn(ivornKey));
     if (seen) this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
     else if (!item.payload && item.live) {
       // Notification without payload (deliver_payloads off): fetch the item itself.
@@ -351,7 +358,7 @@ export class Follower extends EventEmitter {
       if (full) item = { ...full, live: true };
       this.check();
     }
-    state.remember(this.node, item.id, item.ivorn);
+    state.remember(this.node, item.id, ivornKey);
     if (fetched) state.setCursor(this.node, item.id);
     let commit: () => void;
     try {

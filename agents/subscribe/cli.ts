@@ -5,6 +5,7 @@
  */
 import { parse as parseVOEvent, summary as voeventSummary } from '../../voevent/index.ts';
 import { connectAgent } from '../lib/connect.ts';
+import { alertOf } from '../lib/alert.ts';
 import type { FollowedItem, SilenceAlarm } from '../lib/follow.ts';
 import { createLogger } from '../lib/log.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration } from '../lib/options.ts';
@@ -32,15 +33,7 @@ const FORMATS = ['summary', 'xml', 'json'] as const;
 type Format = (typeof FORMATS)[number];
 
 function summaryOf(item: FollowedItem): string {
-  if (item.ivorn) {
-    try {
-      return voeventSummary(parseVOEvent(item.xml));
-    } catch {
-      return item.ivorn;
-    }
-  }
-  const flat = item.xml.replace(/\s+/g, ' ').trim();
-  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat || '(no payload)';
+  return alertOf(item).summary;
 }
 
 export function formatItem(item: FollowedItem, format: Format): string {

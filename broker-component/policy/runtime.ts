@@ -23,7 +23,7 @@ import type { DesiredState, Policy, Transform } from '../../access-policy/types.
 import { isEmptyReport, reconcile, type ReconcileReport } from './reconcile.ts';
 import { ReleaseQueue, ReleaseScheduler, type ReleaseJob } from './release-queue.ts';
 import { isStorageFull } from '../../common/storage-full.ts';
-import { watchPolicy, type ReloadCause } from './watcher.ts';
+import { watchFile as watchPolicy, type ReloadCause } from '../../common/watch-file.ts';
 
 /** One audit line: who, what, on which node, the decision and why. */
 export type PolicyAudit = { actor: string; op: string; node: string; decision: 'grant' | 'refuse' | 'revoke'; reason: string };
