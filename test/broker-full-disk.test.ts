@@ -21,6 +21,7 @@ import { mxtPolicy } from './helpers/policies.ts';
 import { until } from './helpers/until.ts';
 import { connectAgent, itemIdFor, type Agent } from '../agents/lib/index.ts';
 import { Publisher, type PublisherConfig } from '../agents/publisher/publisher.ts';
+import { writeFileAtomic } from '../agents/lib/state.ts';
 import { STORAGE_FULL_TEXT } from '../broker-component/xep0060/handler.ts';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
 
@@ -251,6 +252,21 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
     const store = new SqliteStore(dir);
     expect(store.load().nodes).toEqual([]);
     store.close();
+  });
+
+  it("an agent's atomic file write on a nearly full disk is all or nothing (a short write is not taken for the whole)", () => {
+    const file = join(inboxDisk.dir, 'state.json');
+    writeFileAtomic(file, 'old');
+    inboxDisk.fill();
+    try {
+      inboxDisk.give(4096); // room for one page of the 64 KiB below
+      expect(() => writeFileAtomic(file, 'x'.repeat(64 * 1024))).toThrow(/ENOSPC/);
+      expect(readFileSync(file, 'utf8')).toBe('old');
+      expect(readdirSync(inboxDisk.dir).sort()).toEqual(['ballast', 'state.json']);
+    } finally {
+      inboxDisk.free();
+      rmSync(file);
+    }
   });
 
   it('the publisher agent loses no packet and records none as done or failed before it is published and recorded', async () => {
