@@ -17,6 +17,7 @@ import { trustCertificates } from '../../common/xmpp/tls.ts';
 import { fixXmppUtf8Decoding } from '../../common/xmpp/utf8.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { ConnectionOptions } from './options.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { AgentState, lockStateFile, type StateOptions } from './state.ts';
 import { archiveQueryElement, archivedItemOf, archivePageOf, MAM, type ArchivedItem, type ArchivePage, type ArchiveQuery } from './archive.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
@@ -489,6 +490,9 @@ export class Agent extends EventEmitter {
     await Promise.all([...this.followers].map((f) => f.stop()));
     try {
       this.state.save();
+    } catch (e) {
+      if (!isStorageFull(e)) throw e;
+      this.log.error({ state: this.state.file, err: (e as Error).message }, 'state not saved: its directory is full (items handled since the last save will be handled again at the next start)');
     } finally {
       this.releaseLock?.();
     }

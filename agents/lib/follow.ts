@@ -20,6 +20,7 @@ import type { Element } from '@xmpp/xml';
 import type { Agent } from './connect.ts';
 import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
 import { backoffDelay } from '../../common/backoff.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
 
 export type FollowedItem = PubsubItem & {
@@ -95,6 +96,8 @@ export class Follower extends EventEmitter {
   private stopped = false;
   private stopping?: Promise<void>;
   private failures = 0;
+  /** The last state write found the disk full (warned once until one succeeds). */
+  private stateFull = false;
   private resyncTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private silenceTimer?: NodeJS.Timeout;
@@ -375,7 +378,19 @@ export class Follower extends EventEmitter {
     }
     state.remember(this.node, item.id, ivornKey);
     if (fetched) state.setCursor(this.node, item.id);
-    const commit = state.stage();
+    let commit: () => void;
+    try {
+      commit = state.stage();
+      this.stateFull = false;
+    } catch (e) {
+      if (!isStorageFull(e)) throw e;
+      // A full state directory must not hold back an alert: handle it and keep it in memory
+      // (never repeated while this process runs); the state is written with the next item
+      // once there is room. Only a crash before that repeats it.
+      if (!this.stateFull) this.log.warn({ node: this.node, state: state.file, err: (e as Error).message }, 'the state directory is full: items are handled but not recorded on disk until space returns (a crash meanwhile repeats them)');
+      this.stateFull = true;
+      commit = () => {};
+    }
     if (!seen) {
       this.emit('item', item);
       try {

@@ -11,8 +11,9 @@
  * rename, fsync the folder) after every change, so a crash leaves the old or the
  * new state, never half of one.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../lib/state.ts';
 import { factsOfVOEvent, threadKeysOf, type VOEvent } from '../../voevent/index.ts';
 import { retractedIvorns, type Decision, type Prior, type Relation } from './decide.ts';
 
@@ -251,16 +252,8 @@ export class Tracker {
   save(): void {
     if (!this.file) return;
     const dir = dirname(this.file);
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(this.toJSON(), null, 1));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
+    // All or nothing, a full disk included (a short write is never renamed into place).
+    writeFileAtomic(this.file, JSON.stringify(this.toJSON(), null, 1));
     try {
       const dfd = openSync(dir, 'r');
       try {

@@ -441,9 +441,11 @@ export class PubsubService {
     this.check('delete-node', n, actor);
     const recipients = this.recipients(n);
     if (n.rec.config.node_type === 'collection') this.setChildren(id, []);
-    this.store.deleteNode(id);
+    this.store.atomically(() => {
+      this.store.deleteNode(id);
+      this.fire({ kind: 'node-deleted', node: id });
+    });
     this.nodes.delete(id);
-    this.fire({ kind: 'node-deleted', node: id });
     if (n.rec.config.notify_delete) this.notify(actor, { kind: 'delete', node: id, redirect, recipients });
   }
 
@@ -451,8 +453,10 @@ export class PubsubService {
     const n = this.node(id);
     this.check('purge', n, actor);
     if (!n.rec.config.persist_items) throw errors.unsupported('persistent-items', 'this node does not persist items');
-    this.store.purge(id);
-    this.fire({ kind: 'node-purged', node: id });
+    this.store.atomically(() => {
+      this.store.purge(id);
+      this.fire({ kind: 'node-purged', node: id });
+    });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
       this.notify(actor, { kind: 'purge', node: id, recipients: this.recipients(n) });
   }
@@ -777,13 +781,16 @@ export class PubsubService {
       const keys = it.payload ? this.describePayload(id, cfg, it) : undefined;
       return { id: itemId, payload: it.payload, publisher: actor.bare, published: now, ...(keys?.ivorn ? { ivorn: keys.ivorn } : {}) };
     });
-    let stored: Item[];
-    if (cfg.persist_items && cfg.max_items > 0) {
-      stored = this.store.publishItems(id, toStore, cfg.max_items).stored;
-    } else {
-      stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
-    }
-    this.fire({ kind: 'items-published', node: id, items: stored });
+    // The items and what the domain-event hook writes for them (the policy's release
+    // jobs) are one transaction: a full disk refuses both, never stores one alone.
+    const stored = this.store.atomically(() => {
+      const s: Item[] =
+        cfg.persist_items && cfg.max_items > 0
+          ? this.store.publishItems(id, toStore, cfg.max_items).stored
+          : toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
+      this.fire({ kind: 'items-published', node: id, items: s });
+      return s;
+    });
     if (cfg.deliver_notifications) this.notifyItems(actor, n, stored, items.map((it) => it.parsed));
     return stored;
   }
@@ -840,8 +847,12 @@ export class PubsubService {
       if (!it) throw errors.itemNotFound(`no item ${itemId} in node ${id}`);
       if (!mayAny && it.publisher !== actor.bare) throw errors.forbidden(`item ${itemId} was published by someone else`);
     }
-    const removed = this.store.retractItems(id, itemIds);
-    if (removed.length) this.fire({ kind: 'items-retracted', node: id, ids: removed });
+    // With what the hook writes (cancelled release jobs): a full disk refuses both.
+    const removed = this.store.atomically(() => {
+      const r = this.store.retractItems(id, itemIds);
+      if (r.length) this.fire({ kind: 'items-retracted', node: id, ids: r });
+      return r;
+    });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
       this.notify(actor, { kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
   }

@@ -10,6 +10,7 @@ import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, Subscript
 import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
 import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
 import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, ReleaseJob, Store, StoredState, ThreadEntryRow, ThreadIndexOp } from './store.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 
 type MigrationOptions = { ivornOf?: (payload: string) => string | undefined };
 
@@ -115,12 +116,19 @@ export class SqliteStore implements Store {
   private q: ReturnType<SqliteStore['prepare']>;
 
   constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'voxnet.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('foreign_keys = ON');
-    this.migrate(opts);
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      this.db = new Database(join(dataDir, 'voxnet.sqlite'));
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('foreign_keys = ON');
+      this.migrate(opts);
+    } catch (e) {
+      // Opening needs room too (the WAL index alone is 32 KiB): say so, not "disk I/O error".
+      if (!isStorageFull(e)) throw e;
+      const err = e as Error & { code: string };
+      throw Object.assign(new Error(`the data directory ${dataDir} is full: cannot open its database (${err.code}: ${err.message}); free some space and start again`), { code: err.code });
+    }
     this.q = this.prepare();
   }
 
@@ -265,6 +273,10 @@ export class SqliteStore implements Store {
 
   deleteSubscription(node: string, subid: string): void {
     this.q.delSub.run(node, subid);
+  }
+
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   publishItems(node: string, items: Omit<Item, 'seq' | 'node'>[], maxItems: number) {

@@ -171,5 +171,7 @@ export interface Store extends ReleaseJobStore, ThreadIndexStore {
   /** Small key/value space for the broker's own durable state (policy, embargo queue...). */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string | undefined): void;
+  /** Run `fn` so that the writes of the store calls it makes are committed together or not at all (it throws). */
+  atomically<T>(fn: () => T): T;
   close(): void;
 }

@@ -9,6 +9,7 @@ import { parseBoolean } from '../../common/boolean.ts';
 import { authorizationRequest, buildForm, configForm, configFromFields, readForm, splitChildren, type FormField } from './forms.ts';
 import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
 import { handleMamQuery, mamForm, MAM, MAM_EXTENDED } from '../xep0313/mam.ts';
 import { EVENT_COMMAND, eventCommandForm, eventCommandResult } from '../threads/command.ts';
@@ -92,7 +93,12 @@ export type HandlerOptions = {
    * stack. The remote entity only reads a generic internal-server-error. Default: stderr.
    */
   onInternalError?: (err: unknown, stanza: Element) => void;
+  /** The store is full (SQLITE_FULL, ENOSPC): called when refusals start, then at most every 10 minutes. Default: stderr. */
+  onStorageFull?: (err: unknown) => void;
 };
+
+/** What a publisher reads when the broker's data directory is full (it retries later: type wait). */
+export const STORAGE_FULL_TEXT = "the broker's storage is full: nothing was stored; retry later";
 
 /** What the remote entity reads when the service fails on its own account (details go to the log only). */
 export const INTERNAL_ERROR_TEXT = 'internal error in the publish-subscribe service (logged there)';
@@ -130,6 +136,8 @@ function fitPage<P extends { items: Item[]; firstIndex: number }>(page: P, maxBy
 export class Xep0060Handler {
   private readonly maxPage: number;
   private readonly maxReplyBytes: number;
+  /** When the last storage-full warning went out (one per episode, repeated every 10 minutes while it lasts). */
+  private storageFullWarned = -Infinity;
 
   constructor(
     private readonly service: PubsubService,
@@ -194,6 +202,18 @@ export class Xep0060Handler {
   /** A refusal as it is; anything else logged here and answered with a generic text. */
   private toPubsubError(e: unknown, stanza: Element): PubsubError {
     if (e instanceof PubsubError) return e;
+    if (isStorageFull(e)) {
+      if (Date.now() - this.storageFullWarned > 600_000) {
+        this.storageFullWarned = Date.now();
+        const report = this.opts.onStorageFull ?? ((err: unknown) => console.warn('voxnet pubsub: storage full', err));
+        try {
+          report(e);
+        } catch {
+          /* as below */
+        }
+      }
+      return new PubsubError('resource-constraint', { type: 'wait', text: STORAGE_FULL_TEXT });
+    }
     const report = this.opts.onInternalError ?? ((err: unknown) => console.error('voxnet pubsub: internal error', err));
     try {
       report(e, stanza);
