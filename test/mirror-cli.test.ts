@@ -14,6 +14,8 @@ import { startFederatedEnv, type FederatedEnv } from './helpers/federation-env.t
 import { voxnet, type Proc } from './helpers/agents.ts';
 import { ps, entry } from './helpers/pubsub.ts';
 import type { TestClient } from './helpers/xmpp.ts';
+import { loadConfigFile } from '../agents/lib/index.ts';
+import { MIRROR_SCHEMA, type MirrorConfig } from '../agents/mirror/cli.ts';
 
 const ready = serverAvailable('prosody') && serverAvailable('ejabberd');
 if (!ready) console.warn('mirror-cli: skipped — needs both prosody and ejabberd');
@@ -21,6 +23,12 @@ const FR = 'pubsub.svom.fr';
 const CN = 'pubsub.svom.cn';
 
 describe('voxnet agent mirror: usage', () => {
+  it('the example configuration is valid', () => {
+    const cfg = loadConfigFile<MirrorConfig>('config/mirror.example.yaml', MIRROR_SCHEMA);
+    expect(cfg.origin).toBe(FR);
+    expect(cfg.nodes!.length).toBeGreaterThan(0);
+  });
+
   it('refuses a configuration without origin, or mirroring a service onto itself', async () => {
     const env = { ...process.env, VOXNET_AGENT_JID: 'mirror@svom.cn', VOXNET_AGENT_PASSWORD: 'x' };
     const a = voxnet(['agent', 'mirror', '--local', CN, '--node', 'grb'], env);
