@@ -6,10 +6,14 @@
  * notice) and how it relates to its event come from voevent/ (thread facts);
  * sky regions and sky maps from sky/.
  */
-import {
-  factsOfJson, factsOfVOEvent, fromElement, paramValue, parse, streamId,
-  type AlertFacts, type VOEvent, type XmlElement,
-} from '../voevent/index.ts';
+// Module by module, not voevent/index.ts: the web page bundles this file, and the index
+// also brings the builder (xmlbuilder2), which a browser cannot load.
+import { factsOfJson, factsOfVOEvent, type AlertFacts } from '../voevent/thread.ts';
+import { fromElement, parse } from '../voevent/parse.ts';
+import { paramValue } from '../voevent/missions.ts';
+import { streamId } from '../voevent/ivorn.ts';
+import type { VOEvent } from '../voevent/model.ts';
+import type { XmlElement } from '../voevent/tree.ts';
 import { circleSkyMap, readSkyMapBase64, type SkyMap } from '../sky/index.ts';
 import { angularDistance } from '../sky/healpix.ts';
 import { parseFilter, type Expr, type Region } from './parse.ts';

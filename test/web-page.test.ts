@@ -178,6 +178,25 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     await shot('02-feed');
   });
 
+  it('filters the feed with the filter language (the broker\'s and voxnet subscribe --filter\'s); a mistake names its column', async () => {
+    const c = card('sb26030408');
+    await c.waitFor();
+    const box = page.locator('#filter-expr');
+    await box.fill('role = "test"');
+    await box.press('Enter');
+    await c.waitFor({ state: 'detached' });
+    await box.fill('role = "observation" and ra > 40 and ra < 50');
+    await box.press('Enter');
+    await c.waitFor();
+    await box.fill('importance >=');
+    await box.press('Enter');
+    expect(await page.locator('#filter-error').textContent()).toMatch(/^Filter not applied: filter error at column \d+: /);
+    await c.waitFor(); // a broken filter hides nothing
+    await box.fill('');
+    await box.press('Enter');
+    await page.locator('#filter-error').waitFor({ state: 'detached' });
+  });
+
   it('fetches the item when a node notifies without payloads', async () => {
     await page.locator('li[data-node="svom/grm/public"] button.sub').click();
     await page.locator('li[data-node="svom/grm/public"] button.sub[aria-pressed="true"]').waitFor();
@@ -331,7 +350,7 @@ describe.skipIf(skip)('the web page in Chromium over XMPP WebSocket', () => {
     expect(await overflow()).toBeLessThanOrEqual(0);
     await shot('08-phone-feed');
     // keyboard: from the filters, Tab reaches the newest alert and Enter opens it
-    await page.locator('#filter-mission').focus();
+    await page.locator('#filter-expr').focus();
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => document.activeElement?.closest('.alert-card')?.getAttribute('data-id'));
     expect(focused).toBeTruthy();

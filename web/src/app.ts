@@ -14,6 +14,7 @@ import { groupNodes, crossmatchNodeOf, type NodeInfo } from './nodes.ts';
 import { drawMollweide, drawSky, zoomOn, localisationsOf, loadSkyMap, type Localisation, topGalaxies, type Drawing, type Marker } from './sky.ts';
 import { formatRadius } from '../../voevent/summary.ts';
 import type { Param } from '../../voevent/model.ts';
+import { compileFilter, subjectOf, FilterError, type Filter, type Subject } from '../../filter/index.ts';
 
 type Config = { websocket: string; pubsub: string; domain?: string; title?: string };
 type NodeState = NodeInfo & { subscription?: string; error?: string; busy?: boolean };
@@ -35,7 +36,7 @@ const st = {
   threads: new Threads(),
   lastSeen: new Map<string, string>(),
   retracted: new Set<string>(),
-  filter: { role: '', mission: '' },
+  filter: { role: '', mission: '', expr: '', compiled: undefined as Filter | undefined, error: '' },
   history: undefined as History | undefined,
   fresh: new Set<string>(),
 };
@@ -448,8 +449,31 @@ function missionsSeen(): string[] {
   return [...new Set([...st.alerts.values()].map((a) => a.mission).filter((m): m is string => !!m))].sort();
 }
 
+/** What the filter language sees of an alert, computed once per alert. */
+const subjects = new WeakMap<Alert, Subject>();
+function subject(a: Alert): Subject {
+  let s = subjects.get(a);
+  if (!s) subjects.set(a, (s = subjectOf(a.raw)));
+  return s;
+}
+
 function passes(a: Alert): boolean {
-  return (!st.filter.role || a.role === st.filter.role) && (!st.filter.mission || a.mission === st.filter.mission);
+  return (!st.filter.role || a.role === st.filter.role) && (!st.filter.mission || a.mission === st.filter.mission) && (!st.filter.compiled || st.filter.compiled.accepts(subject(a)));
+}
+
+/** The filter language (docs/filters.md), the same as `voxnet subscribe --filter` and the broker's. */
+function setFilterExpr(text: string): void {
+  st.filter.expr = text;
+  st.filter.error = '';
+  st.filter.compiled = undefined;
+  if (text.trim()) {
+    try {
+      st.filter.compiled = compileFilter(text);
+    } catch (e) {
+      st.filter.error = e instanceof FilterError ? e.message : String(e);
+    }
+  }
+  renderMain();
 }
 
 function filters(): HTMLElement {
@@ -464,7 +488,17 @@ function filters(): HTMLElement {
         })));
   return h('div', { class: 'filters' },
     sel('filter-role', 'Role', ['observation', 'test', 'utility', 'prediction'], st.filter.role, (v) => (st.filter.role = v)),
-    sel('filter-mission', 'Mission', missionsSeen(), st.filter.mission, (v) => (st.filter.mission = v)));
+    sel('filter-mission', 'Mission', missionsSeen(), st.filter.mission, (v) => (st.filter.mission = v)),
+    h('label', { for: 'filter-expr' }, 'Filter ',
+      h('input', {
+        id: 'filter-expr',
+        type: 'search',
+        value: st.filter.expr,
+        placeholder: 'role = "observation" and importance >= 0.8',
+        'aria-describedby': 'filter-error',
+        onchange: (e: Event) => setFilterExpr((e.target as HTMLInputElement).value),
+      })),
+    st.filter.error ? h('p', { id: 'filter-error', class: 'node-error', role: 'alert' }, `Filter not applied: ${st.filter.error}`) : null);
 }
 
 function roleBadge(role: string): HTMLElement {
