@@ -35,6 +35,12 @@ describe('items as alerts', () => {
     const r = readAlert('svom/eclairs/public', 'r', await voe('gcn-notice-parser__svom_eclairs_304__sb26030408_retraction.xml'));
     expect(r.retraction).toBe(true);
     expect(r.citations).toContainEqual({ ivorn: 'ivo://org.svom/fsc#sb26030408_eclairs-wakeup', cite: 'retraction' });
+    // LVK: AlertType=Retraction, citing with "supersedes" — the broker's thread rules make it a retraction
+    const lvk = readAlert('gw', 'x', await voe('MS181101ab-5-Retraction.xml'));
+    expect(lvk.retraction).toBe(true);
+    expect(lvk.citations).toContainEqual({ ivorn: 'ivo://gwnet/LVC#MS181101ab-1-EarlyWarning', cite: 'retraction' });
+    const upd = readAlert('gw', 'u', await voe('MS181101ab-4-Update.xml'));
+    expect(upd.retraction).toBe(false);
   });
 
   it('reads igwn.gwalert JSON (XEP-0335): summary, test role of a mock event, retraction', () => {

@@ -7,6 +7,7 @@ import type { Element } from '@xmpp/xml';
 import { fromElement } from '../../voevent/parse.ts';
 import { summary as voeventSummary } from '../../voevent/summary.ts';
 import { missionSummary } from '../../voevent/missions.ts';
+import { factsOfVOEvent } from '../../voevent/thread.ts';
 import type { VOEvent } from '../../voevent/model.ts';
 
 export const JSON_NS = 'urn:xmpp:json:0';
@@ -105,7 +106,13 @@ export function readAlert(node: string, id: string, payload: Element | undefined
     if (local === 'VOEvent') {
       const ev = fromElement(payload as never);
       const ms = missionSummary(ev);
-      const citations = (ev.citations?.eventIVORNs ?? []).map((c) => ({ ivorn: c.ivorn, cite: c.cite ?? 'followup' }));
+      // What this alert does to the ones it cites: the broker's thread rules (voevent/thread.ts),
+      // e.g. an LVK retraction says AlertType=Retraction and cites with "supersedes".
+      const facts = factsOfVOEvent(ev);
+      const citations = (ev.citations?.eventIVORNs ?? []).map((c) => ({
+        ivorn: c.ivorn,
+        cite: facts.relation !== 'initial' && facts.targets.includes(c.ivorn.trim()) ? facts.relation : (c.cite ?? 'followup'),
+      }));
       const time = ev.whereWhen?.time?.iso;
       return {
         ...base,
@@ -117,7 +124,7 @@ export function readAlert(node: string, id: string, payload: Element | undefined
         ...(ms.mission ? { mission: ms.mission } : {}),
         ivorn: ev.ivorn,
         ...(ms.eventId ? { eventKey: `${ms.mission ?? ''}:${ms.eventId}` } : {}),
-        retraction: citations.some((c) => c.cite === 'retraction'),
+        retraction: facts.relation === 'retraction',
         citations,
         voevent: ev,
       };
