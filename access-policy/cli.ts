@@ -85,7 +85,7 @@ export function formatState(file: string, state: DesiredState): string {
   out.push('', 'nodes:');
   for (const n of state.nodes) {
     const c = n.config;
-    out.push(`  ${n.id}  [${c.access_model}, max_items ${c.max_items}, history ${c.history ? 'on' : 'off'}] "${c.title}"`);
+    out.push(`  ${n.id}  [${c.access_model}, max_items ${c.max_items === Infinity ? 'max' : c.max_items}${c.max_age ? `, max_age ${c.max_age}s` : ''}, history ${c.history ? 'on' : 'off'}] "${c.title}"`);
     const t = byTarget.get(n.id);
     if (t) out.push(`      ${delivery(t)}`);
     else out.push('      publishers publish here; each level node below is derived from it');

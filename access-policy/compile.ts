@@ -18,7 +18,8 @@ import type { CompiledLevel, DesiredNode, DesiredState, Membership, Policy, Poli
 import type { Affiliation } from '../pubsub/types.ts';
 
 import { VOEVENT_NS } from '../common/ns.ts';
-export const DEFAULT_MAX_ITEMS = 1000;
+/** Products are a permanent archive unless the policy bounds them (max_items, max_age). */
+export const DEFAULT_MAX_ITEMS = Infinity;
 export const SOURCE = 'source';
 
 export type CompileOptions = {
@@ -76,7 +77,8 @@ export function compile(policy: Policy, opts: CompileOptions = {}): DesiredState
 
   for (const prod of policy.products) {
     const title = prod.title ?? prod.id;
-    const maxItems = prod.max_items ?? DEFAULT_MAX_ITEMS;
+    const maxItems = prod.max_items === undefined || prod.max_items === 'max' ? DEFAULT_MAX_ITEMS : prod.max_items;
+    const maxAge = embargoSeconds(prod.max_age);
     const publishers = prod.publishers.map((p) => p.toLowerCase());
     const source = nodeId(policy, prod.id);
 
@@ -87,7 +89,7 @@ export function compile(policy: Policy, opts: CompileOptions = {}): DesiredState
       id: source,
       kind: 'source',
       product: prod.id,
-      config: nodeConfig(`${mission}${title} — source (publishers only)`, 'whitelist', maxItems, true),
+      config: nodeConfig(`${mission}${title} — source (publishers only)`, 'whitelist', maxItems, true, maxAge),
       ...src,
     });
 
@@ -109,7 +111,7 @@ export function compile(policy: Policy, opts: CompileOptions = {}): DesiredState
         kind: 'level',
         product: prod.id,
         level: level.id,
-        config: nodeConfig(`${mission}${title} — ${level.title}`, level.public ? 'open' : 'whitelist', maxItems, history),
+        config: nodeConfig(`${mission}${title} — ${level.title}`, level.public ? 'open' : 'whitelist', maxItems, history, maxAge),
         ...affs,
       });
       const redaction = d.redact && (d.redact.params?.length || d.redact.groups?.length || d.redact.position_precision_deg)
@@ -129,13 +131,14 @@ export function compile(policy: Policy, opts: CompileOptions = {}): DesiredState
   return { ...(opts.service ? { service: opts.service.toLowerCase() } : {}), levels, outcasts, nodes, transforms };
 }
 
-function nodeConfig(title: string, access: 'open' | 'whitelist', maxItems: number, history: boolean): PolicyNodeConfig {
+function nodeConfig(title: string, access: 'open' | 'whitelist', maxItems: number, history: boolean, maxAge: number): PolicyNodeConfig {
   return {
     title,
     type: VOEVENT_NS,
     access_model: access,
     publish_model: 'publishers',
     max_items: maxItems,
+    max_age: maxAge,
     persist_items: true,
     deliver_notifications: true,
     deliver_payloads: true,

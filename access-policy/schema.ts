@@ -78,7 +78,8 @@ export const POLICY_SCHEMA = {
           title: { type: 'string' },
           description: { type: 'string' },
           publishers: { ...jids, minItems: 1 },
-          max_items: { type: 'integer', minimum: 1 },
+          max_items: { anyOf: [{ type: 'integer', minimum: 1 }, { const: 'max' }], description: 'items kept per node, or "max" (default)' },
+          max_age: durationSchema({ description: 'remove items older than this: seconds, or a duration such as 90s, 30m, 6h, 1d (default: keep)' }),
           levels: {
             type: 'object',
             minProperties: 1,

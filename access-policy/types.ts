@@ -51,8 +51,10 @@ export type Product = {
   description?: string;
   /** Bare JIDs that publish this product (to its source node). */
   publishers: string[];
-  /** Items kept per node (default 1000). */
-  max_items?: number;
+  /** Items kept per node: a number, or "max" (the default: a permanent archive). */
+  max_items?: number | 'max';
+  /** Age retention: items older than this are removed (seconds, or "90s", "30m", "6h", "1d"); default: kept for ever. */
+  max_age?: number | string;
   /** Level id → delivery. Levels not listed do not receive the product. */
   levels: Record<string, Delivery>;
 };
@@ -77,7 +79,7 @@ export type Policy = {
 /** The node configuration fields the policy enforces (others are left to the broker's defaults). */
 export type PolicyNodeConfig = Pick<
   NodeConfig,
-  'title' | 'type' | 'access_model' | 'publish_model' | 'max_items' | 'persist_items' | 'deliver_notifications' | 'deliver_payloads' | 'notify_retract' | 'history'
+  'title' | 'type' | 'access_model' | 'publish_model' | 'max_items' | 'max_age' | 'persist_items' | 'deliver_notifications' | 'deliver_payloads' | 'notify_retract' | 'history'
 >;
 
 export type DesiredNode = {

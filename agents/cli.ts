@@ -19,6 +19,18 @@ const agents: Record<string, AgentEntry> = {
     summary: 'science-centre publisher: inbox (VOEvent XML or JSON burst) → validate → product node; done/ or failed/ (--config FILE [--once])',
     run: async (argv) => (await import('./publisher/cli.ts')).publisherCommand(argv),
   },
+  rooms: {
+    summary: 'relay alerts into XEP-0045 rooms, one per product and level, members following the access policy (--config FILE)',
+    run: async (argv) => (await import('./rooms/cli.ts')).roomsCommand(argv),
+  },
+  mirror: {
+    summary: "broker mirroring: republish chosen nodes of the peer side's pubsub service on this side's, same ids, catch-up after partitions, no loops (--config FILE)",
+    run: async (argv) => (await import('./mirror/cli.ts')).mirrorCommand(argv),
+  },
+  notify: {
+    summary: 'webhook (Slack/Mattermost) and e-mail notifications per rule: node, role, importance, parameters, quiet hours (--config FILE)',
+    run: async (argv) => (await import('./notify/cli.ts')).notifyCommand(argv),
+  },
 };
 
 function usage(): string {

@@ -17,6 +17,10 @@ const commands: Record<string, Command> = {
     summary: 'bring up a local network: Prosody + broker + demo agents (the quick start)',
     run: async (argv) => (await import('./devnet.ts')).devnetCommand(argv),
   },
+  web: {
+    summary: 'serve the alert web page: --websocket ws://HOST:PORT/xmpp-websocket [--pubsub JID] [--port 8080]',
+    run: async (argv) => (await import('../web/cli.ts')).webCommand(argv),
+  },
   broker: {
     summary: 'run the XEP-0060 publish-subscribe component (--config FILE)',
     run: async (argv) => (await import('../broker-component/cli.ts')).brokerCommand(argv),
@@ -33,13 +37,25 @@ const commands: Record<string, Command> = {
     summary: 'run an agent program: telescope, publisher (voxnet agent --help for the list)',
     run: async (argv) => (await import('../agents/cli.ts')).agentCommand(argv),
   },
+  gateway: {
+    summary: 'bridge VOXnet and other alert networks: kafka, gcn, hop (Hopskotch), vtp (voxnet gateway --help)',
+    run: async (argv) => (await import('../agents/gateway/cli.ts')).gatewayCommand(argv),
+  },
   publish: {
     summary: 'validate a VOEvent and publish it: --node NODE [FILE|-]; prints the item id',
     run: async (argv) => (await import('../agents/publish/cli.ts')).publishCommand(argv),
   },
   subscribe: {
-    summary: 'print a node\'s items live with catch-up: NODE [--since ID] [--format summary|xml|json] [--alarm-silence 5s]',
+    summary: 'print a node\'s items live with catch-up: NODE [--since ID|TIME] [--last N] [--format summary|xml|json] [--alarm-silence 5s]',
     run: async (argv) => (await import('../agents/subscribe/cli.ts')).subscribeCommand(argv),
+  },
+  history: {
+    summary: "print a node's archive: NODE [--since TIME] [--until TIME] [--last N] [--ivorn IVORN] [--format summary|xml|json]",
+    run: async (argv) => (await import('../agents/history/cli.ts')).historyCommand(argv),
+  },
+  event: {
+    summary: "one event's thread and state (retracted? latest localisation): IVORN | event id | item id [--format summary|json]",
+    run: async (argv) => (await import('../agents/event/cli.ts')).eventCommand(argv),
   },
   replay: {
     summary: 'replay real packets in time order for drills: DIR --node NODE --speed N [--as-test]',

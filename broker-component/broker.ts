@@ -18,8 +18,11 @@ import { configFromFields } from './xep0060/forms.ts';
 import type { NodeConfig, RequestTrace } from '../pubsub/types.ts';
 import { domainOf } from '../pubsub/jid.ts';
 import { NS } from '../common/ns.ts';
-import { checkVOEventPayload, summarizeVOEvent } from './voevent-rules.ts';
+import { checkVOEventPayload, describeVOEventPayload, ivornOfPayload, summarizeVOEvent } from './voevent-rules.ts';
 import { PolicyRuntime, type PolicyAudit } from './policy/runtime.ts';
+import { ThreadKeeper } from './threads/keeper.ts';
+import { FilterEngine } from './filters.ts';
+import { logDestination } from '../common/log-format.ts';
 import { BrokerMetrics } from './metrics.ts';
 import { serveMetrics, type Health, type MetricsServer } from '../common/metrics-http.ts';
 
@@ -30,6 +33,8 @@ export type Broker = {
   /** Multicast services of recipient domains (multicast: auto). */
   multicastDirectory: MulticastDirectory;
   log: Logger;
+  /** Event threads kept from the stored alerts. */
+  threads: ThreadKeeper;
   /** The access policy in force (when the configuration names a policy_file). */
   policy?: PolicyRuntime;
   metrics: BrokerMetrics;
@@ -50,20 +55,25 @@ function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): Node
 }
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
-  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } });
-  const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous });
+  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } }, logDestination(1));
+  const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous, ivornOf: ivornOfPayload });
   const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
+  // The multicast fan-out in use: it keeps each batch until a barrier confirms it (see handleRefusal).
+  let multicastFanOut: MulticastFanOut | undefined;
   // The server (or its multicast service) answers this IQ only after routing every
   // stanza we wrote before it: it confirms notifications and multicast probes alike.
   // Any answer will do, an error reply included.
   const barrier = async (to: string) => {
+    const fanOut = multicastFanOut;
+    const upTo = fanOut?.mark();
     await link
       .request(xml('iq', { type: 'get', to, from: cfg.domain, id: `vxb-${(++barrierSeq).toString(36)}` }, xml('query', { xmlns: NS.DISCO_INFO })), 5000)
       .catch((e: unknown) => {
         if (!(e instanceof XmppIqError)) throw e;
       });
+    if (fanOut && upTo !== undefined) fanOut.settled(to, upTo);
   };
   const notifier = new Notifier({
     from: cfg.domain,
@@ -84,6 +94,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const creators = new Set(cfg.create_nodes);
   const audit = (rec: PolicyAudit) => log.info({ audit: rec }, `${rec.decision} ${rec.op} ${rec.node} for ${rec.actor}`);
   let policy: PolicyRuntime | undefined;
+  let threads: ThreadKeeper | undefined;
   const service = new PubsubService(store, {
     // The component itself owns every node: the access policy acts through it.
     admins: [...cfg.admins, cfg.domain],
@@ -91,6 +102,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     defaultConfig: defaultConfigFrom(cfg.default_node_config),
     // The promise of the notifications' dispatch goes back to the request that caused them (RequestTrace).
     onEvent: (ev) => {
+      if (ev.kind === 'items' && !ev.lastPublished) log.info({ feed: 'publish', node: ev.node, items: ev.items.map((i) => i.id), publisher: ev.items[0]?.publisher }, 'published');
       const dispatched = notifier.handle(ev);
       if (ev.kind === 'items' && !ev.lastPublished) {
         metrics.itemsWritten(ev.items.length);
@@ -99,10 +111,20 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
       }
       return dispatched;
     },
-    onDomainEvent: (ev) => policy?.onDomainEvent(ev),
+    onDomainEvent: (ev) => {
+      policy?.onDomainEvent(ev);
+      // The event-thread index follows what was stored (derived data, caught up at start too).
+      if (ev.kind === 'items-published') threads?.schedule(ev.items);
+      else if (ev.kind === 'items-retracted') threads?.forget(ev.node, ev.ids);
+      else if (ev.kind === 'node-purged' || ev.kind === 'node-deleted') threads?.forget(ev.node);
+    },
     checkPayload: cfg.validate_voevents ? checkVOEventPayload : undefined,
+    describePayload: describeVOEventPayload,
+    filters: new FilterEngine(),
     onAudit: audit,
   });
+  threads = new ThreadKeeper(store, service, { onError: (err) => log.error({ err: err.message }, 'event thread index update failed; it catches up at the next publish or start') });
+  threads.catchUp();
   // Loaded before going online (a broken file with no policy in force stops here); applied once online.
   if (cfg.policy_file) {
     try {
@@ -116,6 +138,9 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     domain: cfg.domain,
     send: (el) => link.send(el),
     maxPage: cfg.max_items_page,
+    threads,
+    onStorageFull: (err) =>
+      log.warn({ data_dir: cfg.data_dir, err: (err as Error).message }, `the data directory ${cfg.data_dir} is full: writes (publish, subscribe, configure) are refused with resource-constraint until space returns; reads and notifications of stored items go on`),
     onInternalError: (err, st) =>
       log.error({ err: err instanceof Error ? err.stack : String(err), stanza: { name: st.name, type: st.attrs.type, id: st.attrs.id, from: st.attrs.from } }, 'internal error while handling a stanza'),
   });
@@ -146,35 +171,48 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     link.on('stanza', fn);
     return () => void link.off('stanza', fn);
   };
+  // A service's refusal of a batch comes back as a message error, before its barrier answer.
+  link.on('stanza', (st: Element) => void multicastFanOut?.handleRefusal(st));
   const directory = new MulticastDirectory({
     from: cfg.domain,
     request: (el, ms) => link.request(el, ms),
     send: (el) => link.send(el),
     barrier,
     watch,
+    probeAddresses: cfg.multicast_batch,
     onResolved: (domain, route, why) => {
-      if (route) log.info({ domain, multicast: route }, 'recipients of this domain fan out through its own multicast service');
+      if (route) log.info({ domain, multicast: route, why }, 'recipients of this domain fan out through its own multicast service');
       else if (route === undefined) log.info({ domain, why }, 'this domain has no multicast service of its own: its recipients go through ours');
       else log.warn({ domain, why }, "recipients of this domain get per-subscriber stanzas (its own multicast service would refuse what ours relays to it)");
     },
   });
   const chooseFanOut = async () => {
     directory.clear();
+    multicastFanOut = undefined;
     if (cfg.multicast === 'off') return notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
     const auto = cfg.multicast === 'auto';
     const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
     if (jid && !refusal) {
-      notifier.useFanOut(
-        metrics.counting(new MulticastFanOut({
-          from: cfg.domain,
-          service: jid,
-          messageType: notifier.type,
-          transport: link,
-          maxAddresses: cfg.multicast_batch,
-          byDomain: auto ? { route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)), direct: notifier.direct } : undefined,
-        }), 'multicast', jid),
-      );
+      multicastFanOut = new MulticastFanOut({
+        from: cfg.domain,
+        service: jid,
+        messageType: notifier.type,
+        transport: link,
+        maxAddresses: cfg.multicast_batch,
+        byDomain: auto
+          ? {
+              route: (domain) => (domain === serverDomain ? undefined : directory.serviceFor(domain)),
+              direct: notifier.direct,
+              capOf: (service) => directory.capOf(service),
+              refused: (service, condition) => {
+                log.warn({ multicast: service, condition }, 'a multicast service refused a batch after its probe: its recipients are sent per subscriber');
+                directory.refused(service, condition);
+              },
+            }
+          : undefined,
+      });
+      notifier.useFanOut(metrics.counting(multicastFanOut, 'multicast', jid));
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
       notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
@@ -192,6 +230,18 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     metrics.linkOnline();
     discovery = chooseFanOut().catch((err) => log.warn({ err: (err as Error).message }, 'multicast discovery failed'));
   });
+  // Age retention (voxnet#max_age): a sweep at start and every minute.
+  const expire = () => {
+    try {
+      const n = service.expireItems();
+      if (n) log.info({ removed: n }, 'items past their node\'s max_age removed');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'retention sweep failed');
+    }
+  };
+  expire();
+  const retention = setInterval(expire, 60_000);
+  retention.unref();
   await link.start();
   await discovery;
   policy?.start();
@@ -213,11 +263,14 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     link,
     notifier,
     multicastDirectory: directory,
+    threads,
     log,
     policy,
     metrics,
     metricsServer,
     async stop() {
+      clearInterval(retention);
+      threads?.flush();
       await metricsServer?.close();
       policy?.stop();
       await notifier.drain();

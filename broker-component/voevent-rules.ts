@@ -4,7 +4,7 @@
  * and notifications of VOEvents carry a one-line summary for chat clients.
  */
 import { PubsubError } from '../pubsub/errors.ts';
-import type { PublishInput } from './core/service.ts';
+import type { PayloadKeys, PublishInput } from './core/service.ts';
 import type { NodeConfig } from '../pubsub/types.ts';
 import { validateElement, parse, fromElement, summary, type XmlElement } from '../voevent/index.ts';
 
@@ -39,4 +39,26 @@ export function summarizeVOEvent(payload: string, _node?: string, parsed?: unkno
   } catch {
     return undefined;
   }
+}
+
+const VOEVENT_START = /^\s*(?:<\?xml[^>]*\?>\s*)?<(?:[\w.-]+:)?VOEvent\b[^>]*?\sivorn\s*=\s*(?:"([^"]*)"|'([^']*)')/;
+
+/** The IVORN of a serialized VOEvent payload (read from its start tag), or undefined. */
+export function ivornOfPayload(payload: string): string | undefined {
+  const m = VOEVENT_START.exec(payload);
+  const v = m ? (m[1] ?? m[2] ?? '').trim() : '';
+  return v ? v.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'") : undefined;
+}
+
+/** describePayload hook: what the archive indexes about an item (the IVORN of a VOEvent). */
+export function describeVOEventPayload(_node: string, _config: NodeConfig, item: PublishInput): PayloadKeys | undefined {
+  const tree = item.parsed as XmlElement | undefined;
+  if (tree && typeof tree.name === 'string') {
+    const local = tree.name.includes(':') ? tree.name.slice(tree.name.indexOf(':') + 1) : tree.name;
+    if (local !== 'VOEvent') return undefined;
+    const iv = (tree.attrs as Record<string, string | undefined>).ivorn?.trim();
+    return iv ? { ivorn: iv } : undefined;
+  }
+  const iv = ivornOfPayload(item.payload);
+  return iv ? { ivorn: iv } : undefined;
 }

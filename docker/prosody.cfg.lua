@@ -7,7 +7,7 @@ data_path = "/var/lib/prosody"
 plugin_paths = { "/opt/voxnet/config/prosody-modules" }
 log = { info = "*console" }
 certificates = "/var/lib/prosody"
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "http", "websocket" }
 modules_disabled = { "posix" }
 c2s_require_encryption = true
 network_settings = { nagle = false } -- alerts are latency-sensitive
@@ -18,6 +18,9 @@ s2s_stanza_size_limit = 2 * 1024 * 1024
 component_ports = { 5347 }
 -- Inside the compose network only; never publish the component port.
 component_interfaces = { "*" }
+-- XMPP over WebSocket for the web page (voxnet web --websocket wss://HOST:5281/xmpp-websocket);
+-- browsers need wss:// (TLS on https_ports, or a reverse proxy in front of http_ports).
+https_ports = { 5281 }
 
 VirtualHost "svom.fr"
 VirtualHost "svom.cn"

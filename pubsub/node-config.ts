@@ -32,6 +32,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = Object.freeze({
   max_payload_size: 256 * 1024,
   body_summary: true,
   history: true,
+  max_age: 0,
 });
 
 export type FieldKind = 'list-single' | 'boolean' | 'text-single' | 'text-multi';
@@ -61,10 +62,11 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   { key: 'max_payload_size', kind: 'text-single', label: 'Maximum payload size in bytes' },
   { key: 'body_summary', kind: 'boolean', label: 'Add a readable <body> summary to notifications (for chat clients)' },
   { key: 'history', kind: 'boolean', label: 'Subscribers may retrieve past items (off: live notifications only)' },
+  { key: 'max_age', kind: 'text-single', label: 'Remove items older than this many seconds (0: keep them for ever)' },
 ];
 
 /** Our own fields live in the voxnet# namespace, the standard ones in pubsub#. */
-const VOXNET_FIELDS: ReadonlySet<keyof NodeConfig> = new Set(['body_summary', 'history']);
+const VOXNET_FIELDS: ReadonlySet<keyof NodeConfig> = new Set(['body_summary', 'history', 'max_age']);
 
 export function fieldVar(key: keyof NodeConfig): string {
   return VOXNET_FIELDS.has(key) ? `voxnet#${key}` : `pubsub#${key}`;
@@ -131,7 +133,7 @@ export function applyConfig(base: NodeConfig, changes: NodeConfigChanges): NodeC
         break;
       }
       case 'text-single': {
-        if (key === 'max_items' || key === 'max_payload_size') {
+        if (key === 'max_items' || key === 'max_payload_size' || key === 'max_age') {
           const n = value as number;
           const ok = typeof n === 'number' && ((key === 'max_items' && n === Infinity) || (Number.isInteger(n) && n >= 0));
           if (!ok) throw invalid(`${name} must be a non-negative integer, got "${String(value)}"`);

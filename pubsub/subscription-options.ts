@@ -12,6 +12,7 @@ export const DEFAULT_SUBSCRIPTION_OPTIONS: Readonly<SubscriptionOptions> = Objec
   subscription_type: 'items',
   subscription_depth: 1,
   expire: null,
+  filter: null,
 });
 
 /** A stored (possibly older, partial) record read with today's defaults. */

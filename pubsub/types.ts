@@ -47,6 +47,11 @@ export type NodeConfig = {
    * subscribers get live notifications only.
    */
   history: boolean;
+  /**
+   * Age retention (voxnet#max_age): items older than this many seconds are removed;
+   * 0 keeps them for ever (the count limit, max_items, still applies).
+   */
+  max_age: number;
 };
 
 export type SubscriptionState = 'subscribed' | 'pending' | 'unconfigured' | 'none';
@@ -79,6 +84,8 @@ export type SubscriptionOptions = {
   subscription_depth: number;
   /** pubsub#expire: the subscription ends at this time (ms since epoch); null: never. */
   expire: number | null;
+  /** voxnet#filter: only items this filter accepts (the language of filter/, docs/filters.md); null: every item. */
+  filter: string | null;
 };
 
 export type Item = {
@@ -92,6 +99,8 @@ export type Item = {
   published: number;
   /** Monotonic sequence number across the service: the order of publication. */
   seq: number;
+  /** The payload's IVORN when the broker's payload hook found one (indexed for archive queries). */
+  ivorn?: string;
 };
 
 export type NodeRecord = {

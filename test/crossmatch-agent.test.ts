@@ -406,6 +406,16 @@ describe('crossmatch agent core (in-memory sink)', () => {
     expect(await again.handle({ node: 'lvk', id: 'lvk-3', xml: text })).toMatchObject({ action: 'skipped', reason: 'event retracted' });
   });
 
+  it('a retraction that arrives before the alert it retracts: the alert is never crossmatched', async () => {
+    const sink = new MemorySink();
+    const agent = new CrossmatchAgent({ config: cfg, targets, sink });
+    const r = await agent.handle({ node: 'svom', id: 'r', xml: voe('gcn-notice-parser__svom_eclairs_304__sb26030408_retraction.xml') });
+    expect(r).toMatchObject({ action: 'retracted', items: [] });
+    const a = await agent.handle({ node: 'svom', id: 'a', xml: voe('gcn-notice-parser__svom_eclairs_303__sb26030408_eclairs-wakeup.xml') });
+    expect(a).toMatchObject({ action: 'skipped', reason: 'event retracted' });
+    expect([...sink.nodes.values()].every((m) => m.size === 0)).toBe(true);
+  });
+
   it('error circles; updates of a trigger replace its result; a failed withdrawal is retried', async () => {
     const sink = new MemorySink();
     const agent = new CrossmatchAgent({ config: cfg, targets, sink });

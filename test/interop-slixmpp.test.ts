@@ -42,6 +42,7 @@ const EXPECTED_STEPS = [
   'retrieve-all-items',
   'retrieve-item-by-id',
   'retrieve-max-items',
+  'archive-query',
   'publish-refused-for-subscriber',
   'retract-with-notify',
   'get-affiliations',

@@ -26,6 +26,7 @@ function reachable(entries: string[]): { files: Set<string>; packages: Map<strin
     const text = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
     for (const m of text.matchAll(spec)) {
       const s = m[1]!;
+      if (/[\s$`{}]/.test(s)) continue; // text in a string that reads like an import, not a module specifier
       if (s.startsWith('.')) {
         const target = normalize(join(dirname(f), s));
         if (!existsSync(target)) throw new Error(`${f}: imports ${s}, which does not exist`);

@@ -269,7 +269,7 @@ describe('voxnet policy (CLI)', () => {
     const r = await run(['check', EXAMPLE, '--service', 'pubsub.svom.fr']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('config/policy.example.yaml: valid — 6 levels, 5 products, 30 nodes');
-    expect(r.out).toMatch(/svom\/eclairs\/public {2}\[open, max_items 1000, history off\]/);
+    expect(r.out).toMatch(/svom\/eclairs\/public {2}\[open, max_items max, history off\]/);
     expect(r.out).toMatch(/from svom\/eclairs\/source after 1h, without groups Satellite_Info, Target_Info; position to 1°/);
     expect(r.out).toMatch(/publisher +fsc@svom\.fr, alice@svom\.fr/);
     const json = JSON.parse((await run(['check', EXAMPLE, '--json'])).out) as DesiredState;

@@ -42,9 +42,10 @@ describe('store migrations', () => {
     const again = new SqliteStore(dir);
     expect(again.load().subscriptions[0]!.options).toMatchObject({ deliver: false, subscription_depth: Infinity });
     again.close();
-    // Brought to the current schema (3: the policy's release jobs joined the store's migrations).
+    // Brought to the current schema (3: the policy's release jobs joined the store's
+    // migrations; 4: the archive's indexes and the event-thread index).
     const db = new Database(join(dir, 'voxnet.sqlite'));
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     db.close();
   });
 });

@@ -118,7 +118,7 @@ describe('SqliteStore', () => {
     expect(s.allReleaseJobs()).toEqual([{ source: 's', itemId: 'i', target: 't', published: 1, dueAt: 2, payload: '<p/>', publisher: 'p@x' }]);
     s.close();
     const after = new Database(join(dir, 'voxnet.sqlite'));
-    expect(after.pragma('user_version', { simple: true })).toBe(3);
+    expect(after.pragma('user_version', { simple: true })).toBe(4); // 4: the archive
     after.close();
   });
 });

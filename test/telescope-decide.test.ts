@@ -218,6 +218,18 @@ describe('decide: SVOM ECLAIRs wake-up, slewing and retraction', () => {
     expect(s.step(late, T('2026-03-04T10:10:00Z'))).toMatchObject({ action: 'ignore', reason: expect.stringMatching(/retracted/) });
   });
 
+  it('a retraction that arrives before the alert it retracts: the thread is retracted, the alert triggers nothing', () => {
+    const woken = packet(PACKETS.svomWakeupRetracted);
+    const retraction = packet(PACKETS.svomRetraction);
+    const s = session(rules({ site: SITES.xinglong }));
+    expect(s.step(retraction, T('2026-03-04T10:04:00Z'))).toMatchObject({ action: 'ignore', reason: 'retraction of an event without an active request' });
+    expect(s.tracker.list()[0]).toMatchObject({ retracted: true });
+    // The same wake-up that is scheduled when it comes first (test above) is now ignored.
+    const d = s.step(woken, T('2026-03-04T10:04:01Z'));
+    expect(d).toMatchObject({ action: 'ignore', reason: expect.stringMatching(/the event was retracted/) });
+    expect(d.prior).toMatchObject({ relation: 'same-event' });
+  });
+
   it('a retraction of something we never asked for is ignored', () => {
     const d = decide(packet(PACKETS.svomRetraction), rules(), T('2026-03-04T10:04:02Z'));
     expect(d).toMatchObject({ action: 'ignore', reason: 'retraction of an event without an active request' });

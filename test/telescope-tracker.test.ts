@@ -16,8 +16,8 @@ describe('tracker', () => {
   const at = new Date('2022-09-30T11:12:20Z');
 
   it('knows packets by IVORN, cited IVORNs and mission event id', () => {
-    expect(threadKeys(xrt)).toEqual([xrt.ivorn, bat.ivorn, 'mission:Swift:1125809']);
-    expect(threadKeys(packet(PACKETS.svomSlewing))).toContain('mission:SVOM:sb26051101');
+    expect(threadKeys(xrt)).toEqual([`ivorn:${xrt.ivorn}`, `ivorn:${bat.ivorn}`, 'event:swift:1125809']);
+    expect(threadKeys(packet(PACKETS.svomSlewing))).toContain('event:svom:sb26051101');
   });
 
   it('links packets of one event without citations through the mission event id', () => {
@@ -50,6 +50,18 @@ describe('tracker', () => {
     const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(saved.version).toBe(1);
     expect(saved.threads.map((x: { id: string }) => x.id)).toEqual(['t0', 't1']);
+  });
+
+  it('reads state files written with the old thread keys (bare IVORN, mission:<Mission>:<id>)', () => {
+    const dir = tmpdir();
+    const file = path.join(dir, 'state.json');
+    const now = at.toISOString();
+    fs.writeFileSync(file, JSON.stringify({ version: 1, handled: [bat.ivorn], threads: [{
+      id: 't0', events: [bat.ivorn], keys: [bat.ivorn, 'mission:Swift:1125809'], history: [], updatedAt: now,
+      request: { id: '5', state: 'active', eventIvorn: bat.ivorn, target: { name: 'x', ra: 1, dec: 2, error: 0.05 }, window: { start: now, end: now }, observationType: 'RAPID_RESPONSE', createdAt: now, updatedAt: now },
+    }] }));
+    const t = new Tracker({ file });
+    expect(t.lookup(xrt)).toMatchObject({ relation: 'followup', requestId: '5', active: true });
   });
 
   it('refuses a state file it cannot read rather than starting empty', () => {

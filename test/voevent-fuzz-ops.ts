@@ -4,6 +4,8 @@
  * (random bytes, cut or repeated ranges, DTDs and entities, deep nesting, bad UTF-8,
  * huge attributes). Used by the property tests and by bench/fuzz-voevent.ts.
  */
+import fc from 'fast-check';
+
 export type ByteOp =
   | { kind: 'insert'; at: number; bytes: number[] }
   | { kind: 'delete'; at: number; len: number }
@@ -78,4 +80,19 @@ export function applyOp(b: Uint8Array, op: ByteOp): Uint8Array {
 
 export function applyOps(b: Uint8Array, ops: readonly ByteOp[]): Uint8Array {
   return ops.reduce(applyOp, b);
+}
+
+/** fast-check arbitrary of one operator. */
+export const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 16 }) }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 400 }) }),
+  fc.record({ kind: fc.constant('repeat' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 200 }), times: fc.integer({ min: 2, max: 50 }) }),
+  fc.record({ kind: fc.constant('snippet' as const), at: fc.nat(), snippet: fc.nat({ max: SNIPPETS.length - 1 }) }),
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }),
+  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+);
+
+/** One to four operators applied to one of `packets`. */
+export function mutatedPackets(packets: readonly Uint8Array[]): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(fc.nat({ max: packets.length - 1 }), fc.array(byteOp, { minLength: 1, maxLength: 4 })).map(([i, ops]) => applyOps(packets[i]!, ops));
 }

@@ -18,21 +18,13 @@ import { parseTree, XmlSyntaxError, DEFAULT_MAX_BYTES } from '../voevent/tree.ts
 import { fastValidateTree } from '../voevent/fast-validate.ts';
 import { xsdIsValid } from '../voevent/xsd.ts';
 import { FIXTURES, xmlFiles } from './voevent-helpers.ts';
-import { applyOps, SNIPPETS, type ByteOp } from './voevent-fuzz-ops.ts';
+import { mutatedPackets } from './voevent-fuzz-ops.ts';
 
 const RUNS = Number(process.env.VOXNET_FUZZ_RUNS ?? 400);
 const SEED = Number(process.env.VOXNET_FUZZ_SEED ?? 20261206);
 const packets = xmlFiles(FIXTURES).map((f) => fs.readFileSync(path.join(FIXTURES, f)));
 
-const op: fc.Arbitrary<ByteOp> = fc.oneof(
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 16 }) }),
-  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 400 }) }),
-  fc.record({ kind: fc.constant('repeat' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 200 }), times: fc.integer({ min: 2, max: 50 }) }),
-  fc.record({ kind: fc.constant('snippet' as const), at: fc.nat(), snippet: fc.nat({ max: SNIPPETS.length - 1 }) }),
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }),
-  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-);
-const mutated = fc.tuple(fc.nat({ max: packets.length - 1 }), fc.array(op, { minLength: 1, maxLength: 4 })).map(([i, ops]) => applyOps(packets[i]!, ops));
+const mutated = mutatedPackets(packets);
 
 function fastValid(bytes: Uint8Array): boolean {
   try {

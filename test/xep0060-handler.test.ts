@@ -10,7 +10,7 @@ import { xml, type Element } from '@xmpp/xml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PubsubService, type ServiceEvent } from '../broker-component/core/service.ts';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
-import { INTERNAL_ERROR_TEXT, Xep0060Handler } from '../broker-component/xep0060/handler.ts';
+import { INTERNAL_ERROR_TEXT, STORAGE_FULL_TEXT, Xep0060Handler } from '../broker-component/xep0060/handler.ts';
 import type { RequestTrace } from '../pubsub/types.ts';
 import { NS, entry, errorOf, ps } from './helpers/pubsub.ts';
 
@@ -40,11 +40,12 @@ function setup(opts: { failPublish?: Error } = {}) {
     },
   });
   const internal: { err: unknown; stanza: Element }[] = [];
+  const full: unknown[] = [];
   const sent: Element[] = [];
-  const handler = new Xep0060Handler(service, { domain: SERVICE, send: (el) => sent.push(el), onInternalError: (err, stanza) => internal.push({ err, stanza }) });
+  const handler = new Xep0060Handler(service, { domain: SERVICE, send: (el) => sent.push(el), onInternalError: (err, stanza) => internal.push({ err, stanza }), onStorageFull: (err) => full.push(err) });
   const iq = (from: string, type: 'get' | 'set', child: Element, request?: RequestTrace) =>
     handler.handleIq(xml('iq', { type, id: `q${Math.random().toString(36).slice(2, 8)}`, from, to: SERVICE }, child), request)!;
-  return { store, service, handler, events, internal, sent, iq };
+  return { store, service, handler, events, internal, full, sent, iq };
 }
 
 describe('Xep0060Handler (in memory)', () => {
@@ -78,8 +79,8 @@ describe('Xep0060Handler (in memory)', () => {
   });
 
   it('an unexpected exception is logged with its stack; the wire carries a generic text only', () => {
-    const full = Object.assign(new Error('SQLITE_FULL: database or disk is full'), { code: 'SQLITE_FULL' });
-    const t = setup({ failPublish: full });
+    const bug = Object.assign(new Error('SQLITE_CORRUPT: database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+    const t = setup({ failPublish: bug });
     t.iq('alice@svom.fr/a', 'set', ps(xml('create', { node: 'grb' })));
     const r = t.iq('alice@svom.fr/a', 'set', ps(xml('publish', { node: 'grb' }, xml('item', { id: 'i1' }, entry('one')))));
     expect(errorOf(r)).toMatchObject({ type: 'wait', condition: 'internal-server-error' });
@@ -87,8 +88,23 @@ describe('Xep0060Handler (in memory)', () => {
     expect(text).toBe(INTERNAL_ERROR_TEXT);
     expect(r.toString()).not.toContain('SQLITE');
     expect(t.internal).toHaveLength(1);
-    expect(t.internal[0]!.err).toBe(full);
+    expect(t.internal[0]!.err).toBe(bug);
     expect((t.internal[0]!.err as Error).stack).toContain('xep0060-handler.test.ts');
     expect(t.internal[0]!.stanza.attrs.from).toBe('alice@svom.fr/a');
+  });
+
+  it('a full store (SQLITE_FULL, ENOSPC) is resource-constraint (wait), reported once, not an internal error', () => {
+    for (const code of ['SQLITE_FULL', 'ENOSPC']) {
+      const err = Object.assign(new Error('database or disk is full'), { code });
+      const t = setup({ failPublish: err });
+      t.iq('alice@svom.fr/a', 'set', ps(xml('create', { node: 'grb' })));
+      for (const id of ['i1', 'i2']) {
+        const r = t.iq('alice@svom.fr/a', 'set', ps(xml('publish', { node: 'grb' }, xml('item', { id }, entry('one')))));
+        expect(errorOf(r), code).toEqual({ type: 'wait', condition: 'resource-constraint', pubsub: undefined, feature: undefined });
+        expect(r.getChild('error')?.getChildText('text', NS.STANZAS)).toBe(STORAGE_FULL_TEXT);
+      }
+      expect(t.full).toEqual([err]);
+      expect(t.internal).toEqual([]);
+    }
   });
 });

@@ -31,3 +31,7 @@ export {
   allParams, getParam, paramValue, paramNumber, paramBool, paramMap, detectMission, svom, swift, fermi, lvk, icecube,
   missionSummary,
 } from './missions.ts';
+export {
+  type Relation, type Localisation, type AlertFacts, type RelationRule, type ThreadEntry, type ThreadState,
+  RELATIONS, RELATION_RULES, EFFECTS, relationOf, factsOfVOEvent, factsOfJson, threadKeysOf, threadState, joinThreads, ThreadIndex, describeLocalisation,
+} from './thread.ts';

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { CircleLocalisation, GwAlert, LocalisationInput } from '../../sky/index.ts';
 import {
-  allParams, fromElement, lvk, missionSummary, parse, streamId, VOEventParseError,
+  allParams, factsOfJson, factsOfVOEvent, fromElement, lvk, missionSummary, parse, streamId, VOEventParseError,
   type VOEvent, type XmlElement,
 } from '../../voevent/index.ts';
 import { localName, textOf } from '../../common/xml.ts';
@@ -141,7 +141,8 @@ export function alertOfJson(input: string | object): Alert {
     citations: [],
     links: typeof a.urls?.gracedb === 'string' ? [a.urls.gracedb] : [],
   };
-  if (alertType.trim().toUpperCase() === 'RETRACTION') info.retraction = { keys: [key], ivorns: [] };
+  // Whether it retracts is the thread rules' decision (voevent/thread.ts), as for the broker's threads.
+  if (factsOfJson(a)?.relation === 'retraction') info.retraction = { keys: [key], ivorns: [] };
   return { format: 'gwalert', gwalert: a, info };
 }
 
@@ -169,14 +170,10 @@ export function alertOfVOEvent(ev: VOEvent): Alert {
     citations,
     links: l?.eventPage ? [l.eventPage] : [],
   };
-  const retracting = citations.filter((c) => c.cite === 'retraction');
-  const lvkRetraction = (alertType ?? '').toLowerCase() === 'retraction' || ev.role.toLowerCase() === 'retraction';
-  if (retracting.length || lvkRetraction) {
-    // An LVK retraction names its superevent; it may cite the notices it withdraws with "supersedes".
-    const ivorns = lvkRetraction ? citations.map((c) => c.ivorn) : retracting.map((c) => c.ivorn);
-    const keys = m.eventId ? [key] : [];
-    info.retraction = { keys, ivorns };
-  }
+  // Whether it retracts, and what, is the thread rules' decision (voevent/thread.ts): cite="retraction",
+  // or LVK's AlertType=Retraction (which cites what it withdraws with "supersedes").
+  const facts = factsOfVOEvent(ev);
+  if (facts.relation === 'retraction') info.retraction = { keys: m.eventId ? [key] : [], ivorns: facts.targets };
   return { format: 'voevent', voevent: ev, info };
 }
 

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { build, type VOEvent } from '../../voevent/index.ts';
 import type { Agent } from '../lib/connect.ts';
-import { isTransient } from '../../common/xmpp/iq-errors.ts';
+import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
 import { prepareVOEvent, publishVOEvent } from '../lib/publish.ts';
 
 export type HeartbeatOptions = {
@@ -18,6 +18,11 @@ export type HeartbeatOptions = {
   ivornBase?: string;
   /** Role of the packets (default utility; test for drills). */
   role?: 'utility' | 'test';
+  /**
+   * Age retention of a node the heartbeat creates (voxnet#max_age, default one day):
+   * heartbeats matter only while fresh. A node that exists keeps its own setting.
+   */
+  retainSeconds?: number;
   /** Called after each beat with its item id (or the error). */
   onBeat?: (beat: { seq: number; id?: string; error?: Error }) => void;
 };
@@ -57,6 +62,8 @@ export function runHeartbeat(agent: Agent, opts: HeartbeatOptions): HeartbeatRun
   let seq = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  // Sent as publish-options until the service shows the node exists with another setting.
+  let retain: Record<string, string> | undefined = { 'voxnet#max_age': String(opts.retainSeconds ?? 86_400) };
   let finish: () => void = () => {};
   const done = new Promise<void>((r) => (finish = r));
 
@@ -64,7 +71,16 @@ export function runHeartbeat(agent: Agent, opts: HeartbeatOptions): HeartbeatRun
     const n = ++seq;
     try {
       const ev = heartbeatEvent({ ivornBase: base, seq: n, at: new Date(), intervalMs: opts.intervalMs, source, role: opts.role });
-      const r = await publishVOEvent(agent, opts.node, prepareVOEvent(build(ev, { pretty: false }), 'heartbeat'));
+      const packet = prepareVOEvent(build(ev, { pretty: false }), 'heartbeat');
+      let r;
+      try {
+        r = await publishVOEvent(agent, opts.node, packet, { publishOptions: retain });
+      } catch (e) {
+        if (!(retain && e instanceof XmppIqError && e.condition === 'conflict')) throw e;
+        agent.log.info({ node: opts.node }, "the heartbeat node exists with its own retention: keeping it");
+        retain = undefined;
+        r = await publishVOEvent(agent, opts.node, packet);
+      }
       opts.onBeat?.({ seq: n, id: r.id });
     } catch (e) {
       agent.log[isTransient(e) ? 'warn' : 'error']({ err: (e as Error).message, seq: n }, 'heartbeat not published');

@@ -17,7 +17,9 @@ import { trustCertificates } from '../../common/xmpp/tls.ts';
 import { fixXmppUtf8Decoding } from '../../common/xmpp/utf8.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { ConnectionOptions } from './options.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { AgentState, lockStateFile, type StateOptions } from './state.ts';
+import { archiveQueryElement, archivedItemOf, archivePageOf, MAM, type ArchivedItem, type ArchivePage, type ArchiveQuery } from './archive.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
 import { NS } from '../../common/ns.ts';
 import { embeddablePayload, rawXml } from '../../common/xml-standalone.ts';
@@ -90,6 +92,9 @@ export class Agent extends EventEmitter {
   private readonly iqs: IqCaller;
   private readonly reconnector: Reconnector;
   private readonly followers = new Set<Follower>();
+  /** Archive queries in flight: queryid → the result messages received so far. */
+  private readonly archiveResults = new Map<string, ArchivedItem[]>();
+  private archiveSeq = 0;
   private readonly iqTimeoutMs: number;
   private readonly resyncMsDefault: number;
   private releaseLock?: () => void;
@@ -102,6 +107,8 @@ export class Agent extends EventEmitter {
   private stopping = false;
   private online = false;
   private serviceUp = true;
+  private tlsReported = false;
+  private everOnline = false;
 
   constructor(private readonly opts: AgentOptions) {
     super();
@@ -142,7 +149,8 @@ export class Agent extends EventEmitter {
     });
     // Reconnection is ours (backoff with jitter), not xmpp.js's fixed delay.
     this.xmpp.reconnect.stop();
-    this.xmpp.on('error', (err: Error) => this.log.warn({ err: err.message }, 'xmpp error'));
+    // Before the first session, start() reports what went wrong (once, with the fix); a log line first would repeat it.
+    this.xmpp.on('error', (err: Error) => (this.everOnline ? this.log.warn({ err: err.message }, 'xmpp error') : this.log.debug({ err: err.message }, 'xmpp error')));
     this.xmpp.on('online', (address: { toString(): string }) => this.onOnline(address.toString()));
     this.xmpp.streamManagement?.on?.('resumed', () => this.onOnline(this.jid));
     this.xmpp.on('disconnect', () => this.onDisconnect());
@@ -157,14 +165,17 @@ export class Agent extends EventEmitter {
     try {
       await this.xmpp.start();
     } catch (e) {
-      const err = e as Error & { condition?: string };
+      const err = e as Error & { condition?: string; code?: string };
       const auth = err.name === 'SASLError';
-      if (!this.opts.waitForServer || auth) {
+      const tlsFix = tlsProblem(err);
+      // Waiting cannot cure a wrong password or an untrusted certificate: say so once, with the fix.
+      if (!this.opts.waitForServer || auth || tlsFix) {
         this.stopping = true;
         this.reconnector.cancel();
         await this.xmpp.stop().catch(() => {});
         this.releaseLock?.();
-        throw new Error(`cannot connect to ${this.server} as ${this.bare}: ${auth ? `authentication failed (${err.condition ?? err.message})` : err.message || err.name}`);
+        const why = auth ? `authentication failed (${err.condition ?? err.message})` : tlsFix ?? (err.message || err.name);
+        throw new Error(`cannot connect to ${this.server} as ${this.bare}: ${why}`);
       }
       this.log.warn({ err: err.message, server: this.server }, 'server not reachable yet; retrying');
       this.scheduleReconnect();
@@ -206,6 +217,8 @@ export class Agent extends EventEmitter {
     clearTimeout(this.connectDeadline);
     this.jid = address;
     this.reconnector.succeeded();
+    this.tlsReported = false;
+    this.everOnline = true;
     this.online = true;
     this.serviceUp = true;
     this.log.info({ jid: address, server: this.server }, 'online');
@@ -218,7 +231,8 @@ export class Agent extends EventEmitter {
     this.online = false;
     this.iqs.rejectAll('disconnected before the reply came');
     if (was) {
-      this.log.warn('disconnected');
+      if (this.stopping) this.log.debug('disconnected');
+      else this.log.warn('disconnected');
       this.emit('offline');
     }
     if (this.started && !this.stopping) this.scheduleReconnect();
@@ -244,7 +258,11 @@ export class Agent extends EventEmitter {
     try {
       await this.xmpp.reconnect.reconnect();
     } catch (e) {
-      this.log.debug({ err: (e as Error).message }, 'reconnection attempt failed');
+      const fix = tlsProblem(e as Error);
+      if (fix && !this.tlsReported) {
+        this.tlsReported = true;
+        this.log.error({ server: this.server }, fix);
+      } else this.log.debug({ err: (e as Error).message }, 'reconnection attempt failed');
     } finally {
       this.reconnecting = false;
     }
@@ -278,8 +296,16 @@ export class Agent extends EventEmitter {
   // ------------------------------------------------------------------ stanzas
 
   private onStanza(st: Element): void {
+    this.emit('stanza', st);
     if (st.is('iq') && (st.attrs.type === 'result' || st.attrs.type === 'error')) {
       this.iqs.handle(st);
+      return;
+    }
+    if (st.is('message') && this.archiveResults.size && st.getChild('result', MAM)) {
+      const qid = st.getChild('result', MAM)!.attrs.queryid ?? '';
+      const got = this.archiveResults.get(qid);
+      const item = got && bareOf(st.attrs.from ?? '') === this.service.toLowerCase() ? archivedItemOf(st, qid) : undefined;
+      if (item) got!.push(item);
       return;
     }
     if (st.is('message') && st.attrs.type !== 'error' && bareOf(st.attrs.from ?? '') === this.service.toLowerCase()) {
@@ -291,6 +317,14 @@ export class Agent extends EventEmitter {
         for (const f of this.followers) if (f.node === node) f.onEvent(child);
       }
     }
+  }
+
+  /** Send any stanza (e.g. MUC presence or groupchat); rejects with NotConnectedError when offline. */
+  async send(stanza: Element): Promise<void> {
+    if (!this.online) throw new NotConnectedError(`not connected to ${this.server}`);
+    await this.xmpp.send(stanza).catch((e: Error) => {
+      throw new NotConnectedError(`could not send: ${e.message}`);
+    });
   }
 
   /** Send an IQ to the service (or `to`); resolves with the result stanza, rejects with XmppIqError, NotConnectedError or IqTimeoutError. */
@@ -346,6 +380,23 @@ export class Agent extends EventEmitter {
     };
   }
 
+  /**
+   * One page of a node's archive (XEP-0313): items matching the query in
+   * publication order. Refusals come as XmppIqError (e.g. forbidden when the
+   * node keeps no history for us).
+   */
+  async archive(node: string, q: ArchiveQuery = {}): Promise<ArchivePage> {
+    const queryid = `q${(++this.archiveSeq).toString(36)}${randomBytes(3).toString('hex')}`;
+    const got: ArchivedItem[] = [];
+    this.archiveResults.set(queryid, got);
+    try {
+      const reply = await this.iq('set', archiveQueryElement(node, queryid, q));
+      return archivePageOf(reply, got);
+    } finally {
+      this.archiveResults.delete(queryid);
+    }
+  }
+
   /** One item by id, or undefined when the node has no such item. */
   async getItem(node: string, id: string): Promise<PubsubItem | undefined> {
     try {
@@ -357,9 +408,10 @@ export class Agent extends EventEmitter {
     }
   }
 
-  /** Subscribe the agent's bare JID (idempotent: the service returns the existing subscription). */
-  async subscribe(node: string): Promise<{ subscription: string; subid?: string }> {
-    const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscribe', { node, jid: this.bare })));
+  /** Subscribe the agent's bare JID, with subscription options (XEP-0060 §6.3.7) when given, e.g. { 'voxnet#filter': 'role = "observation"' }. */
+  async subscribe(node: string, options?: Record<string, string>): Promise<{ subscription: string; subid?: string }> {
+    const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscribe', { node, jid: this.bare }),
+      ...(options ? [xml('options', {}, subscriptionOptionsForm(options))] : [])));
     const sub = reply.getChild('pubsub', NS.PUBSUB)?.getChild('subscription');
     return { subscription: sub?.attrs.subscription ?? 'subscribed', subid: sub?.attrs.subid };
   }
@@ -369,7 +421,7 @@ export class Agent extends EventEmitter {
    * service with multi-subscribe (XEP-0060 §6.1.6, ours) adds a subscription per
    * request, and an agent resubscribing at each reconnection must not pile them up.
    */
-  async ensureSubscribed(node: string): Promise<{ subscription: string; subid?: string }> {
+  async ensureSubscribed(node: string, options?: Record<string, string>): Promise<{ subscription: string; subid?: string }> {
     let mine: { subscription: string; subid?: string } | undefined;
     try {
       const reply = await this.iq('get', xml('pubsub', { xmlns: NS.PUBSUB }, xml('subscriptions', { node })));
@@ -380,7 +432,10 @@ export class Agent extends EventEmitter {
       // A service without retrieve-subscriptions: subscribing is all we can do.
       if (!(e instanceof XmppIqError)) throw e;
     }
-    return mine ?? this.subscribe(node);
+    // An existing subscription takes the options asked for now (e.g. a changed filter).
+    if (mine?.subid && options)
+      await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, xml('options', { node, jid: this.bare, subid: mine.subid }, subscriptionOptionsForm(options))));
+    return mine ?? this.subscribe(node, options);
   }
 
   async unsubscribe(node: string): Promise<void> {
@@ -435,6 +490,9 @@ export class Agent extends EventEmitter {
     await Promise.all([...this.followers].map((f) => f.stop()));
     try {
       this.state.save();
+    } catch (e) {
+      if (!isStorageFull(e)) throw e;
+      this.log.error({ state: this.state.file, err: (e as Error).message }, 'state not saved: its directory is full (items handled since the last save will be handled again at the next start)');
     } finally {
       this.releaseLock?.();
     }
@@ -455,10 +513,34 @@ export class Agent extends EventEmitter {
   }
 }
 
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/** A certificate the server presented and we do not trust: the message with the fix, else undefined. */
+export function tlsProblem(err: Error & { code?: string }): string | undefined {
+  const code = err.code ?? '';
+  if (!TLS_CODES.has(code) && !/certificate|self[- ]signed/i.test(err.message ?? '')) return undefined;
+  const fix = code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+    ? 'connect with the server name the certificate was made for'
+    : code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+      ? 'renew the server certificate (or check this machine\'s clock)'
+      : "trust the server's certificate or its CA with --trust FILE (or VOXNET_TRUST=FILE)";
+  return `the server's TLS certificate is not trusted (${err.message}): ${fix}`;
+}
+
 /** Connect an agent; resolves once it is online. */
 export async function connectAgent(opts: AgentOptions): Promise<Agent> {
   const agent = new Agent(opts);
   await agent.start();
   if (opts.metricsPort !== undefined) await agent.serveMetrics(opts.metricsPort);
   return agent;
+}
+
+/** A submitted pubsub#subscribe_options form. */
+function subscriptionOptionsForm(options: Record<string, string>): Element {
+  return xml('x', { xmlns: NS.DATA, type: 'submit' },
+    xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#subscribe_options')),
+    ...Object.entries(options).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v))));
 }

@@ -20,6 +20,7 @@ import type { Element } from '@xmpp/xml';
 import type { Agent } from './connect.ts';
 import { XmppIqError, isTransient } from '../../common/xmpp/iq-errors.ts';
 import { backoffDelay } from '../../common/backoff.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { itemFromElement, type PubsubItem } from './xml.ts';
 
 export type FollowedItem = PubsubItem & {
@@ -37,6 +38,14 @@ export type FollowOptions = {
    * or an item id (the items published after it; this one overrides a stored cursor).
    */
   since?: string;
+  /**
+   * Start at a point of the node's archive instead (XEP-0313): the items published
+   * at or after this time, or the newest `last` items. Like an item id in `since`,
+   * this overrides a stored cursor (items already handled are still skipped).
+   */
+  start?: { time: Date } | { last: number };
+  /** Subscription options to subscribe with (and to set on an existing subscription), e.g. { 'voxnet#filter': '...' }. */
+  subscriptionOptions?: Record<string, string>;
   /** Subscribe the agent's bare JID (default true; false = poll by fetches only). */
   subscribe?: boolean;
   /** Unsubscribe on stop() (default false: the subscription outlives the process). */
@@ -54,6 +63,12 @@ export type FollowOptions = {
   maxRecover?: number;
   /** Stop after handing this many items to the handler (emits 'limit'); nothing after them counts as handled. */
   maxItems?: number;
+  /**
+   * Dedupe by IVORN within this node only (default false: a packet handled on any
+   * followed node is not handled again). For relays whose every node has its own
+   * audience, e.g. one chat room per level node.
+   */
+  ivornPerNode?: boolean;
 };
 
 export type SilenceAlarm = {
@@ -81,6 +96,8 @@ export class Follower extends EventEmitter {
   private stopped = false;
   private stopping?: Promise<void>;
   private failures = 0;
+  /** The last state write found the disk full (warned once until one succeeds). */
+  private stateFull = false;
   private resyncTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private silenceTimer?: NodeJS.Timeout;
@@ -251,12 +268,22 @@ export class Follower extends EventEmitter {
     const { agent, node } = this;
     const state = agent.state;
     if (this.needSubscribe && this.opts.subscribe !== false) {
-      const sub = await agent.ensureSubscribed(node);
+      const sub = await agent.ensureSubscribed(node, this.opts.subscriptionOptions);
       if (sub.subscription !== 'subscribed') this.log.warn({ node, subscription: sub.subscription }, 'subscription is not active yet');
       this.needSubscribe = false;
     }
     this.check();
-    const since = this.opts.since ?? 'latest';
+    let since = this.opts.since ?? 'latest';
+    if (!this.firstSyncDone && this.opts.start) {
+      // The archive says which item lies just before the requested start ('' = the node's beginning).
+      const s = this.opts.start;
+      const page = 'time' in s
+        ? await agent.archive(node, { end: new Date(s.time.getTime() - 1), before: '', max: 1 })
+        : await agent.archive(node, { before: '', max: s.last + 1 });
+      const before = 'time' in s ? page.items[0] : page.items.length > s.last ? page.items[0] : undefined;
+      since = before?.id ?? 'beginning';
+      if (since === 'beginning') state.setCursor(node, '');
+    }
     const explicit = !this.firstSyncDone && since !== 'latest' && since !== 'beginning';
     let cursor = explicit ? since : state.cursor(node);
     if (cursor === undefined) {
@@ -340,7 +367,8 @@ export class Follower extends EventEmitter {
   private async process(item: FollowedItem, fetched: boolean): Promise<void> {
     this.check();
     const state = this.agent.state;
-    const seen = state.hasId(this.node, item.id) || (item.ivorn !== undefined && state.hasIvorn(item.ivorn));
+    const ivornKey = item.ivorn !== undefined && this.opts.ivornPerNode ? `${this.node}\n${item.ivorn}` : item.ivorn;
+    const seen = state.hasId(this.node, item.id) || (ivornKey !== undefined && state.hasIvorn(ivornKey));
     if (seen) this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
     else if (!item.payload && item.live) {
       // Notification without payload (deliver_payloads off): fetch the item itself.
@@ -348,9 +376,21 @@ export class Follower extends EventEmitter {
       if (full) item = { ...full, live: true };
       this.check();
     }
-    state.remember(this.node, item.id, item.ivorn);
+    state.remember(this.node, item.id, ivornKey);
     if (fetched) state.setCursor(this.node, item.id);
-    const commit = state.stage();
+    let commit: () => void;
+    try {
+      commit = state.stage();
+      this.stateFull = false;
+    } catch (e) {
+      if (!isStorageFull(e)) throw e;
+      // A full state directory must not hold back an alert: handle it and keep it in memory
+      // (never repeated while this process runs); the state is written with the next item
+      // once there is room. Only a crash before that repeats it.
+      if (!this.stateFull) this.log.warn({ node: this.node, state: state.file, err: (e as Error).message }, 'the state directory is full: items are handled but not recorded on disk until space returns (a crash meanwhile repeats them)');
+      this.stateFull = true;
+      commit = () => {};
+    }
     if (!seen) {
       this.emit('item', item);
       try {

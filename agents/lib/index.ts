@@ -8,8 +8,9 @@
  *   const { id } = await publishVOEvent(agent, 'svom.fr/crossmatch', xmlText);
  *   await agent.stop();
  */
-export { Agent, connectAgent, type AgentOptions, type ItemsPage, type ItemsQuery, type PubsubItem } from './connect.ts';
+export { Agent, connectAgent, tlsProblem, type AgentOptions, type ItemsPage, type ItemsQuery, type PubsubItem } from './connect.ts';
 export { Follower, type FollowOptions, type FollowedItem, type ItemHandler, type SilenceAlarm } from './follow.ts';
+export { type ArchiveQuery, type ArchivePage, type ArchivedItem } from './archive.ts';
 export { XmppIqError, NotConnectedError, IqTimeoutError, isTransient } from '../../common/xmpp/iq-errors.ts';
 export { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';
 export { prepareVOEvent, publishVOEvent, InvalidVOEventError, type PreparedVOEvent, type PublishResult } from './publish.ts';
@@ -17,7 +18,7 @@ export { AgentState, writeFileAtomic, lockStateFile, type StateOptions } from '.
 export { itemIdFor, ivornOf } from './xml.ts';
 export { rawXml, standaloneXml, embeddablePayload } from '../../common/xml-standalone.ts';
 export { ensureNode } from './nodes.ts';
-export { createLogger, silentLogger, type Logger } from './log.ts';
+export { createLogger, silentLogger, logDestination, type Logger } from './log.ts';
 export {
   CONNECTION_ARGS, CONNECTION_HELP, XMPP_CONFIG_SCHEMA, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration, type ConnectionOptions,
 } from './options.ts';

@@ -53,7 +53,7 @@ export async function publishVOEvent(
   agent: Agent,
   node: string,
   input: string | Uint8Array | PreparedVOEvent,
-  opts: { source?: string; id?: string; skipIfPresent?: boolean; engine?: 'fast' | 'xsd' } = {},
+  opts: { source?: string; id?: string; skipIfPresent?: boolean; engine?: 'fast' | 'xsd'; publishOptions?: Record<string, string> } = {},
 ): Promise<PublishResult> {
   const ev = typeof input === 'object' && 'xml' in input && 'ivorn' in input ? input : prepareVOEvent(input, opts.source, { engine: opts.engine });
   const id = opts.id ?? ev.id;
@@ -61,6 +61,6 @@ export async function publishVOEvent(
     const existing = await agent.getItem(node, id);
     if (existing && existing.ivorn === ev.ivorn) return { id, ivorn: ev.ivorn, alreadyPresent: true, warnings: ev.warnings };
   }
-  const stored = await agent.publish(node, ev.xml, { id });
+  const stored = await agent.publish(node, ev.xml, { id, publishOptions: opts.publishOptions });
   return { id: stored || id, ivorn: ev.ivorn, alreadyPresent: false, warnings: ev.warnings };
 }

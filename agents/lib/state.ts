@@ -29,11 +29,21 @@ export function stageFileAtomic(file: string, data: string | Uint8Array, opts: {
   const tmp = join(dirname(file), `.${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}.tmp`);
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    // write(2) may write less than asked (a nearly full disk): go on until all is written or it fails.
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
     if (opts.fsync !== false) fsyncSync(fd);
-  } finally {
+  } catch (e) {
+    // A full disk (ENOSPC) leaves no half-written temporary file behind.
     closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    throw e;
   }
+  closeSync(fd);
   let done = false;
   return () => {
     if (done) return;

@@ -7,7 +7,10 @@
  * Crash safety: a file leaves the inbox only after its packet is stored on the
  * broker (or refused for good), so a crash loses nothing; the item id derives
  * from the IVORN and an item already on the node is not published again, so a
- * crash between publishing and moving the file publishes no duplicate.
+ * crash between publishing and moving the file publishes no duplicate. A full
+ * disk is the same: a broker that answers resource-constraint, or a done/ or
+ * failed/ that cannot take the record (ENOSPC), leaves the file in the inbox to
+ * be retried.
  *
  * Half-written files: names starting with '.' or ending in .tmp/.part/.partial
  * are ignored (write-then-rename). Other files are taken as soon as they parse
@@ -26,6 +29,7 @@ import type { ConnectionOptions } from '../lib/options.ts';
 import { parseDuration } from '../lib/options.ts';
 import { InvalidVOEventError, prepareVOEvent, publishVOEvent, type PreparedVOEvent } from '../lib/publish.ts';
 import { writeFileAtomic } from '../lib/state.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { burstEvent, checkBurst, type BurstDefaults } from './burst.ts';
 
 export type PublisherConfig = {
@@ -270,12 +274,10 @@ export class Publisher {
       if (e instanceof InvalidVOEventError || e instanceof ConfigError) return this.fail(name, e.message);
       return this.fail(name, (e as Error).message);
     }
+    let r: Awaited<ReturnType<typeof publishVOEvent>>;
     try {
-      const r = await publishVOEvent(this.agent, this.config.node, prepared, { skipIfPresent: true });
-      if (built) writeFileAtomic(join(this.doneDir, `${name}.voevent.xml`), built);
-      const moved = this.move(name, this.doneDir);
-      this.log.info({ file: name, id: r.id, ivorn: r.ivorn, node: this.config.node, alreadyPresent: r.alreadyPresent, done: moved }, r.alreadyPresent ? 'already on the node' : 'published');
-      return { file: name, status: 'published', id: r.id, ivorn: r.ivorn, alreadyPresent: r.alreadyPresent };
+      // A broker whose disk is full answers resource-constraint (wait): transient, retried.
+      r = await publishVOEvent(this.agent, this.config.node, prepared, { skipIfPresent: true });
     } catch (e) {
       if (isTransient(e)) {
         this.log.warn({ file: name, err: (e as Error).message }, 'not published now; will retry');
@@ -284,14 +286,38 @@ export class Publisher {
       const why = e instanceof XmppIqError ? `the broker refused the packet: ${e.message}` : (e as Error).message;
       return this.fail(name, why);
     }
+    try {
+      if (built) writeFileAtomic(join(this.doneDir, `${name}.voevent.xml`), built);
+      const moved = this.move(name, this.doneDir);
+      this.log.info({ file: name, id: r.id, ivorn: r.ivorn, node: this.config.node, alreadyPresent: r.alreadyPresent, done: moved }, r.alreadyPresent ? 'already on the node' : 'published');
+      return { file: name, status: 'published', id: r.id, ivorn: r.ivorn, alreadyPresent: r.alreadyPresent };
+    } catch (e) {
+      // Published, but done/ cannot take the record: the file stays in the inbox and the
+      // next pass finds the item on the node (no second publication) and moves it then.
+      if (isStorageFull(e)) return this.waitForSpace(name, e);
+      throw e;
+    }
   }
 
   private fail(name: string, reason: string): Outcome {
     const target = this.freeName(this.failedDir, name);
-    writeFileAtomic(join(this.failedDir, `${target}.reason.txt`), `${new Date().toISOString()} ${name} not published\n${reason}\n`);
+    try {
+      writeFileAtomic(join(this.failedDir, `${target}.reason.txt`), `${new Date().toISOString()} ${name} not published\n${reason}\n`);
+    } catch (e) {
+      // Without its reason beside it a refused file stays in the inbox, refused again once there is room.
+      if (isStorageFull(e)) return this.waitForSpace(name, e);
+      throw e;
+    }
     renameSync(join(this.inbox, name), join(this.failedDir, target));
     this.log.error({ file: name, reason, failed: join(this.failedDir, target) }, 'not published');
     return { file: name, status: 'failed', reason };
+  }
+
+  /** The inbox's file system is full: keep the file where it is and try again at the next pass. */
+  private waitForSpace(name: string, e: unknown): Outcome {
+    const reason = `the file system of ${this.inbox} is full (${(e as Error).message}): the file stays in the inbox and is retried`;
+    this.log.warn({ file: name, err: (e as Error).message }, 'inbox file system full; will retry');
+    return { file: name, status: 'retry', reason };
   }
 
   private move(name: string, dir: string): string {

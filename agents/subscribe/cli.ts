@@ -5,7 +5,10 @@
  */
 import { parse as parseVOEvent, summary as voeventSummary } from '../../voevent/index.ts';
 import { connectAgent } from '../lib/connect.ts';
-import type { FollowedItem, SilenceAlarm } from '../lib/follow.ts';
+import { alertOf } from '../lib/alert.ts';
+import type { FollowOptions, FollowedItem, SilenceAlarm } from '../lib/follow.ts';
+import { parseTime } from '../history/time.ts';
+import { FilterError, compileFilter, subjectOf, type Filter } from '../../filter/index.ts';
 import { createLogger } from '../lib/log.ts';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectionFrom, defaultStateDir, parseCommandLine, parseDuration } from '../lib/options.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../lib/command.ts';
@@ -16,8 +19,16 @@ Prints NODE's items as they arrive. After a disconnection or a restart it first
 prints what it missed (it remembers the last item in a state file), never an
 item twice.
 
-  --since ID|latest|beginning   where to start when there is no saved state: after item ID,
-                                new items only (latest, the default), or all the node holds
+  --since ID|latest|beginning|TIME
+                                where to start when there is no saved state: after item ID,
+                                new items only (latest, the default), or all the node holds;
+                                an ISO date-time (2026-12-06T04:00:00Z) starts at the items
+                                published since then (from the node's archive, overriding the state)
+  --filter EXPR                 only items this filter accepts (docs/filters.md), e.g.
+                                'role = "observation" and inside(cone(197.9, -33.9, 10))': the broker
+                                filters live items (subscription option voxnet#filter), caught-up
+                                items are filtered here with the same language
+  --last N                      start with the newest N items of the archive (overrides the state)
   --format summary|xml|json     one summary line per item (default), the packet XML, or JSON lines
   --alarm-silence DURATION      alarm on stderr (and a JSON line with --format json) when no item
                                 arrived for this long, e.g. 5s for a heartbeat node
@@ -32,15 +43,7 @@ const FORMATS = ['summary', 'xml', 'json'] as const;
 type Format = (typeof FORMATS)[number];
 
 function summaryOf(item: FollowedItem): string {
-  if (item.ivorn) {
-    try {
-      return voeventSummary(parseVOEvent(item.xml));
-    } catch {
-      return item.ivorn;
-    }
-  }
-  const flat = item.xml.replace(/\s+/g, ' ').trim();
-  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat || '(no payload)';
+  return alertOf(item).summary;
 }
 
 export function formatItem(item: FollowedItem, format: Format): string {
@@ -71,6 +74,8 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
     const { values, positionals } = parseCommandLine(argv, {
       ...CONNECTION_ARGS,
       since: { type: 'string' },
+      last: { type: 'string' },
+      filter: { type: 'string' },
       format: { type: 'string', default: 'summary' },
       'alarm-silence': { type: 'string' },
       count: { type: 'string' },
@@ -90,6 +95,27 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
     const silenceMs = values['alarm-silence'] ? parseDuration(values['alarm-silence'], '--alarm-silence') : undefined;
     const count = values.count !== undefined ? Number(values.count) : undefined;
     if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new UsageError('--count must be a positive integer');
+    let start: FollowOptions['start'];
+    let since = values.since;
+    if (since !== undefined && /^\d{4}-\d{2}-\d{2}(T|$)/.test(since)) {
+      start = { time: parseTime(since, '--since') };
+      since = undefined;
+    }
+    if (values.last !== undefined) {
+      const last = Number(values.last);
+      if (!(Number.isInteger(last) && last >= 0)) throw new UsageError('--last must be a non-negative integer');
+      if (start) throw new UsageError('give --since TIME or --last N, not both');
+      start = { last };
+    }
+    let filter: Filter | undefined;
+    if (values.filter !== undefined) {
+      try {
+        filter = compileFilter(values.filter);
+      } catch (e) {
+        if (e instanceof FilterError) throw new UsageError(`--filter: ${e.message}\n  ${values.filter}\n  ${' '.repeat(e.column - 1)}^`);
+        throw e;
+      }
+    }
     const conn = connectionFrom(values, env);
     const log = createLogger('subscribe', values['log-level'] ?? env.VOXNET_LOG_LEVEL ?? 'warn', { node });
     const stateDir = values['no-state'] ? undefined : (values['state-dir'] ?? defaultStateDir(env));
@@ -112,11 +138,22 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
       });
     });
     try {
-      const follower = await agent.follow(node, (item) => io.out(formatItem(item, format)), {
-        since: values.since,
+      // With a filter, --count counts the items printed, not those the filter skipped.
+      let printed = 0;
+      let printedEnough = () => {};
+      const enoughPrinted = new Promise<void>((r) => (printedEnough = r));
+      const follower = await agent.follow(node, (item) => {
+        if (filter && !filter.accepts(subjectOf(item.xml, item.payload))) return;
+        if (filter && count !== undefined && printed >= count) return;
+        io.out(formatItem(item, format));
+        if (filter && count !== undefined && ++printed >= count) printedEnough();
+      }, {
+        ...(filter ? { subscriptionOptions: { 'voxnet#filter': filter.text } } : {}),
+        since,
+        start,
         silenceMs,
         unsubscribeOnStop: values.unsubscribe,
-        maxItems: count,
+        maxItems: filter ? undefined : count,
       });
       const enough = follower.isStopped ? Promise.resolve() : new Promise<void>((r) => follower.once('stopped', r));
       for (const kind of ['alarm', 'recovered'] as const) {
@@ -125,7 +162,7 @@ export async function subscribeCommand(argv: string[], io: CliIO = stdio, env: N
           if (format === 'json') io.out(JSON.stringify({ type: kind, node: a.node, silentForMs: a.silentForMs, lastItemAt: a.lastItemAt?.toISOString() }));
         });
       }
-      await Promise.race([signal.promise, enough, closed]);
+      await Promise.race([signal.promise, enough, closed, enoughPrinted]);
       return 0;
     } finally {
       signal.cancel();

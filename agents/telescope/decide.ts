@@ -12,7 +12,7 @@
  *             we acted on: the request is replaced
  *   cancel    a retraction of (or a failing successor to) an event we asked for
  */
-import { lvk, missionSummary, paramNumber, streamId, type VOEvent } from '../../voevent/index.ts';
+import { factsOfVOEvent, lvk, missionSummary, paramNumber, streamId, type VOEvent } from '../../voevent/index.ts';
 import { matchStream, type Rules } from './rules.ts';
 import { conditionsAt, findVisibility, type Conditions } from './visibility.ts';
 
@@ -94,18 +94,14 @@ export function parseIsoUtc(s: string | undefined): Date | undefined {
   return Number.isFinite(ms) ? new Date(ms) : undefined;
 }
 
-/** The IVORNs this packet retracts (empty when it is not a retraction). */
+/** The IVORNs this packet retracts (empty when it is not a retraction): the thread rules of voevent/thread.ts decide. */
 export function retractedIvorns(ev: VOEvent): string[] {
-  const cites = ev.citations?.eventIVORNs ?? [];
-  const explicit = cites.filter((c) => c.cite === 'retraction').map((c) => c.ivorn.trim());
-  if (explicit.length) return explicit;
-  // LVK retractions cite what they retract with cite="supersedes" and say AlertType=Retraction.
-  if (lvk(ev)?.alertType?.toLowerCase() === 'retraction') return cites.map((c) => c.ivorn.trim());
-  return [];
+  const f = factsOfVOEvent(ev);
+  return f.relation === 'retraction' ? f.targets : [];
 }
 
 export function isRetraction(ev: VOEvent): boolean {
-  return retractedIvorns(ev).length > 0 || lvk(ev)?.alertType?.toLowerCase() === 'retraction';
+  return factsOfVOEvent(ev).relation === 'retraction';
 }
 
 /** A name for the target: mission and event id when known, else the IVORN's local id. */

@@ -11,9 +11,10 @@
  * rename, fsync the folder) after every change, so a crash leaves the old or the
  * new state, never half of one.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { missionSummary, type VOEvent } from '../../voevent/index.ts';
+import { writeFileAtomic } from '../lib/state.ts';
+import { factsOfVOEvent, threadKeysOf, type VOEvent } from '../../voevent/index.ts';
 import { retractedIvorns, type Decision, type Prior, type Relation } from './decide.ts';
 
 export type RequestState = 'active' | 'cancelled' | 'failed';
@@ -65,12 +66,16 @@ export interface TrackerOptions {
   maxHandled?: number;
 }
 
-/** The keys a packet is known by: its IVORN, the IVORNs it cites, its mission event id. */
+/** The keys a packet is known by (its IVORN, the IVORNs it cites, its mission event id): the broker's thread keys. */
 export function threadKeys(ev: VOEvent): string[] {
-  const keys = [ev.ivorn, ...(ev.citations?.eventIVORNs ?? []).map((c) => c.ivorn.trim())];
-  const m = missionSummary(ev);
-  if (m.mission && m.eventId) keys.push(`mission:${m.mission}:${m.eventId}`);
-  return [...new Set(keys.filter(Boolean))];
+  return threadKeysOf(factsOfVOEvent(ev));
+}
+
+/** Keys of state files written before the shared thread keys: a bare IVORN, "mission:<Mission>:<id>". */
+function upgradeKey(k: string): string {
+  if (k.startsWith('ivo://')) return `ivorn:${k}`;
+  const m = /^mission:([^:]+):(.*)$/.exec(k);
+  return m ? `event:${m[1]!.toLowerCase()}:${m[2]}` : k;
 }
 
 export class Tracker {
@@ -98,7 +103,7 @@ export class Tracker {
       throw new Error(`${file}: unreadable telescope state: ${(e as Error).message}`);
     }
     if (data.version !== 1 || !Array.isArray(data.threads)) throw new Error(`${file}: not a telescope state file (version ${String(data.version)})`);
-    for (const t of data.threads) this.index(t);
+    for (const t of data.threads) this.index({ ...t, keys: t.keys.map(upgradeKey) });
     for (const h of data.handled ?? []) this.markHandled(h);
   }
 
@@ -135,7 +140,7 @@ export class Tracker {
   lookup(ev: VOEvent): Prior | undefined {
     const t = this.threadOf(ev);
     if (!t) return undefined;
-    const inThread = (ivorn: string) => t.keys.includes(ivorn);
+    const inThread = (ivorn: string) => t.keys.includes(`ivorn:${ivorn}`);
     const cites = ev.citations?.eventIVORNs ?? [];
     let relation: Relation = 'same-event';
     if (retractedIvorns(ev).some(inThread)) relation = 'retraction';
@@ -163,7 +168,10 @@ export class Tracker {
     const now = (outcome.at ?? new Date()).toISOString();
     this.markHandled(ev.ivorn);
     let t = this.threadOf(ev);
-    if (!t && d.action === 'ignore') {
+    // A retraction of an event we do not follow yet still opens its thread, retracted:
+    // the alert it retracts may arrive after it, and must then be ignored.
+    const retracts = d.retraction && d.verdicts.some((v) => v.rule === 'retraction');
+    if (!t && d.action === 'ignore' && !retracts) {
       this.save();
       return undefined;
     }
@@ -177,7 +185,7 @@ export class Tracker {
       this.byKey.set(k, t.id);
     }
     const entry: HistoryEntry = { at: now, ivorn: ev.ivorn, action: d.action, reason: d.reason };
-    if (d.retraction && d.action !== 'ignore') t.retracted = true;
+    if (retracts) t.retracted = true;
     if (outcome.error) entry.error = outcome.error;
     if (d.action === 'trigger' || d.action === 'schedule' || d.action === 'update') {
       if (outcome.error) {
@@ -244,16 +252,8 @@ export class Tracker {
   save(): void {
     if (!this.file) return;
     const dir = dirname(this.file);
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(this.toJSON(), null, 1));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
+    // All or nothing, a full disk included (a short write is never renamed into place).
+    writeFileAtomic(this.file, JSON.stringify(this.toJSON(), null, 1));
     try {
       const dfd = openSync(dir, 'r');
       try {

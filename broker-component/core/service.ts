@@ -23,7 +23,8 @@ import { bareJid, domainOf, isValidJid } from '../../pubsub/jid.ts';
 import { idProblem } from '../../pubsub/ids.ts';
 import { checkSubscriptionOptions, delivers, DEFAULT_SUBSCRIPTION_OPTIONS } from '../../pubsub/subscription-options.ts';
 import type { SubscriptionOptions } from '../../pubsub/types.ts';
-import type { ItemPage, ItemQuery, Store } from '../store/store.ts';
+import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, Store } from '../store/store.ts';
+import { applyFilters } from './filtering.ts';
 
 /**
  * One delivery target: a subscribed JID and the subscriptions through which it
@@ -83,8 +84,24 @@ export type ServiceOptions = {
   onAudit?: (rec: AuditRecord) => void;
   /** Payload rules of a node (e.g. VOEvent validity on VOEvent nodes); throw a PubsubError to refuse. */
   checkPayload?: (node: string, config: NodeConfig, item: PublishInput) => void;
+  /**
+   * Filters of subscriptions (voxnet#filter): `check` refuses a filter that does not
+   * parse (a PubsubError naming the column); `passing` says which of an item's
+   * distinct filters accept it, each evaluated once. Without it, filters are refused.
+   */
+  filters?: FilterEvaluator;
+  /** What the archive indexes about a payload (its IVORN), read from the tree the protocol layer parsed. */
+  describePayload?: (node: string, config: NodeConfig, item: PublishInput) => PayloadKeys | undefined;
   now?: () => number;
 };
+
+export type FilterEvaluator = {
+  check(text: string): void;
+  passing(payload: string, parsed: unknown, filters: ReadonlySet<string>): ReadonlySet<string>;
+};
+
+/** Keys of a payload that the archive indexes. */
+export type PayloadKeys = { ivorn?: string };
 
 type NodeState = {
   rec: NodeRecord;
@@ -111,6 +128,8 @@ export class PubsubService {
   private readonly audit: (rec: AuditRecord) => void;
   private readonly now: () => number;
   private readonly checkPayload: (node: string, config: NodeConfig, item: PublishInput) => void;
+  private readonly describePayload: NonNullable<ServiceOptions['describePayload']>;
+  private readonly filters?: FilterEvaluator;
   private transientSeq = 0;
 
   constructor(
@@ -126,6 +145,8 @@ export class PubsubService {
     this.audit = opts.onAudit ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.checkPayload = opts.checkPayload ?? (() => {});
+    this.describePayload = opts.describePayload ?? (() => undefined);
+    this.filters = opts.filters;
     const state = store.load();
     for (const rec of state.nodes) this.nodes.set(rec.id, { rec, affiliations: new Map(), subs: new Map() });
     for (const a of state.affiliations) this.nodes.get(a.node)?.affiliations.set(a.jid, a.affiliation);
@@ -404,6 +425,7 @@ export class PubsubService {
     if (config.max_items < before.max_items || (!config.persist_items && before.persist_items)) {
       this.store.trim(id, config.persist_items ? config.max_items : 0);
     }
+    if (config.max_age > 0 && (before.max_age === 0 || config.max_age < before.max_age)) this.store.expire(id, this.now() - config.max_age * 1000);
     if (config.access_model !== before.access_model) this.revokeWhereDenied(n, 'access model changed', actor);
     for (const p of config.collection) if (!before.collection.includes(p)) this.announceChild(p, id, actor);
     if (children) this.setChildren(id, children);
@@ -419,9 +441,11 @@ export class PubsubService {
     this.check('delete-node', n, actor);
     const recipients = this.recipients(n);
     if (n.rec.config.node_type === 'collection') this.setChildren(id, []);
-    this.store.deleteNode(id);
+    this.store.atomically(() => {
+      this.store.deleteNode(id);
+      this.fire({ kind: 'node-deleted', node: id });
+    });
     this.nodes.delete(id);
-    this.fire({ kind: 'node-deleted', node: id });
     if (n.rec.config.notify_delete) this.notify(actor, { kind: 'delete', node: id, redirect, recipients });
   }
 
@@ -429,8 +453,10 @@ export class PubsubService {
     const n = this.node(id);
     this.check('purge', n, actor);
     if (!n.rec.config.persist_items) throw errors.unsupported('persistent-items', 'this node does not persist items');
-    this.store.purge(id);
-    this.fire({ kind: 'node-purged', node: id });
+    this.store.atomically(() => {
+      this.store.purge(id);
+      this.fire({ kind: 'node-purged', node: id });
+    });
     if (n.rec.config.notify_retract && n.rec.config.deliver_notifications)
       this.notify(actor, { kind: 'purge', node: id, recipients: this.recipients(n) });
   }
@@ -571,6 +597,7 @@ export class PubsubService {
       throw errors.badRequest('invalid-jid', `subscription JID ${jid} does not match your JID ${actor.bare}`);
     const d = this.check('subscribe', n, actor);
     checkSubscriptionOptions(options, n.rec.config.node_type, this.now());
+    this.checkFilter(options);
     if (this.subsOf(n, actor.bare).length >= this.maxSubs)
       throw new PubsubError('not-allowed', { pubsub: 'too-many-subscriptions', text: `at most ${this.maxSubs} subscriptions per JID and node` });
     const sub = this.addSubscription(n, jid, d.pending ? 'pending' : 'subscribed', options);
@@ -594,6 +621,8 @@ export class PubsubService {
     if (n.rec.config.history === false && !['owner', 'publisher'].includes(this.affiliationOf(n, bareJid(sub.jid)))) return;
     const last = this.store.lastItem(n.rec.id);
     if (!last) return;
+    const f = sub.options.filter;
+    if (f && !this.filters?.passing(last.payload, undefined, new Set([f])).has(f)) return;
     this.notify(actor, { kind: 'items', node: n.rec.id, items: [last], recipients: [{ jid: sub.jid, subids: [sub.subid], body: sub.options.include_body }], config: n.rec.config, lastPublished: true });
   }
 
@@ -641,6 +670,7 @@ export class PubsubService {
     const n = this.node(id);
     const sub = this.subscriptionOf(actor, n, jid, subid, 'set subscription options');
     checkSubscriptionOptions(options, n.rec.config.node_type, this.now());
+    this.checkFilter(options);
     sub.options = { ...options };
     this.store.putSubscription(sub);
     return { ...sub };
@@ -679,6 +709,31 @@ export class PubsubService {
     if (page.missingCursor !== undefined) throw errors.itemNotFound(`no item ${page.missingCursor} in node ${id}`);
     if (q.ids && page.items.length === 0) throw errors.itemNotFound(`no such item in node ${id}`);
     return page;
+  }
+
+  /**
+   * Archive query (XEP-0313 on a node). The same decision as retrieving items:
+   * whoever may not look back at a node (no access, or voxnet#history off) may not
+   * query its archive either.
+   */
+  queryArchive(actor: Actor, id: string, q: ArchiveQuery): ArchivePage {
+    const n = this.node(id);
+    this.check('retrieve-items', n, actor);
+    if (!n.rec.config.persist_items) return { items: [], complete: true, count: 0 };
+    const page = this.store.queryArchive(id, q);
+    if (page.missingCursor !== undefined) throw errors.itemNotFound(`no item ${page.missingCursor} in node ${id}`);
+    return page;
+  }
+
+  /** Age retention: remove items older than each node's max_age. Returns the number removed. */
+  expireItems(): number {
+    let removed = 0;
+    const now = this.now();
+    for (const n of this.nodes.values()) {
+      const age = n.rec.config.max_age;
+      if (age > 0 && n.rec.config.persist_items) removed += this.store.expire(n.rec.id, now - age * 1000).length;
+    }
+    return removed;
   }
 
   // ---------------------------------------------------------------- publisher use cases
@@ -723,17 +778,58 @@ export class PubsubService {
       const itemId = it.id || randomUUID();
       if (ids.has(itemId)) throw errors.badRequest(undefined, `item id ${itemId} appears twice`);
       ids.add(itemId);
-      return { id: itemId, payload: it.payload, publisher: actor.bare, published: now };
+      const keys = it.payload ? this.describePayload(id, cfg, it) : undefined;
+      return { id: itemId, payload: it.payload, publisher: actor.bare, published: now, ...(keys?.ivorn ? { ivorn: keys.ivorn } : {}) };
     });
-    let stored: Item[];
-    if (cfg.persist_items && cfg.max_items > 0) {
-      stored = this.store.publishItems(id, toStore, cfg.max_items).stored;
-    } else {
-      stored = toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
-    }
-    this.fire({ kind: 'items-published', node: id, items: stored });
-    if (cfg.deliver_notifications) this.notify(actor, { kind: 'items', node: id, items: stored, recipients: this.itemRecipients(n), config: cfg, parsed: items.map((it) => it.parsed) });
+    // The items and what the domain-event hook writes for them (the policy's release
+    // jobs) are one transaction: a full disk refuses both, never stores one alone.
+    const stored = this.store.atomically(() => {
+      const s: Item[] =
+        cfg.persist_items && cfg.max_items > 0
+          ? this.store.publishItems(id, toStore, cfg.max_items).stored
+          : toStore.map((it) => ({ ...it, node: id, seq: --this.transientSeq }));
+      this.fire({ kind: 'items-published', node: id, items: s });
+      return s;
+    });
+    if (cfg.deliver_notifications) this.notifyItems(actor, n, stored, items.map((it) => it.parsed));
     return stored;
+  }
+
+  /**
+   * Tell an item's recipients. Subscriptions with a filter (voxnet#filter) get only
+   * the items it accepts: each distinct filter is evaluated once per item, before
+   * fan-out; without filters the items go out together, as published.
+   */
+  private notifyItems(actor: Actor, n: NodeState, stored: Item[], parsed: unknown[]): void {
+    const cfg = n.rec.config;
+    const recipients = this.itemRecipients(n);
+    const filterOf = this.subscriptionFilters(n, recipients);
+    if (!filterOf || !this.filters) {
+      this.notify(actor, { kind: 'items', node: n.rec.id, items: stored, recipients, config: cfg, parsed });
+      return;
+    }
+    const filters = this.filters;
+    stored.forEach((it, i) => {
+      const r = applyFilters(recipients, (subid) => filterOf.get(subid), (fs) => filters.passing(it.payload, parsed[i], fs));
+      if (r.length) this.notify(actor, { kind: 'items', node: n.rec.id, items: [it], recipients: r, config: cfg, parsed: [parsed[i]] });
+    });
+  }
+
+  /** subid → filter of the recipients' subscriptions (on the node and the collections above), or undefined when none has one. */
+  private subscriptionFilters(n: NodeState, recipients: Recipient[]): Map<string, string> | undefined {
+    const wanted = new Set(recipients.flatMap((r) => r.subids));
+    let out: Map<string, string> | undefined;
+    for (const x of [n, ...this.ancestors(n).map(([c]) => c)])
+      for (const s of x.subs.values())
+        if (s.options.filter && wanted.has(s.subid)) (out ??= new Map()).set(s.subid, s.options.filter);
+    return out;
+  }
+
+  /** A filter must parse (bad-request naming the column); a service without a filter engine refuses filters. */
+  private checkFilter(o: SubscriptionOptions): void {
+    if (o.filter === null) return;
+    if (!this.filters) throw errors.unsupported('subscription-options', 'this service evaluates no voxnet#filter');
+    this.filters.check(o.filter);
   }
 
   private checkPreconditions(n: NodeState, options: NodeConfigChanges): void {
@@ -751,8 +847,12 @@ export class PubsubService {
       if (!it) throw errors.itemNotFound(`no item ${itemId} in node ${id}`);
       if (!mayAny && it.publisher !== actor.bare) throw errors.forbidden(`item ${itemId} was published by someone else`);
     }
-    const removed = this.store.retractItems(id, itemIds);
-    if (removed.length) this.fire({ kind: 'items-retracted', node: id, ids: removed });
+    // With what the hook writes (cancelled release jobs): a full disk refuses both.
+    const removed = this.store.atomically(() => {
+      const r = this.store.retractItems(id, itemIds);
+      if (r.length) this.fire({ kind: 'items-retracted', node: id, ids: r });
+      return r;
+    });
     if ((notify || n.rec.config.notify_retract) && n.rec.config.deliver_notifications && removed.length)
       this.notify(actor, { kind: 'retract', node: id, ids: removed, recipients: this.itemRecipients(n) });
   }

@@ -34,13 +34,23 @@ export type MulticastOptions = {
      */
     route: (domain: string) => DomainRoute;
     direct: FanOut;
+    /** Most addresses per stanza a domain's service accepts (its learnt cap), when below maxAddresses. */
+    capOf?: (service: string) => number | undefined;
+    /** A service refused a batch after its probe (see MulticastDirectory.refused). */
+    refused?: (service: string, condition: string) => void;
   };
 };
+
+/** A batch written and not yet confirmed by a barrier answer of its service. */
+type InFlight = { service: string; seq: number; n: Notification; recipients: string[]; at: number };
 
 export class MulticastFanOut implements FanOut {
   private readonly maxStanza: number;
   private readonly maxAddresses: number;
   private readonly batchBytes: number;
+  /** Batches by service and stanza id, until their service answers a barrier sent after them. */
+  private readonly inflight = new Map<string, InFlight>();
+  private seq = 0;
 
   constructor(private readonly o: MulticastOptions) {
     this.maxStanza = o.maxStanzaBytes ?? 480 * 1024;
@@ -70,41 +80,93 @@ export class MulticastFanOut implements FanOut {
 
   /** The stanzas through the default service (every recipient). */
   stanzas(n: Notification): string[] {
-    return this.batches(n, this.o.service, n.recipients);
+    return this.batches(n, this.o.service, n.recipients).map((b) => b.stanza);
   }
 
-  private batches(n: Notification, service: string, recipients: string[]): string[] {
-    const head = `<message from="${esc(this.o.from)}" to="${esc(service)}" type="${this.o.messageType}" id="${n.id}"><addresses xmlns="${NS.ADDRESS}">`;
+  /**
+   * One stanza per batch of recipients. Each batch has an id of its own (the
+   * notification's, then `id.1`, `id.2`, ...), so that a refusal names the batch.
+   */
+  private batches(n: Notification, service: string, recipients: string[]): { stanza: string; id: string; recipients: string[] }[] {
+    const max = Math.min(this.maxAddresses, this.o.byDomain?.capOf?.(service) ?? Infinity);
+    const out: { stanza: string; id: string; recipients: string[] }[] = [];
+    let id = n.id;
+    let head = '';
+    let fixed = 0;
     const tail = `</addresses>${n.inner}</message>`;
-    const fixed = Buffer.byteLength(head) + Buffer.byteLength(tail);
-    if (fixed + 64 > this.maxStanza) throw new Error(`notification of ${fixed} bytes does not fit in a ${this.maxStanza}-byte stanza`);
-    const out: string[] = [];
+    const start = () => {
+      if (out.length) id = `${n.id}.${out.length}`;
+      head = `<message from="${esc(this.o.from)}" to="${esc(service)}" type="${this.o.messageType}" id="${id}"><addresses xmlns="${NS.ADDRESS}">`;
+      fixed = Buffer.byteLength(head) + Buffer.byteLength(tail);
+      if (fixed + 64 > this.maxStanza) throw new Error(`notification of ${fixed} bytes does not fit in a ${this.maxStanza}-byte stanza`);
+    };
+    start();
     let addrs = '';
     let size = fixed;
-    let count = 0;
+    let batch: string[] = [];
     for (const jid of recipients) {
       const a = `<address type="bcc" jid="${esc(jid)}"/>`;
       const len = Buffer.byteLength(a);
-      if (count > 0 && (size + len > this.maxStanza || count >= this.maxAddresses)) {
-        out.push(head + addrs + tail);
+      if (batch.length > 0 && (size + len > this.maxStanza || batch.length >= max)) {
+        out.push({ stanza: head + addrs + tail, id, recipients: batch });
+        start();
         addrs = '';
         size = fixed;
-        count = 0;
+        batch = [];
       }
       addrs += a;
       size += len;
-      count++;
+      batch.push(jid);
     }
-    if (count > 0) out.push(head + addrs + tail);
+    if (batch.length > 0) out.push({ stanza: head + addrs + tail, id, recipients: batch });
     return out;
+  }
+
+  /**
+   * A stanza from the server: when it is a service's refusal of one of our
+   * batches, resend that batch's recipients per subscriber (in order: before the
+   * barrier that confirms the batch is answered) and report the refusal.
+   * Returns whether the stanza was such a refusal.
+   */
+  handleRefusal(st: Element): boolean {
+    if (st.name !== 'message' || st.attrs.type !== 'error' || !st.attrs.id) return false;
+    const key = `${st.attrs.from}\n${st.attrs.id}`;
+    const f = this.inflight.get(key);
+    if (!f) return false;
+    this.inflight.delete(key);
+    const condition = st.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.name !== 'text')?.name ?? 'error';
+    this.o.byDomain?.refused?.(f.service, condition);
+    const direct = this.o.byDomain?.direct;
+    if (direct) void direct.deliver({ ...f.n, recipients: f.recipients });
+    return true;
+  }
+
+  /** The current sequence number: batches written up to now have this one or lower. */
+  mark(): number {
+    return this.seq;
+  }
+
+  /** `service` answered a barrier sent when mark() was `upTo`: its batches up to there were accepted. */
+  settled(service: string, upTo: number): void {
+    const stale = Date.now() - 120_000; // batches whose barrier never came (link lost) are not kept for ever
+    for (const [key, f] of this.inflight) if ((f.service === service && f.seq <= upTo) || f.at < stale) this.inflight.delete(key);
   }
 
   async deliver(n: Notification): Promise<string[]> {
     const groups = new Map<string, string[]>();
     let perSubscriber: string[] = [];
+    // Batches are kept until confirmed only where a refusal can be acted on: per-domain services.
+    const track = !!this.o.byDomain?.refused;
     for (const [service, recipients] of this.byService(n.recipients)) {
       if (service === null) perSubscriber = recipients;
-      else groups.set(service, this.batches(n, service, recipients));
+      else {
+        const bs = this.batches(n, service, recipients);
+        if (track && service !== this.o.service) {
+          const seq = ++this.seq;
+          for (const b of bs) this.inflight.set(`${service}\n${b.id}`, { service, seq, n, recipients: b.recipients, at: Date.now() });
+        }
+        groups.set(service, bs.map((b) => b.stanza));
+      }
     }
     // Interleave the services' batches so that every service starts working at once.
     const queues = [...groups.values()];

@@ -10,6 +10,7 @@
  * migrations next to the items.
  */
 import type { ReleaseJob, ReleaseJobStore } from '../store/store.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 
 export type { ReleaseJob };
 
@@ -68,12 +69,18 @@ export class ReleaseScheduler {
   private running = false;
   private again = false;
   private stopped = false;
+  /** A release found the store full (logged once until one succeeds). */
+  private waitingForSpace = false;
+  /** Jobs released whose deletion found the store full (kept in memory: a restart releases them again, replacing the same item). */
+  private readonly releasedNotDone = new Set<string>();
 
   constructor(
     private readonly queue: ReleaseQueue,
     private readonly release: (job: ReleaseJob) => void,
     private readonly onError: (err: unknown, job: ReleaseJob) => void,
     private readonly now: () => number = Date.now,
+    /** Wait before trying again when the store is full. */
+    private readonly retryMs = 2000,
   ) {}
 
   /** Run whatever is due (soon, not inside the caller's stack) and re-arm the timer. */
@@ -99,13 +106,26 @@ export class ReleaseScheduler {
           const jobs = this.queue.due(this.now());
           if (jobs.length === 0) break;
           for (const j of jobs) {
+            const key = `${j.source}\n${j.itemId}\n${j.target}\n${j.published}`;
             try {
-              this.release(j);
+              // Released already, but its deletion found the store full: only delete it now
+              // (releasing again would notify the level's subscribers twice).
+              if (!this.releasedNotDone.has(key)) {
+                this.release(j);
+                this.releasedNotDone.add(key);
+              }
+              this.queue.done(j);
+              this.releasedNotDone.delete(key);
+              this.waitingForSpace = false;
             } catch (err) {
+              // A full data directory passes: the job stays queued (a release replaces, never
+              // doubles) and every due job waits for the retry.
+              if (isStorageFull(err)) return this.retryLater(err, j);
               // Not retried: a release fails for reasons that do not pass (the failure is logged).
+              this.releasedNotDone.delete(key);
               this.onError(err, j);
+              this.queue.done(j);
             }
-            this.queue.done(j);
           }
         }
       } while (this.again);
@@ -113,6 +133,17 @@ export class ReleaseScheduler {
       this.running = false;
     }
     this.arm();
+  }
+
+  /** The store is full: keep the jobs and run again in `retryMs`. */
+  private retryLater(err: unknown, job: ReleaseJob): void {
+    this.running = false;
+    if (!this.waitingForSpace) this.onError(err, job);
+    this.waitingForSpace = true;
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.run(), this.retryMs);
+    this.timer.unref();
   }
 
   private arm(): void {

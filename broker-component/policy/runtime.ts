@@ -22,7 +22,8 @@ import { describeRedaction, duration } from '../../access-policy/describe.ts';
 import type { DesiredState, Policy, Transform } from '../../access-policy/types.ts';
 import { isEmptyReport, reconcile, type ReconcileReport } from './reconcile.ts';
 import { ReleaseQueue, ReleaseScheduler, type ReleaseJob } from './release-queue.ts';
-import { watchPolicy, type ReloadCause } from './watcher.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
+import { watchFile as watchPolicy, type ReloadCause } from '../../common/watch-file.ts';
 
 /** One audit line: who, what, on which node, the decision and why. */
 export type PolicyAudit = { actor: string; op: string; node: string; decision: 'grant' | 'refuse' | 'revoke'; reason: string };
@@ -58,6 +59,8 @@ export class PolicyRuntime extends EventEmitter {
   private byPair = new Map<string, Transform>();
   private unwatch: (() => void) | undefined;
   private stopped = false;
+  /** A reconcile that found the disk full is tried again. */
+  private retryTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: PolicyRuntimeOptions) {
     super();
@@ -67,7 +70,10 @@ export class PolicyRuntime extends EventEmitter {
     this.scheduler = new ReleaseScheduler(
       this.queue,
       (job) => this.release(job),
-      (err, job) => this.log.error({ err: (err as Error).stack, node: job.target, item: job.itemId }, 'release failed'),
+      (err, job) =>
+        isStorageFull(err)
+          ? this.log.warn({ err: (err as Error).message, node: job.target, item: job.itemId }, 'releases wait: the data directory is full (the jobs stay queued and are retried)')
+          : this.log.error({ err: (err as Error).stack, node: job.target, item: job.itemId }, 'release failed'),
       opts.now,
     );
   }
@@ -131,6 +137,14 @@ export class PolicyRuntime extends EventEmitter {
     } catch (e) {
       this.log.error({ cause, err: (e as Error).stack }, 'policy reconcile failed');
       r = { ok: false, error: (e as Error).message };
+      // Partly applied: the same file must be reconciled again (reconcile is idempotent),
+      // by itself when the disk was full (it passes).
+      this.text = undefined;
+      if (isStorageFull(e)) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.reload(cause), 5000);
+        this.retryTimer.unref();
+      }
     }
     this.emit('reload', r);
     return r;
@@ -252,6 +266,7 @@ export class PolicyRuntime extends EventEmitter {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     this.unwatch?.();
     this.scheduler.stop();
   }

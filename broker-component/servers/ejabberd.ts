@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { makeCert } from './certs.ts';
 import { freePort, waitForPort } from './net.ts';
-import type { XmppServer, XmppServerOptions } from './types.ts';
+import type { FederationOptions, XmppServer, XmppServerOptions } from './types.ts';
 
 export type EjabberdOptions = XmppServerOptions & {
   multicast?: {
@@ -36,6 +36,8 @@ export type EjabberdOptions = XmppServerOptions & {
     trusted: string[];
     /** Addresses per stanza for local and remote senders (mod_multicast limits). Default 10000. */
     maxAddresses?: number;
+    /** Addresses per stanza for senders of other servers (ejabberd's own default: 20, unannounced: 'default'); maxAddresses when absent. */
+    remoteMaxAddresses?: number | 'default';
   };
   /** Port of the loopback ReST API (mod_http_api); a free one when absent. */
   httpPort?: number;
@@ -164,6 +166,7 @@ export function ejabberdConfig(o: {
   if (opts.multicast) {
     const { domain, trusted } = opts.multicast;
     const max = opts.multicast.maxAddresses ?? 10_000;
+    const remoteMax = opts.multicast.remoteMaxAddresses ?? max;
     const servers = trusted.filter((t) => !t.includes('@'));
     const users = trusted.filter((t) => t.includes('@'));
     const senders: Record<string, unknown> = {};
@@ -191,10 +194,22 @@ export function ejabberdConfig(o: {
         access,
         limits: {
           local: { message: max, presence: max },
-          remote: { message: max, presence: max },
+          // ejabberd announces configured limits in disco#info, not its defaults.
+          ...(remoteMax === 'default' ? {} : { remote: { message: remoteMax, presence: remoteMax } }),
         },
       });
     }
+  }
+
+  if (opts.muc) {
+    acl.voxnet_local = { user_regexp: '' };
+    accessRules.voxnet_muc_create = { allow: 'voxnet_local' };
+    addHostModule(parentHost(opts.muc.domain, hosts), 'mod_muc', {
+      hosts: [opts.muc.domain],
+      access_create: 'voxnet_muc_create',
+      history_size: 20,
+      default_room_options: { persistent: true, members_only: true, public: false },
+    });
   }
 
   const baseModules: Record<string, unknown> = {
@@ -243,7 +258,7 @@ export function ejabberdConfig(o: {
         port: o.httpPort,
         ip: '127.0.0.1',
         module: 'ejabberd_http',
-        request_handlers: { '/api': 'mod_http_api' },
+        request_handlers: { '/api': 'mod_http_api', ...(opts.websocket ? { '/xmpp-websocket': 'ejabberd_http_ws' } : {}) },
       },
     ],
     acl,
@@ -257,9 +272,31 @@ export function ejabberdConfig(o: {
     // A host_config `modules` list replaces the global one for that host (it is
     // not merged), so repeat the global modules there.
     host_config: Object.fromEntries([...hostModules].map(([h, modules]) => [h, { modules: { ...baseModules, ...modules } }])),
+    ...(opts.federation ? ejabberdFederation(opts.federation, baseModules) : {}),
     ...(opts.extra ?? {}),
   };
+  if (opts.federation) {
+    (config.listen as unknown[]).push({ port: opts.federation.s2sPort ?? 5269, ip: opts.federation.address, module: 'ejabberd_s2s_in', max_stanza_size: 524_288, shaper: 'none' });
+  }
   return config;
+}
+
+/**
+ * s2s with peers: encryption required; with a CA, peers' certificates are checked
+ * against it (SASL EXTERNAL), else dialback (mod_s2s_dialback) authenticates them.
+ * Peers' addresses come from the hosts file through ERL_INETRC (see startEjabberd).
+ * Adds dialback to `baseModules` (shared by every host's module list).
+ */
+function ejabberdFederation(fed: FederationOptions, baseModules: Record<string, unknown>): Record<string, unknown> {
+  baseModules.mod_s2s_dialback = {};
+  return {
+    s2s_access: 'all',
+    s2s_use_starttls: 'required',
+    // After a failed connection ejabberd bounces a domain's stanzas for up to this
+    // long (300 s by default): a link that comes back is used within seconds.
+    s2s_max_retry_delay: 2,
+    ...(fed.ca ? { ca_file: fed.ca.cert } : {}),
+  };
 }
 
 const live = new Set<ChildProcess>();
@@ -302,10 +339,17 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
   const logFile = join(logs, 'ejabberd.log');
   const configFile = join(dir, 'ejabberd.yml');
 
-  const certs = hosts.map((h) => ({ host: h, ...makeCert(join(dir, 'certs'), h) }));
+  const fed = opts.federation;
+  const certs = hosts.map((h) => ({ host: h, ...makeCert(join(dir, 'certs'), h, fed?.ca) }));
+  // Erlang's resolver (inet_res, which s2s uses) reads no hosts file: point it at the test DNS server only.
+  const inetrc = join(dir, 'inetrc');
+  if (fed) {
+    const ns = `{${fed.dns.address.split('.').join(',')}}`;
+    writeFileSync(inetrc, `{resolv_conf, ""}.\n{hosts_file, ""}.\n{nameserver, ${ns}, ${fed.dns.port}}.\n{lookup, [dns]}.\n`);
+  }
   const config = ejabberdConfig({
     hosts,
-    certFiles: certs.flatMap((c) => [c.cert, c.key]),
+    certFiles: [...certs.flatMap((c) => [c.cert, c.key]), ...(fed?.ca ? [fed.ca.cert] : [])],
     c2sPort,
     componentPort,
     componentPorts: componentPortList,
@@ -329,6 +373,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
         ERL_CRASH_DUMP: join(logs, 'erl_crash.dump'),
         ERL_CRASH_DUMP_BYTES: '0',
         ERL_MAX_PORTS: '65536',
+        ...(fed ? { ERL_INETRC: inetrc } : {}),
         HOME: dir,
       },
     });
@@ -412,11 +457,12 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
     apiUrl,
     c2sUrl: `xmpp://127.0.0.1:${c2sPort}`,
     componentUrl: `xmpp://127.0.0.1:${componentPort}`,
+    ...(opts.websocket ? { wsUrl: `ws://127.0.0.1:${httpPort}/xmpp-websocket` } : {}),
     componentPorts,
     componentUrls: Object.fromEntries(Object.entries(componentPorts).map(([d, p]) => [d, `xmpp://127.0.0.1:${p}`])),
     logFile,
     configFile,
-    certFiles: certs.map((c) => c.cert),
+    certFiles: fed?.ca ? [fed.ca.cert] : certs.map((c) => c.cert),
     api,
     addUser,
     async addUsers(users, concurrency = 8) {

@@ -34,3 +34,4 @@ export function componentUrlFor(server: XmppServer, domain: string): string {
   const urls = (server as { componentUrls?: Record<string, string> }).componentUrls;
   return urls?.[domain] ?? server.componentUrl;
 }
+export { startFederation, FR, CN, type Federation, type FederatedSide, type FederatedSideOptions } from './federation.ts';

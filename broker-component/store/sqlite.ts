@@ -9,10 +9,13 @@ import { join } from 'node:path';
 import type { Affiliation, Item, NodeConfig, NodeRecord, Subscription, SubscriptionOptions } from '../../pubsub/types.ts';
 import { subscriptionOptionsOf } from '../../pubsub/subscription-options.ts';
 import { DEFAULT_NODE_CONFIG } from '../../pubsub/node-config.ts';
-import type { ItemPage, ItemQuery, ReleaseJob, Store, StoredState } from './store.ts';
+import type { ArchivePage, ArchiveQuery, ItemPage, ItemQuery, ReleaseJob, Store, StoredState, ThreadEntryRow, ThreadIndexOp } from './store.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
+
+type MigrationOptions = { ivornOf?: (payload: string) => string | undefined };
 
 /** Migration i takes the schema from version i to i + 1. */
-const MIGRATIONS: ((db: Database.Database) => void)[] = [
+const MIGRATIONS: ((db: Database.Database, opts: MigrationOptions) => void)[] = [
   (db) =>
     db.exec(`
       CREATE TABLE IF NOT EXISTS nodes (
@@ -45,15 +48,57 @@ const MIGRATIONS: ((db: Database.Database) => void)[] = [
         PRIMARY KEY (source, item_id, target));
       CREATE INDEX IF NOT EXISTS policy_releases_due ON policy_releases(due_at);
     `),
+  // 4: the archive. Items carry their IVORN; indexes serve archive queries by time, by
+  // publisher and by IVORN in publication order (time, then seq), so a query costs a
+  // seek plus its page however many items the node holds. The IVORNs of items stored
+  // before are filled in.
+  (db, { ivornOf }) => {
+    db.exec(`
+      ALTER TABLE items ADD COLUMN ivorn TEXT;
+      CREATE INDEX IF NOT EXISTS items_node_time ON items(node, published, seq);
+      CREATE INDEX IF NOT EXISTS items_node_publisher ON items(node, publisher, published, seq);
+      CREATE INDEX IF NOT EXISTS items_node_ivorn ON items(node, ivorn) WHERE ivorn IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS thread_keys (key TEXT PRIMARY KEY, thread TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS thread_keys_thread ON thread_keys(thread);
+      CREATE TABLE IF NOT EXISTS thread_entries (
+        node TEXT NOT NULL, item TEXT NOT NULL, thread TEXT NOT NULL, published INTEGER NOT NULL, facts TEXT NOT NULL,
+        PRIMARY KEY (node, item));
+      CREATE INDEX IF NOT EXISTS thread_entries_thread ON thread_entries(thread);
+      CREATE INDEX IF NOT EXISTS thread_entries_item ON thread_entries(item);
+    `);
+    if (!ivornOf) return;
+    const set = db.prepare('UPDATE items SET ivorn = ? WHERE seq = ?');
+    const batch = db.prepare('SELECT seq, payload FROM items WHERE seq > ? ORDER BY seq LIMIT 1000');
+    for (let last = -1; ; ) {
+      const rows = batch.all(last) as { seq: number; payload: string }[];
+      for (const r of rows) {
+        const iv = ivornOf(r.payload);
+        if (iv) set.run(iv, r.seq);
+      }
+      if (rows.length < 1000) break;
+      last = rows[rows.length - 1]!.seq;
+    }
+  },
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 export type SqliteStoreOptions = {
   /** 'full' (default): fsync on every commit. 'normal': survives a killed process, not a power cut. */
   synchronous?: 'full' | 'normal';
+  /** The IVORN of a stored payload, to fill the archive's IVORN index of items stored before it existed (schema 1). */
+  ivornOf?: (payload: string) => string | undefined;
 };
 
-type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number };
+/** Counting a result set (RSM <count/>, <first index>) stops beyond this many items: a huge count is never worth a full scan. */
+export const ARCHIVE_COUNT_LIMIT = 10_000;
+
+type ItemRow = { node: string; id: string; payload: string; publisher: string; published: number; seq: number; ivorn: string | null };
+
+function toItem(r: ItemRow): Item {
+  const it: Item = { node: r.node, id: r.id, payload: r.payload, publisher: r.publisher, published: r.published, seq: r.seq };
+  if (r.ivorn !== null) it.ivorn = r.ivorn;
+  return it;
+}
 type ReleaseRow = { source: string; item_id: string; target: string; published: number; due_at: number; payload: string; publisher: string };
 
 const toJob = (r: ReleaseRow): ReleaseJob => ({
@@ -71,12 +116,19 @@ export class SqliteStore implements Store {
   private q: ReturnType<SqliteStore['prepare']>;
 
   constructor(dataDir: string, opts: SqliteStoreOptions = {}) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, 'voxnet.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('foreign_keys = ON');
-    this.migrate();
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      this.db = new Database(join(dataDir, 'voxnet.sqlite'));
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('foreign_keys = ON');
+      this.migrate(opts);
+    } catch (e) {
+      // Opening needs room too (the WAL index alone is 32 KiB): say so, not "disk I/O error".
+      if (!isStorageFull(e)) throw e;
+      const err = e as Error & { code: string };
+      throw Object.assign(new Error(`the data directory ${dataDir} is full: cannot open its database (${err.code}: ${err.message}); free some space and start again`), { code: err.code });
+    }
     this.q = this.prepare();
   }
 
@@ -84,12 +136,12 @@ export class SqliteStore implements Store {
    * Bring the database to SCHEMA_VERSION: each migration runs once, in order, in
    * one transaction with the version bump (a crash leaves the previous version).
    */
-  private migrate(): void {
+  private migrate(opts: MigrationOptions): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this broker (${SCHEMA_VERSION})`);
     for (let v = version; v < SCHEMA_VERSION; v++) {
       this.db.transaction(() => {
-        MIGRATIONS[v]!(this.db);
+        MIGRATIONS[v]!(this.db, opts);
         this.db.pragma(`user_version = ${v + 1}`);
       })();
     }
@@ -98,6 +150,19 @@ export class SqliteStore implements Store {
   private prepare() {
     const d = this.db;
     return {
+      itemsAfter: d.prepare('SELECT * FROM items WHERE seq > ? ORDER BY seq LIMIT ?'),
+      threadOfKey: d.prepare('SELECT thread FROM thread_keys WHERE key = ?').pluck(),
+      threadOfItem: d.prepare('SELECT thread FROM thread_entries WHERE item = ? LIMIT 1').pluck(),
+      threadEntries: d.prepare('SELECT node, item, published, facts FROM thread_entries WHERE thread = ?'),
+      putThreadKey: d.prepare('INSERT INTO thread_keys (key, thread) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET thread = excluded.thread'),
+      moveThreadKeys: d.prepare('UPDATE thread_keys SET thread = ? WHERE thread = ?'),
+      moveThreadEntries: d.prepare('UPDATE thread_entries SET thread = ? WHERE thread = ?'),
+      putThreadEntry: d.prepare(
+        `INSERT INTO thread_entries (node, item, thread, published, facts) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(node, item) DO UPDATE SET thread = excluded.thread, published = excluded.published, facts = excluded.facts`,
+      ),
+      delThreadEntry: d.prepare('DELETE FROM thread_entries WHERE node = ? AND item = ?'),
+      delThreadEntries: d.prepare('DELETE FROM thread_entries WHERE node = ?'),
       insertNode: d.prepare('INSERT INTO nodes (id, config, created, creator) VALUES (?, ?, ?, ?)'),
       updateConfig: d.prepare('UPDATE nodes SET config = ? WHERE id = ?'),
       deleteNode: d.prepare('DELETE FROM nodes WHERE id = ?'),
@@ -106,7 +171,9 @@ export class SqliteStore implements Store {
       putSub: d.prepare('INSERT INTO subscriptions (node, subid, jid, state, created, options) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(node, subid) DO UPDATE SET state = excluded.state, jid = excluded.jid, options = excluded.options'),
       delSub: d.prepare('DELETE FROM subscriptions WHERE node = ? AND subid = ?'),
       delItem: d.prepare('DELETE FROM items WHERE node = ? AND id = ?'),
-      insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published) VALUES (?, ?, ?, ?, ?)'),
+      insItem: d.prepare('INSERT INTO items (node, id, payload, publisher, published, ivorn) VALUES (?, ?, ?, ?, ?, ?)'),
+      posOf: d.prepare('SELECT published, seq FROM items WHERE node = ? AND id = ?'),
+      expired: d.prepare('SELECT id FROM items WHERE node = ? AND published < ? ORDER BY published, seq LIMIT 10000').pluck(),
       countItems: d.prepare('SELECT count(*) AS n FROM items WHERE node = ?').pluck(),
       oldestIds: d.prepare('SELECT id FROM items WHERE node = ? ORDER BY seq ASC LIMIT ?').pluck(),
       purge: d.prepare('DELETE FROM items WHERE node = ?'),
@@ -117,6 +184,7 @@ export class SqliteStore implements Store {
       countFrom: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ?').pluck(),
       nthNewestSeq: d.prepare('SELECT seq FROM items WHERE node = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').pluck(),
       countBefore: d.prepare('SELECT count(*) FROM items WHERE node = ? AND seq >= ? AND seq < ?').pluck(),
+      countFromCapped: d.prepare(`SELECT count(*) FROM (SELECT 1 FROM items WHERE node = ? AND seq >= ? LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`).pluck(),
       pageAfter: d.prepare('SELECT * FROM items WHERE node = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
       pageBefore: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       pageIndex: d.prepare('SELECT * FROM items WHERE node = ? AND seq >= ? ORDER BY seq ASC LIMIT ? OFFSET ?'),
@@ -166,6 +234,32 @@ export class SqliteStore implements Store {
 
   deleteNode(node: string): void {
     this.q.deleteNode.run(node);
+    this.counts.delete(node);
+  }
+
+  /**
+   * Items per node, counted once and then kept up to date by every write of this
+   * store (the only writer of the items table), applied after each transaction
+   * commits: RSM counts stay exact without counting a node of a million items.
+   */
+  private readonly counts = new Map<string, number>();
+
+  private countOf(node: string): number {
+    let n = this.counts.get(node);
+    if (n === undefined) this.counts.set(node, (n = this.q.countItems.get(node) as number));
+    return n;
+  }
+
+  private adjust(node: string, delta: number): void {
+    const n = this.counts.get(node);
+    if (n !== undefined) this.counts.set(node, n + delta);
+  }
+
+  /** Position of the item with this seq among the node's items from `floor` on, counting from the near end. */
+  private indexOf(node: string, floor: number, seq: number, count: number): number {
+    const fromHere = this.q.countFromCapped.get(node, seq) as number;
+    if (fromHere <= ARCHIVE_COUNT_LIMIT) return count - fromHere;
+    return this.q.countBefore.get(node, floor, seq) as number;
   }
 
   setAffiliation(node: string, jid: string, affiliation: Affiliation): void {
@@ -181,21 +275,30 @@ export class SqliteStore implements Store {
     this.q.delSub.run(node, subid);
   }
 
-  publishItems(node: string, items: Omit<Item, 'seq' | 'node'>[], maxItems: number) {
-    return this.db.transaction(() => {
-      const stored: Item[] = [];
-      for (const it of items) {
-        this.q.delItem.run(node, it.id);
-        const r = this.q.insItem.run(node, it.id, it.payload, it.publisher, it.published);
-        stored.push({ ...it, node, seq: Number(r.lastInsertRowid) });
-      }
-      return { stored, trimmed: this.trimInTx(node, maxItems) };
-    })();
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
-  private trimInTx(node: string, maxItems: number): string[] {
+  publishItems(node: string, items: Omit<Item, 'seq' | 'node'>[], maxItems: number) {
+    const before = this.countOf(node);
+    const out = this.db.transaction(() => {
+      const stored: Item[] = [];
+      let delta = 0;
+      for (const it of items) {
+        delta -= this.q.delItem.run(node, it.id).changes;
+        const r = this.q.insItem.run(node, it.id, it.payload, it.publisher, it.published, it.ivorn ?? null);
+        delta++;
+        stored.push({ ...it, node, seq: Number(r.lastInsertRowid) });
+      }
+      const trimmed = this.trimInTx(node, maxItems, before + delta);
+      return { stored, trimmed, delta: delta - trimmed.length };
+    })();
+    this.adjust(node, out.delta);
+    return { stored: out.stored, trimmed: out.trimmed };
+  }
+
+  private trimInTx(node: string, maxItems: number, n: number): string[] {
     if (!Number.isFinite(maxItems)) return [];
-    const n = this.q.countItems.get(node) as number;
     if (n <= maxItems) return [];
     const ids = this.q.oldestIds.all(node, n - maxItems) as string[];
     for (const id of ids) this.q.delItem.run(node, id);
@@ -203,33 +306,139 @@ export class SqliteStore implements Store {
   }
 
   trim(node: string, maxItems: number): string[] {
-    return this.db.transaction(() => this.trimInTx(node, maxItems))();
+    const n = this.countOf(node);
+    const trimmed = this.db.transaction(() => this.trimInTx(node, maxItems, n))();
+    this.adjust(node, -trimmed.length);
+    return trimmed;
   }
 
   retractItems(node: string, ids: string[]): string[] {
-    return this.db.transaction(() => ids.filter((id) => this.q.delItem.run(node, id).changes > 0))();
+    const removed = this.db.transaction(() => ids.filter((id) => this.q.delItem.run(node, id).changes > 0))();
+    this.adjust(node, -removed.length);
+    return removed;
   }
 
   purge(node: string): number {
-    return this.q.purge.run(node).changes;
+    const n = this.q.purge.run(node).changes;
+    this.counts.set(node, 0);
+    return n;
   }
 
   getItem(node: string, id: string): Item | undefined {
-    return this.q.getItem.get(node, id) as ItemRow | undefined;
+    const r = this.q.getItem.get(node, id) as ItemRow | undefined;
+    return r && toItem(r);
   }
 
   lastItem(node: string): Item | undefined {
-    return this.q.lastItem.get(node) as ItemRow | undefined;
+    const r = this.q.lastItem.get(node) as ItemRow | undefined;
+    return r && toItem(r);
+  }
+
+  expire(node: string, cutoff: number): string[] {
+    const removed: string[] = [];
+    // In transactions of at most 10,000 items, so publishes are never held up long.
+    for (;;) {
+      const ids = this.db.transaction(() => {
+        const batch = this.q.expired.all(node, cutoff) as string[];
+        for (const id of batch) this.q.delItem.run(node, id);
+        return batch;
+      })();
+      removed.push(...ids);
+      this.adjust(node, -ids.length);
+      if (ids.length < 10_000) return removed;
+    }
+  }
+
+  queryArchive(node: string, q: ArchiveQuery): ArchivePage {
+    // The result set: every filter and bound, in (published, seq) order.
+    const where: string[] = ['node = ?'];
+    const args: unknown[] = [node];
+    const shape: string[] = [];
+    const bound = (id: string, op: '>' | '<'): string | undefined => {
+      const p = this.q.posOf.get(node, id) as { published: number; seq: number } | undefined;
+      if (!p) return id;
+      where.push(`(published, seq) ${op} (?, ?)`);
+      args.push(p.published, p.seq);
+      shape.push(op);
+      return undefined;
+    };
+    if (q.start !== undefined) where.push('published >= ?'), args.push(q.start), shape.push('s');
+    if (q.end !== undefined) where.push('published <= ?'), args.push(q.end), shape.push('e');
+    if (q.publisher !== undefined) where.push('publisher = ?'), args.push(q.publisher), shape.push('p');
+    if (q.ivorn !== undefined) where.push('ivorn = ?'), args.push(q.ivorn), shape.push('i');
+    if (q.ids) {
+      where.push(`id IN (${q.ids.map(() => '?').join(', ')})`);
+      args.push(...q.ids);
+      shape.push(`d${q.ids.length}`);
+    }
+    for (const [id, op] of [[q.afterId, '>'], [q.beforeId, '<']] as const) {
+      if (id === undefined) continue;
+      const missing = bound(id, op);
+      if (missing !== undefined) return { items: [], complete: true, missingCursor: missing };
+    }
+    const filter = where.join(' AND ');
+    const filterArgs = [...args];
+    const filterShape = shape.join('');
+    // The page: after / before a cursor inside the result set, or the first / last page.
+    const backward = q.before !== undefined;
+    const cursor = q.after ?? (q.before || undefined);
+    if (cursor !== undefined) {
+      const missing = bound(cursor, backward ? '<' : '>');
+      if (missing !== undefined) return { items: [], complete: true, missingCursor: missing };
+    }
+    const order = backward ? 'DESC' : 'ASC';
+    const sql = `SELECT * FROM items WHERE ${where.join(' AND ')} ORDER BY published ${order}, seq ${order} LIMIT ?`;
+    const rows = this.cached(`page${order}${shape.join('')}`, sql).all(...args, q.max + 1) as ItemRow[];
+    const complete = rows.length <= q.max;
+    const page = rows.slice(0, q.max);
+    if (backward) page.reverse();
+    const items = page.map(toItem);
+    // RSM count and index. The whole node: its count is kept, the index counted from the near end.
+    if (filterShape === '') {
+      const total = this.countOf(node);
+      if (!items.length) return { items, complete, count: total };
+      const f = items[0]!;
+      const fromHereSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE node = ? AND (published, seq) >= (?, ?) LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
+      const fromHere = this.cached('fromHere', fromHereSql).pluck().get(node, f.published, f.seq) as number;
+      if (fromHere <= ARCHIVE_COUNT_LIMIT) return { items, complete, count: total, firstIndex: total - fromHere };
+      const beforeSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE node = ? AND (published, seq) < (?, ?) LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
+      const before = this.cached('beforeCapped', beforeSql).pluck().get(node, f.published, f.seq) as number;
+      return before <= ARCHIVE_COUNT_LIMIT ? { items, complete, count: total, firstIndex: before } : { items, complete, count: total };
+    }
+    // A filtered result set: counted when small enough.
+    const countSql = `SELECT count(*) FROM (SELECT 1 FROM items WHERE ${filter} LIMIT ${ARCHIVE_COUNT_LIMIT + 1})`;
+    const count = this.cached(`count${filterShape}`, countSql).pluck().get(...filterArgs) as number;
+    if (count > ARCHIVE_COUNT_LIMIT) return { items, complete };
+    let firstIndex: number | undefined;
+    if (items.length) {
+      const f = items[0]!;
+      const beforeSql = `SELECT count(*) FROM items WHERE ${filter} AND (published, seq) < (?, ?)`;
+      firstIndex = this.cached(`before${filterShape}`, beforeSql).pluck().get(...filterArgs, f.published, f.seq) as number;
+    }
+    return { items, complete, count, firstIndex };
+  }
+
+  private stmts = new Map<string, Database.Statement>();
+
+  /** Archive statements by query shape (which filters are present), prepared once. */
+  private cached(key: string, sql: string): Database.Statement {
+    let st = this.stmts.get(key);
+    if (!st) {
+      if (this.stmts.size > 256) this.stmts.clear();
+      st = this.db.prepare(sql);
+      this.stmts.set(key, st);
+    }
+    return st;
   }
 
   getItems(node: string, query: ItemQuery): ItemPage {
-    let count = this.q.countItems.get(node) as number;
+    let count = this.countOf(node);
     if (query.ids) {
       const items = query.ids
         .map((id) => this.getItem(node, id))
         .filter((x): x is Item => !!x)
         .sort((a, b) => a.seq - b.seq);
-      return { items, count, firstIndex: items.length ? (this.q.countBefore.get(node, 0, items[0]!.seq) as number) : 0 };
+      return { items, count, firstIndex: items.length ? this.indexOf(node, 0, items[0]!.seq, count) : 0 };
     }
     // The result set: every item, or the newest `newest`, in publication order.
     let floor = 0;
@@ -254,8 +463,48 @@ export class SqliteStore implements Store {
       // No cursor, or <before/>: the last page, i.e. the newest `max` items, oldest first.
       rows = (this.q.newest.all(node, max) as ItemRow[]).reverse();
     }
-    const firstIndex = rows.length ? (this.q.countBefore.get(node, floor, rows[0]!.seq) as number) : 0;
-    return { items: rows, count, firstIndex };
+    const firstIndex = rows.length ? this.indexOf(node, floor, rows[0]!.seq, count) : 0;
+    return { items: rows.map(toItem), count, firstIndex };
+  }
+
+  // ---------------------------------------------------------------- event-thread index
+
+  itemsAfter(seq: number, limit: number): Item[] {
+    return (this.q.itemsAfter.all(seq, limit) as ItemRow[]).map(toItem);
+  }
+
+  threadMark(): number {
+    return Number(this.getMeta('threads.seq') ?? 0);
+  }
+
+  threadOfKey(key: string): string | undefined {
+    return this.q.threadOfKey.get(key) as string | undefined;
+  }
+
+  threadOfItem(item: string): string | undefined {
+    return this.q.threadOfItem.get(item) as string | undefined;
+  }
+
+  threadEntries(thread: string): ThreadEntryRow[] {
+    return this.q.threadEntries.all(thread) as ThreadEntryRow[];
+  }
+
+  updateThreads(ops: ThreadIndexOp[], mark: number): void {
+    this.db.transaction(() => {
+      for (const o of ops) {
+        if (o.op === 'merge') {
+          this.q.moveThreadKeys.run(o.into, o.from);
+          this.q.moveThreadEntries.run(o.into, o.from);
+        } else if (o.op === 'key') this.q.putThreadKey.run(o.key, o.thread);
+        else this.q.putThreadEntry.run(o.node, o.item, o.thread, o.published, o.facts);
+      }
+      this.setMeta('threads.seq', String(mark));
+    })();
+  }
+
+  forgetThreadEntries(node: string, items?: string[]): void {
+    if (!items) this.q.delThreadEntries.run(node);
+    else this.db.transaction(() => items.forEach((id) => this.q.delThreadEntry.run(node, id)))();
   }
 
   // ---------------------------------------------------------------- release jobs

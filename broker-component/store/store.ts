@@ -37,6 +37,42 @@ export type ItemPage = {
   missingCursor?: string;
 };
 
+/**
+ * An archive query (XEP-0313 on a node): items matching every given filter, in
+ * publication order (time, then sequence), one page at a time.
+ */
+export type ArchiveQuery = {
+  /** Published at or after this time (ms since epoch). */
+  start?: number;
+  /** Published at or before this time (ms since epoch). */
+  end?: number;
+  /** Published by this bare JID. */
+  publisher?: string;
+  /** Items whose payload has this IVORN. */
+  ivorn?: string;
+  /** Only these item ids. */
+  ids?: string[];
+  /** Only items after / before this item (XEP-0313 after-id / before-id): bounds of the result set. */
+  afterId?: string;
+  beforeId?: string;
+  /** Page size. */
+  max: number;
+  /** RSM paging inside the result set: the page after this item, or before it ('' = the last page). */
+  after?: string;
+  before?: string;
+};
+
+export type ArchivePage = {
+  items: Item[];
+  /** The page reaches the end of the result set in the direction of the query. */
+  complete: boolean;
+  /** Size of the result set, and the first item's position in it; undefined when too costly to count (more than `countLimit`). */
+  count?: number;
+  firstIndex?: number;
+  /** Set when an id named as a cursor or bound is not in the node (item-not-found). */
+  missingCursor?: string;
+};
+
 export type StoredState = {
   nodes: NodeRecord[];
   affiliations: { node: string; jid: string; affiliation: Affiliation }[];
@@ -84,7 +120,33 @@ export interface ReleaseJobStore {
   countReleaseJobs(): number;
 }
 
-export interface Store extends ReleaseJobStore {
+/** One step of an event-thread index update (applied in order, in one transaction). */
+export type ThreadIndexOp =
+  | { op: 'merge'; into: string; from: string }
+  | { op: 'key'; key: string; thread: string }
+  | { op: 'entry'; node: string; item: string; thread: string; published: number; facts: string };
+
+export type ThreadEntryRow = { node: string; item: string; published: number; facts: string };
+
+/**
+ * The event-thread index (broker-component/threads), kept with the items: same
+ * database, same migrations. It is derived data: `threadMark` is the last item
+ * sequence number indexed, so the index can always catch up with the items.
+ */
+export interface ThreadIndexStore {
+  /** Items stored after this sequence number, oldest first. */
+  itemsAfter(seq: number, limit: number): Item[];
+  threadMark(): number;
+  threadOfKey(key: string): string | undefined;
+  threadOfItem(item: string): string | undefined;
+  threadEntries(thread: string): ThreadEntryRow[];
+  /** Apply the steps in order and move the mark, in one transaction. */
+  updateThreads(ops: ThreadIndexOp[], mark: number): void;
+  /** Entries of items that left their node (retracted, purged: all of the node's). */
+  forgetThreadEntries(node: string, items?: string[]): void;
+}
+
+export interface Store extends ReleaseJobStore, ThreadIndexStore {
   load(): StoredState;
   createNode(node: NodeRecord, owner: string): void;
   updateNodeConfig(node: string, config: NodeConfig): void;
@@ -99,11 +161,17 @@ export interface Store extends ReleaseJobStore {
   purge(node: string): number;
   getItems(node: string, q: ItemQuery): ItemPage;
   getItem(node: string, id: string): Item | undefined;
+  /** Archive query over a node's stored items (indexed by time, publisher and IVORN). */
+  queryArchive(node: string, q: ArchiveQuery): ArchivePage;
+  /** Remove the node's items published before `cutoff` (ms since epoch): age retention. Returns the ids removed. */
+  expire(node: string, cutoff: number): string[];
   lastItem(node: string): Item | undefined;
   /** Keep only the newest `maxItems` items (after max_items was lowered). */
   trim(node: string, maxItems: number): string[];
   /** Small key/value space for the broker's own durable state (policy, embargo queue...). */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string | undefined): void;
+  /** Run `fn` so that the writes of the store calls it makes are committed together or not at all (it throws). */
+  atomically<T>(fn: () => T): T;
   close(): void;
 }

@@ -51,7 +51,7 @@ export function configFromFields(fields: Record<string, string[]>, opts: { preco
         out[spec.key] = v;
         break;
       case 'text-single':
-        if (spec.key === 'max_items' || spec.key === 'max_payload_size') {
+        if (spec.key === 'max_items' || spec.key === 'max_payload_size' || spec.key === 'max_age') {
           if (spec.key === 'max_items' && v === 'max') out.max_items = Infinity;
           else if (/^\d+$/.test(v)) out[spec.key] = Number(v);
           else throw refuse(`${name} must be a non-negative integer, got "${v}"`);

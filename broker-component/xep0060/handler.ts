@@ -9,7 +9,11 @@ import { parseBoolean } from '../../common/boolean.ts';
 import { authorizationRequest, buildForm, configForm, configFromFields, readForm, splitChildren, type FormField } from './forms.ts';
 import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
+import { isStorageFull } from '../../common/storage-full.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
+import { handleMamQuery, mamForm, MAM, MAM_EXTENDED } from '../xep0313/mam.ts';
+import { EVENT_COMMAND, eventCommandForm, eventCommandResult } from '../threads/command.ts';
+import type { ThreadAnswer } from '../threads/keeper.ts';
 import { PubsubError, errors } from '../../pubsub/errors.ts';
 import { CONFIG_FIELDS, fieldVar, formatConfigValue } from '../../pubsub/node-config.ts';
 import { bareJid } from '../../pubsub/jid.ts';
@@ -66,6 +70,8 @@ export const SERVICE_FEATURES = [
   NS.RSM,
   NS.COMMANDS,
   NS.PING,
+  MAM,
+  MAM_EXTENDED,
   ...PUBSUB_FEATURES.map((f) => `${NS.PUBSUB}#${f}`),
 ];
 
@@ -78,12 +84,21 @@ export type HandlerOptions = {
   maxPage?: number;
   /** Payload bytes in one items reply (below the server's stanza limit for components). */
   maxReplyBytes?: number;
+  /** Archive page when a query gives no RSM <max/> (default 50). */
+  archivePage?: number;
+  /** Event threads (the urn:voxnet:event command), when the broker keeps them. */
+  threads?: { query(actor: Actor, ref: string): ThreadAnswer };
   /**
    * An exception that is not a PubsubError (a bug, SQLITE_FULL...): log it, with its
    * stack. The remote entity only reads a generic internal-server-error. Default: stderr.
    */
   onInternalError?: (err: unknown, stanza: Element) => void;
+  /** The store is full (SQLITE_FULL, ENOSPC): called when refusals start, then at most every 10 minutes. Default: stderr. */
+  onStorageFull?: (err: unknown) => void;
 };
+
+/** What a publisher reads when the broker's data directory is full (it retries later: type wait). */
+export const STORAGE_FULL_TEXT = "the broker's storage is full: nothing was stored; retry later";
 
 /** What the remote entity reads when the service fails on its own account (details go to the log only). */
 export const INTERNAL_ERROR_TEXT = 'internal error in the publish-subscribe service (logged there)';
@@ -121,6 +136,8 @@ function fitPage<P extends { items: Item[]; firstIndex: number }>(page: P, maxBy
 export class Xep0060Handler {
   private readonly maxPage: number;
   private readonly maxReplyBytes: number;
+  /** When the last storage-full warning went out (one per episode, repeated every 10 minutes while it lasts). */
+  private storageFullWarned = -Infinity;
 
   constructor(
     private readonly service: PubsubService,
@@ -150,6 +167,11 @@ export class Xep0060Handler {
       if (child.name === 'query' && ns === NS.DISCO_ITEMS && type === 'get') return this.discoItems(iq, child, actor);
       if (child.name === 'command' && ns === NS.COMMANDS && type === 'set') return this.command(iq, child, actor);
       if (child.name === 'ping' && ns === NS.PING && type === 'get') return result(iq);
+      if (child.name === 'query' && ns === MAM) {
+        if (type === 'get') return mamForm(iq);
+        const { domain, send } = this.opts;
+        return handleMamQuery(this.service, { domain, send, maxPage: this.maxPage, defaultPage: Math.min(this.opts.archivePage ?? 50, this.maxPage) }, iq, child, actorOf(iq));
+      }
       throw new PubsubError('service-unavailable', { text: `${child.name} in ${ns ?? 'no namespace'} is not served here` });
     } catch (e) {
       return errorReply(iq, this.toPubsubError(e, iq));
@@ -180,6 +202,18 @@ export class Xep0060Handler {
   /** A refusal as it is; anything else logged here and answered with a generic text. */
   private toPubsubError(e: unknown, stanza: Element): PubsubError {
     if (e instanceof PubsubError) return e;
+    if (isStorageFull(e)) {
+      if (Date.now() - this.storageFullWarned > 600_000) {
+        this.storageFullWarned = Date.now();
+        const report = this.opts.onStorageFull ?? ((err: unknown) => console.warn('voxnet pubsub: storage full', err));
+        try {
+          report(e);
+        } catch {
+          /* as below */
+        }
+      }
+      return new PubsubError('resource-constraint', { type: 'wait', text: STORAGE_FULL_TEXT });
+    }
     const report = this.opts.onInternalError ?? ((err: unknown) => console.error('voxnet pubsub: internal error', err));
     try {
       report(e, stanza);
@@ -426,6 +460,11 @@ export class Xep0060Handler {
     if (node === NS.COMMANDS) {
       return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node }, xml('identity', { category: 'automation', type: 'command-list' })));
     }
+    if (node === EVENT_COMMAND && this.opts.threads) {
+      return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
+        xml('identity', { category: 'automation', type: 'command-node', name: 'Event thread' }),
+        xml('feature', { var: NS.COMMANDS }), xml('feature', { var: NS.DATA })));
+    }
     if (node === NS.GET_PENDING) {
       return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
         xml('identity', { category: 'automation', type: 'command-node', name: 'Get pending subscription requests' }),
@@ -452,6 +491,8 @@ export class Xep0060Handler {
     return result(iq, xml('query', { xmlns: NS.DISCO_INFO, node },
       xml('identity', { category: 'pubsub', type: c.node_type, name: c.title || undefined }),
       xml('feature', { var: NS.PUBSUB }),
+      xml('feature', { var: MAM }),
+      xml('feature', { var: MAM_EXTENDED }),
       buildForm('result', meta)));
   }
 
@@ -463,7 +504,8 @@ export class Xep0060Handler {
       return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS }, ...nodes.map((n) => xml('item', { jid: me, node: n.id, name: n.config.title || undefined }))));
     }
     if (node === NS.COMMANDS) {
-      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' })));
+      return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, xml('item', { jid: me, node: NS.GET_PENDING, name: 'Get pending subscription requests' }),
+        ...(this.opts.threads ? [xml('item', { jid: me, node: EVENT_COMMAND, name: 'Event thread: alerts and current state of one event' })] : [])));
     }
     // The nodes of a collection (XEP-0248 §5.2), those the asker may see.
     if (this.service.nodeConfig(node)?.node_type === 'collection') {
@@ -476,9 +518,21 @@ export class Xep0060Handler {
     return result(iq, xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...page.items.map((it) => xml('item', { jid: me, name: it.id }))));
   }
 
+  // ------------------------------------------------------------------ ad-hoc: event threads
+
+  private eventCommand(iq: Element, cmd: Element): Element {
+    const sessionid = cmd.attrs.sessionid ?? `event-${Date.now().toString(36)}`;
+    if (cmd.attrs.action === 'cancel')
+      return result(iq, xml('command', { xmlns: NS.COMMANDS, node: EVENT_COMMAND, sessionid, status: 'canceled' }));
+    const ref = readForm(cmd.getChild('x', NS.DATA))?.fields.ref?.[0];
+    if (ref === undefined) return result(iq, eventCommandForm(sessionid));
+    return result(iq, eventCommandResult(sessionid, this.opts.threads!.query(actorOf(iq), ref)));
+  }
+
   // ------------------------------------------------------------------ ad-hoc: get-pending (XEP-0060 §8.7)
 
   private command(iq: Element, cmd: Element, actor: Actor): Element {
+    if (cmd.attrs.node === EVENT_COMMAND && this.opts.threads) return this.eventCommand(iq, cmd);
     if (cmd.attrs.node !== NS.GET_PENDING) throw errors.itemNotFound(`no command ${cmd.attrs.node}`);
     const action = cmd.attrs.action ?? 'execute';
     if (action === 'cancel') {

@@ -61,6 +61,13 @@ export const SUBSCRIPTION_OPTION_FIELDS: readonly Entry[] = [
     },
     write: (v) => (v === null ? '' : new Date(v).toISOString()),
   }),
+  entry({
+    key: 'filter', var: 'voxnet#filter', type: 'text-single',
+    label: 'Only items this filter accepts (VOXnet filter language; empty: every item)',
+    // The syntax is checked by the core with the broker's filter engine (bad-request naming the column).
+    read: (v) => (v.trim() === '' ? null : v),
+    write: (v) => v ?? '',
+  }),
 ];
 
 const byVar = new Map(SUBSCRIPTION_OPTION_FIELDS.map((e) => [e.var, e]));

@@ -142,8 +142,13 @@ local function handle_multicast(event)
 	base:remove_children("addresses", xmlns_address);
 	base.attr.xmlns = nil;
 
+	-- Copies of a stanza that came over s2s are posted from this service's host, so that
+	-- a bounce of a copy (e.g. from a recipient's host) is routed by its own 'from'. Posted
+	-- with the s2s session as origin, the bounce went back down the stream the original
+	-- came on, which may carry only this service's address: the peer closed it (invalid-from).
+	local post_origin = origin.type == "s2sin" and prosody.hosts[module.host] or origin;
 	for i = 1, n do
-		core_post_stanza(origin, shallow_copy(base, recipients[i]));
+		core_post_stanza(post_origin, shallow_copy(base, recipients[i]));
 	end
 	module:log("debug", "Multicast from %s to %d recipient(s), %d invalid", from, n, bad and #bad or 0);
 

@@ -15,7 +15,7 @@ export const PUBSUB = 'pubsub.svom.fr';
 export const SECRET = 'test-secret';
 
 export type BrokerEnv = {
-  /** The XMPP server (Prosody unless the test asked for ejabberd). */
+  /** The XMPP server (Prosody unless the test asked for ejabberd); `wsUrl` when asked for `websocket`. */
   prosody: XmppServer;
   kind: ServerKind;
   broker: Broker;
@@ -37,6 +37,10 @@ export type BrokerEnvOptions = {
   prosodyExtra?: string;
   /** A multicast service on the server (XEP-0033), trusted for the broker unless `trusted` says otherwise. */
   multicast?: boolean | { trusted: string[] };
+  /** A XEP-0045 MUC service on this domain, e.g. conference.svom.fr. */
+  muc?: string;
+  /** XMPP over WebSocket for browsers: `prosody.wsUrl`. */
+  websocket?: boolean;
 };
 
 /** `overrides` replace top-level keys of the broker configuration. */
@@ -48,7 +52,9 @@ export async function startBrokerEnv(
   const components = [{ domain: PUBSUB, secret: SECRET }];
   const multicast = opts.multicast ? { domain: 'multicast.svom.fr', trusted: opts.multicast === true ? [PUBSUB] : opts.multicast.trusted } : undefined;
   if (opts.prosodyExtra !== undefined && kind !== 'prosody') throw new Error(`prosodyExtra needs Prosody, not ${kind}`);
-  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, extra: opts.prosodyExtra }) : await startServer(kind, { components, multicast });
+  const muc = opts.muc ? { domain: opts.muc } : undefined;
+  const websocket = opts.websocket ? { websocket: true } : {};
+  const prosody = opts.prosodyExtra !== undefined ? await startProsody({ components, multicast, muc, extra: opts.prosodyExtra, ...websocket }) : await startServer(kind, { components, multicast, muc, ...websocket });
   const dataDir = mkdtempSync(join(tmpdir(), 'voxnet-broker-'));
   const config = loadBrokerConfig(undefined, {
     VOXNET_XMPP_URL: componentUrlFor(prosody, PUBSUB),

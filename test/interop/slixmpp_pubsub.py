@@ -99,7 +99,7 @@ class Client(slixmpp.ClientXMPP):
 
     def __init__(self, jid, password, ca_file, insecure):
         super().__init__(jid, password)
-        for plugin in ('xep_0030', 'xep_0004', 'xep_0060', 'xep_0059', 'xep_0050', 'xep_0131', 'xep_0199'):
+        for plugin in ('xep_0030', 'xep_0004', 'xep_0060', 'xep_0059', 'xep_0050', 'xep_0131', 'xep_0199', 'xep_0297', 'xep_0313'):
             self.register_plugin(plugin)
         # slixmpp's xep_0060 iterator pages with RSM but never registers <set/> inside
         # <pubsub/> (it does for disco#items): applications do it themselves.
@@ -413,6 +413,36 @@ async def run(a):
         return got
 
     await r.step('retrieve-max-items', items_max, pf('retrieve-items'))
+
+    async def archive_query():
+        # XEP-0313 on the node: the plugin builds, sends and collects; a node= attribute
+        # (and the extended ids field) are added to the IQ it builds.
+        mam = sub['xep_0313']
+        plugin_cls = type(mam)
+        pre = plugin_cls._pre_mam_retrieve
+
+        def with_node(self, *args, ids=None, **kwargs):
+            iq, mask = pre(self, *args, **kwargs)
+            iq['mam'].xml.set('node', node)
+            if ids_wanted:
+                iq['mam']['ids'] = ids_wanted
+            return iq, mask
+
+        ids_wanted = []
+        plugin_cls._pre_mam_retrieve = with_node
+        try:
+            every = await mam.retrieve(jid=slixmpp.JID(svc), rsm={'max': 50}, timeout=STEP_TIMEOUT)
+            all_ids = [m['mam_result']['id'] for m in every['mam']['results']]
+            check('alert-1' in all_ids, 'archive of the node: %r' % all_ids)
+            ids_wanted = ['alert-1']
+            one = await mam.retrieve(jid=slixmpp.JID(svc), rsm={'max': 50}, timeout=STEP_TIMEOUT)
+            got = [m['mam_result']['id'] for m in one['mam']['results']]
+            check(got == ['alert-1'], 'ids=[alert-1] gave %r' % got)
+        finally:
+            plugin_cls._pre_mam_retrieve = pre
+        return {'archive': all_ids, 'by-id': got}
+
+    await r.step('archive-query', archive_query, ('urn:xmpp:mam:2', 'urn:xmpp:mam:2#extended'))
 
     async def publish_refused():
         return await expect_error(ps_sub.publish(svc, node, id='intruder', payload=entry('x', 'y')), 'forbidden')

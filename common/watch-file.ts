@@ -1,5 +1,5 @@
 /**
- * Tell the broker when its policy file should be read again: the file changed
+ * Tell a process when a file it follows (the access policy) should be read again: the file changed
  * (watched through its directory, so editors that write a new file and rename it
  * over the old one are seen too), or the process received SIGHUP.
  */
@@ -17,7 +17,7 @@ export type WatchOptions = {
 };
 
 /** Start watching; returns a function that stops. */
-export function watchPolicy(file: string, reload: (cause: ReloadCause) => void, opts: WatchOptions = {}): () => void {
+export function watchFile(file: string, reload: (cause: ReloadCause) => void, opts: WatchOptions = {}): () => void {
   const path = resolve(file);
   const name = basename(path);
   const debounceMs = opts.debounceMs ?? 150;
