@@ -344,15 +344,30 @@ const SCENARIOS: Record<Target, Scenario> = {
 
   telescope: {
     async setup(w, pub) {
+      // The observation portal, as LCO's answers: POST creates a request group,
+      // GET ?name= lists those with that name (what the agent asks after a crash).
       const portalHits: string[] = [];
-      let nextId = 1;
+      const groups: { id: number; name: string; state: string }[] = [];
       const portal = http.createServer((req, res) => {
         let raw = '';
         req.on('data', (c) => (raw += c));
         req.on('end', () => {
-          if (req.method === 'POST' && req.url === '/api/requestgroups/') portalHits.push(JSON.parse(raw).requests[0].configurations[0].target.name);
-          res.writeHead(201, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ id: nextId++, state: 'PENDING' }));
+          const u = new URL(req.url!, 'http://portal');
+          res.setHeader('content-type', 'application/json');
+          if (req.method === 'GET' && u.pathname === '/api/requestgroups/') {
+            const results = groups.filter((g) => g.name === u.searchParams.get('name'));
+            res.end(JSON.stringify({ count: results.length, results }));
+          } else if (req.method === 'POST' && u.pathname === '/api/requestgroups/') {
+            const body = JSON.parse(raw);
+            portalHits.push(body.requests[0].configurations[0].target.name);
+            const g = { id: groups.length + 1, name: body.name, state: 'PENDING' };
+            groups.push(g);
+            res.writeHead(201).end(JSON.stringify(g));
+          } else {
+            const g = groups.find((x) => u.pathname === `/api/requestgroups/${x.id}/cancel/`);
+            if (g) g.state = 'CANCELED';
+            res.writeHead(g ? 200 : 404).end(JSON.stringify(g ?? {}));
+          }
         });
       });
       await new Promise<void>((r) => portal.listen(0, '127.0.0.1', r));
