@@ -323,27 +323,27 @@ const SCENARIOS: Record<Target, Scenario> = {
       await pub.publish(node, xml('entry', { xmlns: 'http://www.w3.org/2005/Atom' }), { id: 'marker' });
       const stateDir = join(w.dir, 'subscribe-state');
       const start = () => voxnet(['subscribe', node, '--since', 'marker', '--format', 'json'], w.env('watcher', { VOXNET_STATE_DIR: stateDir }));
-      const ctx: Ctx = { w, pub, node, start, proc: start(), printed: [] as string[] };
+      const ctx: Ctx = { w, pub, node, start, proc: start(), dead: [] as Proc[] };
       ctx.stop = async () => stopProc(ctx.proc as Proc);
       return ctx;
     },
     async round(ctx, r, t, n = 60) {
       const node = ctx.node as string;
-      const printed = ctx.printed as string[];
       await waitStarted(ctx.proc as Proc, /"msg":"online"/);
       const ids = Array.from({ length: n }, (_, i) => `r${r}-${i}`);
       const streaming = stream(ctx.pub, node, ids);
       await randomInstant(150, 600);
       const old = ctx.proc as Proc;
       await killProc(old);
-      printed.push(...linesIds(old.lines));
+      // Its last lines may still be in the pipe after 'exit': read them from the Proc later.
+      (ctx.dead as Proc[]).push(old);
       const t0 = Date.now();
       ctx.proc = (ctx.start as () => Proc)();
       await waitStarted(ctx.proc as Proc, /"msg":"online"/);
       t.restartMs.push(Date.now() - t0);
       const acked = await streaming;
       const stored = (await allItems(ctx.pub, node)).map((i) => i.id).filter((id) => id.startsWith(`r${r}-`));
-      const now = () => [...printed, ...linesIds((ctx.proc as Proc).lines)];
+      const now = () => [...(ctx.dead as Proc[]), ctx.proc as Proc].flatMap((p) => linesIds(p.lines));
       await until(() => stored.every((id) => now().includes(id)), 60_000, 'every item printed').catch(() => undefined);
       await sleep(500);
       const round = now().filter((id) => id.startsWith(`r${r}-`));
