@@ -322,7 +322,7 @@ const SCENARIOS: Record<Target, Scenario> = {
       const node = 'kills/subscribe';
       await pub.publish(node, xml('entry', { xmlns: 'http://www.w3.org/2005/Atom' }), { id: 'marker' });
       const stateDir = join(w.dir, 'subscribe-state');
-      const start = () => voxnet(['subscribe', node, '--since', 'marker', '--format', 'json'], w.env('watcher', { VOXNET_STATE_DIR: stateDir }));
+      const start = () => voxnet(['subscribe', node, '--since', 'beginning', '--format', 'json'], w.env('watcher', { VOXNET_STATE_DIR: stateDir }));
       const ctx: Ctx = { w, pub, node, start, proc: start(), dead: [] as Proc[] };
       ctx.stop = async () => stopProc(ctx.proc as Proc);
       return ctx;
@@ -346,6 +346,8 @@ const SCENARIOS: Record<Target, Scenario> = {
       const now = () => [...(ctx.dead as Proc[]), ctx.proc as Proc].flatMap((p) => linesIds(p.lines));
       await until(() => stored.every((id) => now().includes(id)), 60_000, 'every item printed').catch(() => undefined);
       await sleep(500);
+      const cur = ctx.proc as Proc;
+      if (cur.child.exitCode !== null) t.lost.push(`r${r}: voxnet subscribe exited (${cur.child.exitCode}): ${cur.stderr().slice(-600)}`);
       const round = now().filter((id) => id.startsWith(`r${r}-`));
       account(t, `r${r}`, acked, stored, [count(round)]);
     },
