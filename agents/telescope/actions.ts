@@ -43,6 +43,13 @@ export interface ActionResult {
 export interface Action {
   readonly type: string;
   perform(input: ActionInput, signal?: AbortSignal): Promise<ActionResult>;
+  /**
+   * After a crash between sending a submit/update and recording it: the request
+   * that attempt created, if the telescope has it (one with the request group's
+   * name that is not among `known` ids and not cancelled); undefined when none is
+   * found or the action cannot tell (then the action is performed again).
+   */
+  find?(input: ActionInput, known: Set<string>, signal?: AbortSignal): Promise<ActionResult | undefined>;
 }
 
 export class ActionError extends Error {
@@ -170,6 +177,25 @@ export class HttpAction implements Action {
       if (e instanceof ActionError && e.status === 404) return { attempts: e.attempts, response: 'not found' };
       throw e;
     }
+  }
+
+  /**
+   * The request groups named like this one (the LCO observation portal's
+   * `GET <url>?name=`, paginated `{results: [...]}` or a bare list).
+   */
+  async find(input: ActionInput, known: Set<string>, signal?: AbortSignal): Promise<ActionResult | undefined> {
+    const name = input.requestGroup?.name;
+    if (input.kind === 'cancel' || !name) return undefined;
+    const headers: Record<string, string> = { accept: 'application/json', ...this.o.headers };
+    if (this.o.token) headers.authorization = `Token ${this.o.token}`;
+    const url = `${this.o.url}${this.o.url.includes('?') ? '&' : '?'}name=${encodeURIComponent(name)}`;
+    const timeout = AbortSignal.timeout(this.o.timeout);
+    const res = await fetch(url, { headers, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    if (!res.ok) throw new ActionError(`GET ${url}: HTTP ${res.status}`, res.status >= 500);
+    const body = (await res.json()) as unknown;
+    const list = (Array.isArray(body) ? body : (body as { results?: unknown })?.results) as { id?: unknown; name?: unknown; state?: unknown }[] | undefined;
+    const hit = (list ?? []).find((g) => g && g.name === name && g.id !== undefined && g.id !== null && !known.has(String(g.id)) && String(g.id) !== input.previousId && g.state !== 'CANCELED');
+    return hit ? { id: String(hit.id), attempts: 0, response: hit } : undefined;
   }
 
   async perform(input: ActionInput, signal?: AbortSignal): Promise<ActionResult> {

@@ -7,7 +7,7 @@
  * the request its predecessor made (the state is per event thread).
  */
 import type { VOEvent } from '../../voevent/index.ts';
-import { ActionError, createAction, type Action, type ActionResult } from './actions.ts';
+import { ActionError, createAction, type Action, type ActionInput, type ActionResult } from './actions.ts';
 import { decide, type Decision } from './decide.ts';
 import { buildRequestGroup, type RequestGroup } from './requests.ts';
 import type { Rules } from './rules.ts';
@@ -95,6 +95,28 @@ export class TelescopeAgent {
     this.abort.abort(new Error('telescope agent stopping'));
   }
 
+  /** Perform an action with its intent written ahead (see Tracker.begin). */
+  private performLogged(input: ActionInput): Promise<ActionResult> {
+    this.tracker.begin(input.event.ivorn, input.kind, this.now());
+    return this.action.perform(input, this.abort.signal);
+  }
+
+  /**
+   * The packet's action was begun before a crash and never recorded: if the
+   * telescope already has the request, adopt it instead of sending it again.
+   */
+  private async resume(input: ActionInput): Promise<ActionResult | undefined> {
+    if (!this.tracker.pendingFor(input.event.ivorn) || !this.action.find) return undefined;
+    try {
+      const found = await this.action.find(input, this.tracker.requestIds(), this.abort.signal);
+      this.log.warn({ ivorn: input.event.ivorn, requestId: found?.id }, found ? 'request sent before a crash found at the telescope: not sent again' : 'request begun before a crash not found at the telescope: sending it');
+      return found;
+    } catch (e) {
+      this.log.warn({ ivorn: input.event.ivorn, err: (e as Error).message }, 'cannot ask the telescope for a request begun before a crash: sending it (it may arrive twice)');
+      return undefined;
+    }
+  }
+
   private async handleNow(ev: VOEvent, arrival: Arrival): Promise<HandleResult> {
     const at = this.now();
     const duplicate = this.tracker.isHandled(ev.ivorn);
@@ -117,11 +139,12 @@ export class TelescopeAgent {
         out.requestGroup = buildRequestGroup(decision, this.rules);
         const kind = decision.action === 'update' ? 'update' : 'submit';
         previousRequestId = decision.action === 'update' ? prior?.requestId : undefined;
-        out.result = await this.action.perform({ kind, event: ev, decision, requestGroup: out.requestGroup, ...(previousRequestId !== undefined ? { previousId: previousRequestId } : {}) }, this.abort.signal);
+        const input = { kind, event: ev, decision, requestGroup: out.requestGroup, ...(previousRequestId !== undefined ? { previousId: previousRequestId } : {}) } as const;
+        out.result = (await this.resume(input)) ?? (await this.performLogged(input));
         requestId = out.result.id;
       } else if (decision.action === 'cancel') {
         requestId = prior?.requestId;
-        out.result = await this.action.perform({ kind: 'cancel', event: ev, decision, ...(requestId !== undefined ? { previousId: requestId } : {}) }, this.abort.signal);
+        out.result = await this.performLogged({ kind: 'cancel', event: ev, decision, ...(requestId !== undefined ? { previousId: requestId } : {}) });
       }
       out.actedAt = performance.now();
       this.tracker.record(ev, decision, { at, ...(decision.action !== 'cancel' && requestId !== undefined ? { requestId } : {}) });

@@ -53,10 +53,19 @@ export interface Thread {
   updatedAt: string;
 }
 
+/** An action begun and not yet recorded: after a crash, the request may exist at the telescope. */
+export interface PendingAction {
+  ivorn: string;
+  kind: 'submit' | 'update' | 'cancel';
+  at: string;
+}
+
 interface StateFile {
   version: 1;
   threads: Thread[];
   handled: string[];
+  /** Write-ahead: actions sent (or about to be) whose outcome is not recorded yet. */
+  pending?: PendingAction[];
 }
 
 export interface TrackerOptions {
@@ -83,6 +92,7 @@ export class Tracker {
   private byKey = new Map<string, string>();
   private handled: string[] = [];
   private handledSet = new Set<string>();
+  private pending = new Map<string, PendingAction>();
   private seq = 0;
   readonly file?: string;
   private readonly maxThreads: number;
@@ -105,6 +115,27 @@ export class Tracker {
     if (data.version !== 1 || !Array.isArray(data.threads)) throw new Error(`${file}: not a telescope state file (version ${String(data.version)})`);
     for (const t of data.threads) this.index({ ...t, keys: t.keys.map(upgradeKey) });
     for (const h of data.handled ?? []) this.markHandled(h);
+    for (const p of data.pending ?? []) this.pending.set(p.ivorn, p);
+  }
+
+  /**
+   * Write ahead (saved before the action goes out): if the process dies between
+   * sending the request and record(), the restarted agent finds it here and asks
+   * the telescope whether the request exists instead of sending it a second time.
+   */
+  begin(ivorn: string, kind: PendingAction['kind'], at = new Date()): void {
+    this.pending.set(ivorn, { ivorn, kind, at: at.toISOString() });
+    this.save();
+  }
+
+  /** The action begun for this packet and never recorded (a crash in between). */
+  pendingFor(ivorn: string): PendingAction | undefined {
+    return this.pending.get(ivorn);
+  }
+
+  /** Ids of every request this tracker knows (a request found at the telescope and not among them is new). */
+  requestIds(): Set<string> {
+    return new Set([...this.threads.values()].flatMap((t) => (t.request?.id !== undefined ? [t.request.id] : [])));
   }
 
   private index(t: Thread): void {
@@ -167,6 +198,7 @@ export class Tracker {
   record(ev: VOEvent, d: Decision, outcome: { requestId?: string; error?: string; at?: Date } = {}): Thread | undefined {
     const now = (outcome.at ?? new Date()).toISOString();
     this.markHandled(ev.ivorn);
+    this.pending.delete(ev.ivorn);
     let t = this.threadOf(ev);
     // A retraction of an event we do not follow yet still opens its thread, retracted:
     // the alert it retracts may arrive after it, and must then be ignored.
@@ -245,7 +277,7 @@ export class Tracker {
   }
 
   toJSON(): StateFile {
-    return { version: 1, threads: [...this.threads.values()], handled: [...this.handled] };
+    return { version: 1, threads: [...this.threads.values()], handled: [...this.handled], ...(this.pending.size ? { pending: [...this.pending.values()] } : {}) };
   }
 
   /** Write the state atomically (no-op in memory mode). */

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { makeCert } from './certs.ts';
-import { freePort, waitForPort } from './net.ts';
+import { freePort, killNow, waitForPort } from './net.ts';
 import type { FederationOptions, XmppServer, XmppServerOptions } from './types.ts';
 
 export type EjabberdOptions = XmppServerOptions & {
@@ -483,6 +483,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
       await stop();
       await launch();
     },
+    kill: () => killNow(proc),
   };
 }
 

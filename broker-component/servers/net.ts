@@ -31,3 +31,12 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** SIGKILL a server process and wait until it is gone (no-op when it already exited). */
+export async function killNow(p: import('node:child_process').ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((res) => {
+    p.once('exit', () => res());
+    p.kill('SIGKILL');
+  });
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCert } from './certs.ts';
-import { freePort, waitForPort } from './net.ts';
+import { freePort, killNow, waitForPort } from './net.ts';
 import type { FederationOptions, XmppServer, XmppServerOptions } from './types.ts';
 
 export type ProsodyOptions = {
@@ -155,7 +155,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
 
   const stop = async () => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((res) => {
       const t = setTimeout(() => p.kill('SIGKILL'), 5000);
       p.once('exit', () => {
@@ -189,6 +189,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
       await stop();
       await launch();
     },
+    kill: () => killNow(proc),
   };
 }
 

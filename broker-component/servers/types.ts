@@ -94,5 +94,7 @@ export type XmppServer = {
   addUser(user: string, host: string, password: string): void | Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGKILL the server (a crash: nothing flushed, no goodbye to anyone); restart() brings it back. */
+  kill(): Promise<void>;
   logFile: string;
 };
