@@ -8,18 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts';
 import { ps, entry, errorOf } from './helpers/pubsub.ts';
 import { xml } from './helpers/xmpp.ts';
+import { untilValue } from './helpers/until.ts';
 import type { TestClient } from './helpers/xmpp.ts';
-
-/** Poll an async check every 50 ms until it returns a value. */
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Value of one series in Prometheus text (0 when absent). */
 function series(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -69,10 +59,10 @@ describe('broker metrics and health', () => {
     const missing = await bob.iq('set', PUBSUB, ps(xml('publish', { node: 'missing' }, xml('item', {}, entry('nowhere')))));
     const missingCondition = errorOf(missing)?.condition;
     expect(missingCondition).toBeDefined();
-    const after = await until(async () => {
+    const after = await untilValue(async () => {
       const t = await scrape();
       return series(t, 'voxnet_publish_routed_seconds_count') - series(before, 'voxnet_publish_routed_seconds_count') >= 3 ? t : undefined;
-    }, 20_000);
+    }, 20_000, 'three publishes routed', 50);
     const d = (name: string, labels: Record<string, string> = {}) => series(after, name, labels) - series(before, name, labels);
     expect(d('voxnet_publishes_total', { result: 'ok' })).toBe(3);
     expect(d('voxnet_publishes_total', { result: 'forbidden' })).toBe(missingCondition === 'forbidden' ? 2 : 1);
@@ -97,7 +87,7 @@ describe('broker metrics and health', () => {
       }
     })();
     await env.prosody.restart();
-    await until(async () => (series(await scrape(), 'voxnet_link_up') === 1 ? true : undefined), 60_000);
+    await untilValue(async () => series(await scrape(), 'voxnet_link_up') === 1, 60_000, 'the link up again', 50);
     watching = false;
     await watcher;
     const down = seen.find((s) => s.status === 503);

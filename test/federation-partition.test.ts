@@ -16,6 +16,7 @@ import { startFederatedEnv, type FederatedEnv } from './helpers/federation-env.t
 import { startMirror, type Mirror } from '../agents/mirror/mirror.ts';
 import { NS, ps, entry } from './helpers/pubsub.ts';
 import type { TestClient } from './helpers/xmpp.ts';
+import { untilValue } from './helpers/until.ts';
 
 const ready = serverAvailable('prosody') && serverAvailable('ejabberd');
 if (!ready) console.warn('federation-partition: skipped — needs both prosody and ejabberd');
@@ -29,13 +30,7 @@ const itemsOf = (m: Element) => m.getChild('event', NS.EVENT)?.getChild('items')
 const received = (c: TestClient, service: string, node: string) =>
   c.messages.filter((m) => m.attrs.from === service && itemsOf(m)?.attrs.node === node).flatMap((m) => itemsOf(m)!.getChildren('item').map((i) => i.attrs.id!));
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const until = (what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 90_000) => untilValue(cond, timeoutMs, what, 250);
 
 describe.skipIf(!ready)('mirroring across a partition: svom.fr (Prosody) ↔ svom.cn (ejabberd)', () => {
   let env: FederatedEnv;

@@ -15,6 +15,7 @@ import { startBrokerEnv, PUBSUB, type BrokerEnv } from './helpers/broker-env.ts'
 import { ps, errorOf, parseXml } from './helpers/pubsub.ts';
 import type { TestClient } from './helpers/xmpp.ts';
 import { RawClient, MarkerScanner } from '../bench/lib/raw-xmpp.ts';
+import { until } from './helpers/until.ts';
 
 const MXT = readFileSync(new URL('./fixtures/voevents/gcn-notice-parser__svom_mxt_52__sb26051101_mxt-initial_qf4.xml', import.meta.url), 'utf8');
 const REVOKED = Number(process.env.VOXNET_REVOKE_SUBSCRIBERS ?? 300);
@@ -68,14 +69,6 @@ async function publish(i: number): Promise<void> {
   expect(errorOf(r), r.toString()).toBeUndefined();
 }
 
-async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'voxnet-revoke-'));
   file = join(dir, 'policy.yaml');
@@ -97,15 +90,15 @@ describe('revocation under load', () => {
     // A stream with 4 publishes in flight; the policy changes in the middle of it.
     let next = 0;
     let boundary = -1;
-    const stream = async (until: number) => {
+    const stream = async (end: number) => {
       const workers = Array.from({ length: 4 }, async () => {
-        for (let i = next++; i < until; i = next++) await publish(i);
+        for (let i = next++; i < end; i = next++) await publish(i);
       });
       await Promise.all(workers);
     };
     const first = stream(BEFORE);
     // Revoke while publishes are in flight: once revoked subscribers have started receiving.
-    await waitFor(() => revoked.some((s) => s.got.length >= 5), 60_000, 'the stream to reach the subscribers');
+    await until(() => revoked.some((s) => s.got.length >= 5), 60_000, 'the stream to reach the subscribers');
     writeFileSync(file, policy(['svom.fr']));
     const result = env.broker.policy!.reload();
     expect(result.ok).toBe(true);
@@ -118,7 +111,7 @@ describe('revocation under load', () => {
     await stream(BEFORE + AFTER);
 
     // Every kept member receives every item exactly once.
-    await waitFor(() => kept.every((s) => s.got.length >= BEFORE + AFTER), 120_000, 'the kept members to receive everything');
+    await until(() => kept.every((s) => s.got.length >= BEFORE + AFTER), 120_000, 'the kept members to receive everything');
     await new Promise((r) => setTimeout(r, 1000)); // anything late would show up now
     for (const s of kept) expect([...s.got].sort((a, b) => a - b)).toEqual(Array.from({ length: BEFORE + AFTER }, (_, i) => i));
 

@@ -12,6 +12,7 @@ import { PubsubService } from '../broker-component/core/service.ts';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
 import { PolicyRuntime, type PolicyAudit } from '../broker-component/policy/runtime.ts';
 import { mxtPolicy } from './helpers/policies.ts';
+import { untilValue } from './helpers/until.ts';
 
 const SERVICE = 'pubsub.svom.fr';
 const POLICY = mxtPolicy();
@@ -31,15 +32,8 @@ function open(dir: string, opts: { policy?: string; now?: () => number } = {}): 
   return { service, store, policy, audits, close: () => (policy!.stop(), store.close()) };
 }
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** The store reaches the state `fn` looks for (checked every 10 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> => untilValue(fn, ms, what, 10);
 
 const dirs: string[] = [];
 afterEach(() => {
