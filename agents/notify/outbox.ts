@@ -9,9 +9,8 @@
  *   Message-ID), so that a retraction reaches everyone who got the original.
  *   Rows older than `keepMs` are pruned.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDurableSqlite } from '../../common/sqlite-file.ts';
 
 export type Kind = 'alert' | 'retraction';
 
@@ -36,10 +35,7 @@ export class Outbox {
   private readonly db: Database.Database;
 
   constructor(file: string, private readonly keepMs = 30 * 86_400_000) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db = openDurableSqlite(file);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -16,9 +16,8 @@
  * advance a cursor and a crash can only cause a repeat, which the deterministic
  * item id absorbs.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDurableSqlite } from '../../../common/sqlite-file.ts';
 
 export type Direction = 'in' | 'out';
 
@@ -53,11 +52,7 @@ export class SeenStore {
   constructor(readonly file: string, opts: SeenStoreOptions = {}) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_SEEN_TTL_MS;
     this.now = opts.now ?? Date.now;
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDurableSqlite(file, { busyTimeoutMs: 5000 });
     this.db.exec(`CREATE TABLE IF NOT EXISTS seen (
       key TEXT PRIMARY KEY, direction TEXT NOT NULL, origin TEXT NOT NULL, at INTEGER NOT NULL, expires_at INTEGER NOT NULL)`);
     this.db.exec('CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)');

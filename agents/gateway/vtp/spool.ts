@@ -6,9 +6,8 @@
  * follower's cursor only moves once an event is in the spool. Old events are
  * trimmed by count and age. SQLite (better-sqlite3, WAL).
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDurableSqlite } from '../../../common/sqlite-file.ts';
 
 export type SpooledEvent = { seq: number; ivorn: string; node: string; xml: string };
 
@@ -23,10 +22,7 @@ export class Spool {
   private readonly trimAge: Database.Statement;
 
   constructor(file: string, private readonly keep: { events?: number; ageMs?: number } = {}) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db = openDurableSqlite(file);
     this.db.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ivorn TEXT NOT NULL UNIQUE, node TEXT NOT NULL, xml TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS subscribers (id TEXT PRIMARY KEY, acked INTEGER NOT NULL, seen_at INTEGER NOT NULL);`);
     this.insert = this.db.prepare('INSERT INTO events (ivorn, node, xml, at) VALUES (?, ?, ?, ?) ON CONFLICT(ivorn) DO NOTHING');
