@@ -83,6 +83,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     barrier,
     serverJid: serverDomain,
     onError: (err) => log.warn({ err: (err as Error).message }, 'notification delivery failed'),
+    onDelivered: (fanOut, n) => metrics.delivered(fanOut instanceof MulticastFanOut ? 'multicast' : 'direct', n.recipients.length),
   });
   const metrics = new BrokerMetrics({
     subscribers: () => {
@@ -189,7 +190,10 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   const chooseFanOut = async () => {
     directory.clear();
     multicastFanOut = undefined;
-    if (cfg.multicast === 'off') return notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
+    if (cfg.multicast === 'off') {
+      notifier.useFanOut(undefined);
+      return metrics.fanOutPath('direct');
+    }
     const auto = cfg.multicast === 'auto';
     const jid = auto ? await discoverMulticast((el) => link.request(el, 5000), cfg.domain, serverDomain) : cfg.multicast;
     const refusal = jid ? await directory.probe(jid, serverDomain).catch((err: Error) => `no answer (${err.message})`) : undefined;
@@ -212,10 +216,12 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
             }
           : undefined,
       });
-      notifier.useFanOut(metrics.counting(multicastFanOut, 'multicast', jid));
+      notifier.useFanOut(multicastFanOut);
+      metrics.fanOutPath('multicast', jid);
       log.info({ multicast: jid }, 'notifications fan out through XEP-0033 multicast');
     } else {
-      notifier.useFanOut(metrics.counting(notifier.direct, 'direct'));
+      notifier.useFanOut(undefined);
+      metrics.fanOutPath('direct');
       if (refusal) log.error({ multicast: jid, refusal }, 'the multicast service refuses our stanzas (is this component among its trusted senders?); sending per subscriber');
       else
         log.warn(

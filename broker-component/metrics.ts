@@ -6,11 +6,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Element } from '@xmpp/xml';
-import type { FanOut, Notification } from './delivery/notifier.ts';
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
-/** Fan-out strategies whose deliver() is already counted (notifier.direct is reused). */
-const counted = new WeakSet<FanOut>();
+
+export type FanOutPath = 'multicast' | 'direct';
 
 export type MetricsSources = {
   /** Subscriptions per node (read at scrape time). */
@@ -92,23 +91,15 @@ export class BrokerMetrics {
     this.itemsStored.inc(n);
   }
 
-  /**
-   * Count a fan-out strategy's deliveries under `path` and mark it the one in use. The
-   * strategy itself is returned (its deliver() counted once), so it stays what it is.
-   */
-  counting<F extends FanOut>(f: F, path: 'multicast' | 'direct', service = ''): F {
+  /** The fan-out path now in use. */
+  fanOutPath(path: FanOutPath, service = ''): void {
     this.fanoutPath.reset();
     this.fanoutPath.set({ path, service }, 1);
-    if (!counted.has(f)) {
-      counted.add(f);
-      const deliver = f.deliver.bind(f);
-      const deliveries = this.deliveries;
-      f.deliver = (n: Notification) => {
-        deliveries.inc({ path }, n.recipients.length);
-        return deliver(n);
-      };
-    }
-    return f;
+  }
+
+  /** A notification addressed to its recipients through `path`. */
+  delivered(path: FanOutPath, recipients: number): void {
+    this.deliveries.inc({ path }, recipients);
   }
 
   linkOnline(): void {

@@ -56,6 +56,8 @@ export type NotifierOptions = {
   /** Barrier target of stanzas sent to their recipients directly (the server's domain). */
   serverJid?: string;
   onError?: (err: unknown) => void;
+  /** After a notification was handed to the fan-out strategy in use (metrics). */
+  onDelivered?: (fanOut: FanOut, n: Notification) => void;
 };
 
 let seq = 0;
@@ -133,7 +135,11 @@ export class Notifier {
           if ('raw' in j) {
             await this.opts.transport.write(j.raw);
             if (this.opts.serverJid) confirmers.add(this.opts.serverJid);
-          } else for (const c of await this.fanOut.deliver(j)) confirmers.add(c);
+          } else {
+            const fanOut = this.fanOut;
+            for (const c of await fanOut.deliver(j)) confirmers.add(c);
+            this.opts.onDelivered?.(fanOut, j);
+          }
         }
       })
       .catch((err) => this.opts.onError?.(err))
