@@ -26,6 +26,7 @@ import { spawnBroker, waitServing } from '../../test/helpers/broker-process.ts';
 import { voxnet, type Proc } from '../../test/helpers/agents.ts';
 import { rulesDoc, SITES } from '../../test/telescope-helpers.ts';
 import { testCatalogCsv } from '../../test/crossmatch-helpers.ts';
+import { untilValue } from '../../test/helpers/until.ts';
 
 export const TARGETS = ['broker', 'prosody', 'ejabberd', 'publisher', 'subscriber', 'telescope', 'crossmatch'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -51,13 +52,7 @@ const SWIFT_XM = readFileSync(join(FIX, 'fink-mm__swift_voevent_number_392__BAT_
 const SWIFT_TEL = readFileSync(join(FIX, 'skyportal__SWIFT_1125809-092__BAT_GRB_Pos.xml'), 'utf8');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = (pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string) => untilValue(pred, timeoutMs, what, 50);
 const count = (ids: string[]) => ids.reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<string, number>());
 
 const USERS = ['fsc', 'sub1', 'sub2', 'watcher', 'tel-kp', 'crossmatch'];
@@ -298,11 +293,7 @@ const SCENARIOS: Record<Target, Scenario> = {
         }
       })();
       await randomInstant(100, 500);
-      await killProc(ctx.proc as Proc);
-      const t0 = Date.now();
-      ctx.proc = (ctx.start as () => Proc)();
-      await waitStarted(ctx.proc as Proc, /watching the inbox/);
-      t.restartMs.push(Date.now() - t0);
+      await killAndRestart(ctx, /watching the inbox/, t);
       await dropping;
       await until(() => readdirSync(join(inbox, 'done')).filter((f) => f.startsWith(`r${r}-`)).length === n, 60_000, 'every file in done/');
       const mine = new Set(ids.slice(-n));
@@ -424,11 +415,7 @@ const SCENARIOS: Record<Target, Scenario> = {
         }));
       })();
       await randomInstant(50, 500);
-      await killProc(ctx.proc as Proc);
-      const t0 = Date.now();
-      ctx.proc = (ctx.start as () => Proc)();
-      await waitStarted(ctx.proc as Proc, /telescope agent running/);
-      t.restartMs.push(Date.now() - t0);
+      await killAndRestart(ctx, /telescope agent running/, t);
       await publishing;
       await until(() => acked.every((nm) => hits.includes(nm)), 60_000, 'a request per alert').catch(() => undefined);
       await sleep(800); // a second POST would show now
@@ -475,11 +462,7 @@ const SCENARIOS: Record<Target, Scenario> = {
         }
       }));
       await randomInstant(50, 500);
-      await killProc(ctx.proc as Proc);
-      const t0 = Date.now();
-      ctx.proc = (ctx.start as () => Proc)();
-      await waitStarted(ctx.proc as Proc, /crossmatch agent running/);
-      t.restartMs.push(Date.now() - t0);
+      await killAndRestart(ctx, /crossmatch agent running/, t);
       await publishing;
       const results = async () => (await allItems(ctx.watcher as Agent, `${node}/galaxies`).catch(() => [])).map((i) => keys.find((k) => i.xml.includes(k) || i.id.includes(k))).filter((k): k is string => !!k);
       await until(async () => { const got = await results(); return acked.every((k) => got.includes(k)); }, 60_000, 'a result per alert').catch(() => undefined);
@@ -502,6 +485,15 @@ async function waitStarted(p: Proc, re: RegExp): Promise<void> {
   await until(() => re.test(p.stderr()), 60_000, `${re} from the process`).catch((e) => {
     throw new Error(`${(e as Error).message}; stderr:\n${p.stderr().slice(-3000)}`);
   });
+}
+
+/** SIGKILL the scenario's process, start it again, and record how long it took to say it runs. */
+async function killAndRestart(ctx: Ctx, running: RegExp, t: Tally): Promise<void> {
+  await killProc(ctx.proc as Proc);
+  const t0 = Date.now();
+  ctx.proc = (ctx.start as () => Proc)();
+  await waitStarted(ctx.proc as Proc, running);
+  t.restartMs.push(Date.now() - t0);
 }
 
 async function killProc(p: Proc): Promise<void> {
