@@ -154,6 +154,29 @@ describe('voxnet agent commands', () => {
     expect(second.lines[0]).toMatch(/\tSwift\/BAT 1118357 \[observation\] ivo:\/\/nasa\.gsfc\.gcn\/SWIFT#BAT_GRB_Pos_1118357-s\d+ RA/);
   });
 
+  it('subscribe --since ID restarted after ID was trimmed off the node resumes from its saved state', async () => {
+    const pub = await agent('fsc7');
+    // A node that keeps 3 items.
+    const x0 = itemIdFor('ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1118357-trim0');
+    await pub.publish('trimmed', prepareVOEvent(variant(0, 'trim')).xml, { id: x0, publishOptions: { 'pubsub#max_items': '3' } });
+    const e = agentEnv(env, 'trimwatcher', { VOXNET_STATE_DIR: join(tmp, 'state-trim') });
+    const args = ['subscribe', 'trimmed', '--since', x0, '--count', '2'];
+    const a = [(await publishVOEvent(pub, 'trimmed', variant(1, 'trim'))).id, (await publishVOEvent(pub, 'trimmed', variant(2, 'trim'))).id];
+    const first = run(args, e);
+    expect(await first.exited).toBe(0);
+    expect(first.lines.map((l) => l.split('\t')[0])).toEqual(a);
+    // One more item pushes x0 out of the node; the saved cursor (a[1]) is still there.
+    const b = (await publishVOEvent(pub, 'trimmed', variant(3, 'trim'))).id;
+    const second = run([...args.slice(0, -1), '1'], e);
+    expect(await second.exited, second.stderr()).toBe(0);
+    expect(second.lines.map((l) => l.split('\t')[0])).toEqual([b]);
+    expect(second.stderr()).toContain(`item '${x0}' is no longer in the node; resuming from the saved state`);
+    // Without a saved state there is nothing to resume from: the missing item is an error.
+    const stateless = run([...args, '--no-state'], agentEnv(env, 'trimwatcher2'));
+    expect(await stateless.exited).toBe(1);
+    expect(stateless.stderr()).toContain(`no item '${x0}' in node trimmed`);
+  });
+
   it('subscribe --format json and --count; xml prints the packet', async () => {
     const pub = await agent('fsc3');
     const m = await publishVOEvent(pub, 'fmt', variant(0, 'f'));

@@ -35,7 +35,9 @@ export type FollowOptions = {
   /**
    * Where to start when the state holds no cursor for the node: 'latest' (default,
    * only items published from now on), 'beginning' (everything the node holds),
-   * or an item id (the items published after it; this one overrides a stored cursor).
+   * or an item id (the items published after it; this one overrides a stored cursor,
+   * unless it is no longer in the node: then the stored cursor is used, and without
+   * one following fails with "no item").
    */
   since?: string;
   /**
@@ -92,6 +94,8 @@ export class Follower extends EventEmitter {
   private needSubscribe = true;
   private buffered: FollowedItem[] = [];
   private firstSyncDone = false;
+  /** The item of an explicit `since` is gone from the node and the state held a cursor: the state wins. */
+  private sinceGone = false;
   private firstSync?: { resolve: () => void; reject: (e: Error) => void };
   private stopped = false;
   private stopping?: Promise<void>;
@@ -284,7 +288,7 @@ export class Follower extends EventEmitter {
       since = before?.id ?? 'beginning';
       if (since === 'beginning') state.setCursor(node, '');
     }
-    const explicit = !this.firstSyncDone && since !== 'latest' && since !== 'beginning';
+    const explicit = !this.firstSyncDone && !this.sinceGone && since !== 'latest' && since !== 'beginning';
     let cursor = explicit ? since : state.cursor(node);
     if (cursor === undefined) {
       if (since === 'latest') {
@@ -309,7 +313,15 @@ export class Follower extends EventEmitter {
         page = await agent.getItems(node, { after: cursor, max: this.pageSize });
       } catch (e) {
         if (!(e instanceof XmppIqError && e.condition === 'item-not-found')) throw e;
-        if (explicit && cursor === since) throw new Error(`no item '${since}' in node ${node}`);
+        if (explicit && cursor === since) {
+          // A restarted `--since ID` whose item was trimmed away (max_items, max_age)
+          // resumes from the saved state when there is one: it is newer than ID (every
+          // item after ID handled was recorded), and nothing is printed twice.
+          if (state.cursor(node) === undefined) throw new Error(`no item '${since}' in node ${node}`);
+          this.log.warn({ node, since, cursor: state.cursor(node) }, `item '${since}' is no longer in the node; resuming from the saved state`);
+          this.sinceGone = true;
+          return this.syncOnce();
+        }
         await this.recover(cursor);
         return;
       }
