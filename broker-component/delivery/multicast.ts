@@ -152,6 +152,11 @@ export class MulticastFanOut implements FanOut {
     for (const [key, f] of this.inflight) if ((f.service === service && f.seq <= upTo) || f.at < stale) this.inflight.delete(key);
   }
 
+  /** A turn of the notifier: one multicast stanza's worth of recipients. */
+  turnSize(): number {
+    return this.maxAddresses;
+  }
+
   async deliver(n: Notification): Promise<string[]> {
     const groups = new Map<string, string[]>();
     let perSubscriber: string[] = [];

@@ -37,6 +37,11 @@ export interface FanOut {
    * or the server itself): servers handle a component's stanzas in order.
    */
   deliver(n: Notification): Promise<string[]>;
+  /**
+   * Most recipients of a notification to write in one turn of the notifier (see
+   * Notifier.handle); without it, about one socket write of per-recipient stanzas.
+   */
+  turnSize?(n: Notification): number;
 }
 
 export type NotifierOptions = {
@@ -73,7 +78,7 @@ export class DirectFanOut implements FanOut {
     private readonly from: string,
     private readonly type: string,
     private readonly transport: Transport,
-    private readonly batchBytes = 256 * 1024,
+    readonly batchBytes = 256 * 1024,
     private readonly serverJid?: string,
   ) {}
 
@@ -93,8 +98,25 @@ export class DirectFanOut implements FanOut {
   }
 }
 
+/** One step of an event's delivery: a raw stanza, or a notification to some of its recipients. */
+type Step = { raw: string } | Notification;
+
+/** An event waiting in its node's lane, with the steps of its delivery not yet written. */
+type Job = { ev: ServiceEvent; steps?: Step[]; confirmers: Set<string>; failed: boolean; dispatched: () => void };
+
+/**
+ * Recipients per turn of the direct fan-out: about one socket write (DirectFanOut's
+ * batchBytes) of this notification's stanzas.
+ */
+function directTurn(n: Notification, batchBytes: number): number {
+  return Math.max(1, Math.floor(batchBytes / (n.inner.length + 160)));
+}
+
 export class Notifier {
-  private queue: Promise<void> = Promise.resolve();
+  /** Events waiting for delivery, by node: each node's events are delivered in order. */
+  private readonly lanes = new Map<string, Job[]>();
+  /** The round-robin loop, while it runs (it stops when every lane is empty). */
+  private pumping: Promise<void> | undefined;
   readonly type: string;
   private fanOut: FanOut;
   readonly direct: DirectFanOut;
@@ -115,42 +137,83 @@ export class Notifier {
   }
 
   /**
-   * Handle one service event; deliveries happen in order. Returns a promise that
-   * resolves once the event's notifications are dispatched: written, and routed by
-   * the server (confirmed by a barrier IQ). It never rejects: a failed delivery is
-   * reported through onError, and the caller's acknowledgement must not wait forever.
+   * Handle one service event. Returns a promise that resolves once the event's
+   * notifications are dispatched: written, and routed by the server (confirmed by a
+   * barrier IQ). It never rejects: a failed delivery is reported through onError,
+   * and the caller's acknowledgement must not wait forever.
    *
-   * Rendering (summaries parse the payload) starts on the next turn of the event
+   * Each node's events are delivered in order; nodes take turns. A turn writes one
+   * event's stanzas to a bounded number of recipients (about one socket write, or one
+   * multicast stanza), so a burst of notifications to a thousand subscribers of one
+   * node delays another node's notification by one turn per busy node, not by the
+   * whole burst (issue 20: a heartbeat's acknowledgement waited behind 50,000
+   * stanzas).
+   *
+   * Rendering (summaries parse the payload) starts on a later turn of the event
    * loop, so it never delays whatever the caller does synchronously.
    */
   handle(ev: ServiceEvent): Promise<void> {
     let dispatched!: () => void;
     const done = new Promise<void>((r) => (dispatched = r));
-    const confirmers = new Set<string>();
-    this.queue = this.queue
-      .then(() => new Promise<void>((r) => setImmediate(r)))
-      .then(async () => {
-        const jobs = this.render(ev);
-        for (const j of jobs) {
-          if ('raw' in j) {
-            await this.opts.transport.write(j.raw);
-            if (this.opts.serverJid) confirmers.add(this.opts.serverJid);
-          } else {
-            const fanOut = this.fanOut;
-            for (const c of await fanOut.deliver(j)) confirmers.add(c);
-            this.opts.onDelivered?.(fanOut, j);
-          }
-        }
-      })
-      .catch((err) => this.opts.onError?.(err))
-      .then(() => {
-        // A barrier per event, not one for a run of queued events: each
-        // acknowledgement leaves as soon as its own notifications are routed, so
-        // publishers refill the server's queue one by one instead of in bursts
-        // that leave it idle in between.
-        this.confirm([...confirmers], dispatched);
-      });
+    const lane = this.lanes.get(ev.node);
+    const job: Job = { ev, confirmers: new Set(), failed: false, dispatched };
+    if (lane) lane.push(job);
+    else this.lanes.set(ev.node, [job]);
+    this.pumping ??= this.pump();
     return done;
+  }
+
+  /** Round-robin over the nodes' lanes, one turn each, until every lane is empty. */
+  private async pump(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));
+    for (;;) {
+      // Cleared in the same synchronous step that finds the lanes empty: an event
+      // handled right after starts a new loop.
+      if (!this.lanes.size) {
+        this.pumping = undefined;
+        return;
+      }
+      // A Map iterates over entries added meanwhile too: a new node gets its turn in this round.
+      for (const [node, lane] of this.lanes) {
+        const job = lane[0]!;
+        await this.turn(job);
+        if (job.failed || !job.steps!.length) {
+          lane.shift();
+          if (!lane.length) this.lanes.delete(node);
+          // A barrier per event, not one for a run of queued events: each
+          // acknowledgement leaves as soon as its own notifications are routed, so
+          // publishers refill the server's queue one by one instead of in bursts
+          // that leave it idle in between.
+          this.confirm([...job.confirmers], job.dispatched);
+        }
+      }
+    }
+  }
+
+  /** Write the next step of a job (rendering it first if it has not started). */
+  private async turn(job: Job): Promise<void> {
+    try {
+      job.steps ??= this.render(job.ev);
+      const step = job.steps.shift();
+      if (!step) return;
+      if ('raw' in step) {
+        await this.opts.transport.write(step.raw);
+        if (this.opts.serverJid) job.confirmers.add(this.opts.serverJid);
+        return;
+      }
+      const fanOut = this.fanOut;
+      const size = fanOut.turnSize?.(step) ?? directTurn(step, this.direct.batchBytes);
+      let part = step;
+      if (step.recipients.length > size) {
+        part = { ...step, recipients: step.recipients.slice(0, size) };
+        job.steps.unshift({ ...step, recipients: step.recipients.slice(size) });
+      }
+      for (const c of await fanOut.deliver(part)) job.confirmers.add(c);
+      this.opts.onDelivered?.(fanOut, part);
+    } catch (err) {
+      job.failed = true;
+      this.opts.onError?.(err);
+    }
   }
 
   private confirm(jids: string[], dispatched: () => void): void {
@@ -160,11 +223,11 @@ export class Notifier {
   }
 
   /** Resolves when everything handled so far has been written (not confirmed). */
-  drain(): Promise<void> {
-    return this.queue;
+  async drain(): Promise<void> {
+    while (this.pumping) await this.pumping;
   }
 
-  private render(ev: ServiceEvent): (Notification | { raw: string })[] {
+  private render(ev: ServiceEvent): Step[] {
     switch (ev.kind) {
       case 'items':
         return this.itemsNotifications(ev.node, ev, ev.config);
