@@ -60,6 +60,12 @@ export type NotifierOptions = {
   barrier?: (jid: string) => Promise<void>;
   /** Barrier target of stanzas sent to their recipients directly (the server's domain). */
   serverJid?: string;
+  /**
+   * Most turns written and not yet confirmed by a barrier (default 2): what a stanza
+   * written now may have to wait behind in the server. The barrier must settle (the
+   * broker's times out after 5 s), or the notifier waits for it.
+   */
+  window?: number;
   onError?: (err: unknown) => void;
   /** After a notification was handed to the fan-out strategy in use (metrics). */
   onDelivered?: (fanOut: FanOut, n: Notification) => void;
@@ -117,6 +123,8 @@ export class Notifier {
   private readonly lanes = new Map<string, Job[]>();
   /** The round-robin loop, while it runs (it stops when every lane is empty). */
   private pumping: Promise<void> | undefined;
+  /** Barriers of the turns written and not yet confirmed by the server (at most `window`). */
+  private readonly unconfirmed: Promise<void>[] = [];
   readonly type: string;
   private fanOut: FanOut;
   readonly direct: DirectFanOut;
@@ -176,30 +184,40 @@ export class Notifier {
       // A Map iterates over entries added meanwhile too: a new node gets its turn in this round.
       for (const [node, lane] of this.lanes) {
         const job = lane[0]!;
-        await this.turn(job);
-        if (job.failed || !job.steps!.length) {
+        const confirmers = await this.turn(job);
+        const last = job.failed || !job.steps!.length;
+        if (last) {
           lane.shift();
           if (!lane.length) this.lanes.delete(node);
-          // A barrier per event, not one for a run of queued events: each
-          // acknowledgement leaves as soon as its own notifications are routed, so
-          // publishers refill the server's queue one by one instead of in bursts
-          // that leave it idle in between.
-          this.confirm([...job.confirmers], job.dispatched);
+        }
+        // A barrier after every turn: the server answers it once it has routed the
+        // turn. The last turn's barrier (to every entity the event went through)
+        // confirms the event: an acknowledgement leaves as soon as its own
+        // notifications are routed.
+        const barrier = this.confirm(last ? [...job.confirmers] : confirmers, last ? job.dispatched : undefined);
+        // At most `window` turns written and not yet routed: the server reads the
+        // component's stream in order, so whatever is written next (a publish's
+        // result, another node's notification) waits behind that much and no more,
+        // not behind a whole burst sitting in socket buffers.
+        if (barrier) {
+          this.unconfirmed.push(barrier);
+          while (this.unconfirmed.length >= (this.opts.window ?? 2)) await this.unconfirmed.shift();
         }
       }
     }
   }
 
-  /** Write the next step of a job (rendering it first if it has not started). */
-  private async turn(job: Job): Promise<void> {
+  /** Write the next step of a job (rendering it first if it has not started); returns who can confirm it. */
+  private async turn(job: Job): Promise<string[]> {
     try {
       job.steps ??= this.render(job.ev);
       const step = job.steps.shift();
-      if (!step) return;
+      if (!step) return [];
       if ('raw' in step) {
         await this.opts.transport.write(step.raw);
-        if (this.opts.serverJid) job.confirmers.add(this.opts.serverJid);
-        return;
+        if (!this.opts.serverJid) return [];
+        job.confirmers.add(this.opts.serverJid);
+        return [this.opts.serverJid];
       }
       const fanOut = this.fanOut;
       const size = fanOut.turnSize?.(step) ?? directTurn(step, this.direct.batchBytes);
@@ -208,18 +226,27 @@ export class Notifier {
         part = { ...step, recipients: step.recipients.slice(0, size) };
         job.steps.unshift({ ...step, recipients: step.recipients.slice(size) });
       }
-      for (const c of await fanOut.deliver(part)) job.confirmers.add(c);
+      const confirmers = await fanOut.deliver(part);
+      for (const c of confirmers) job.confirmers.add(c);
       this.opts.onDelivered?.(fanOut, part);
+      return confirmers;
     } catch (err) {
       job.failed = true;
       this.opts.onError?.(err);
+      return [];
     }
   }
 
-  private confirm(jids: string[], dispatched: () => void): void {
+  /** Barriers to `jids` (none without a barrier function or a jid); `dispatched` once they settled. */
+  private confirm(jids: string[], dispatched?: () => void): Promise<void> | undefined {
     const barrier = this.opts.barrier;
-    if (!barrier || !jids.length) return dispatched();
-    Promise.all(jids.map((j) => barrier(j).catch((err) => this.opts.onError?.(err)))).finally(dispatched);
+    if (!barrier || !jids.length) {
+      dispatched?.();
+      return undefined;
+    }
+    const p = Promise.all(jids.map((j) => barrier(j).catch((err) => this.opts.onError?.(err)))).then(() => {});
+    if (dispatched) void p.finally(dispatched);
+    return p;
   }
 
   /** Resolves when everything handled so far has been written (not confirmed). */
