@@ -22,6 +22,8 @@ item twice.
   --since ID|latest|beginning|TIME
                                 where to start when there is no saved state: after item ID,
                                 new items only (latest, the default), or all the node holds;
+                                an ID no longer in the node (trimmed by max_items or max_age)
+                                is passed over for the saved state when there is one;
                                 an ISO date-time (2026-12-06T04:00:00Z) starts at the items
                                 published since then (from the node's archive, overriding the state)
   --filter EXPR                 only items this filter accepts (docs/filters.md), e.g.
