@@ -7,7 +7,7 @@
  * it), and a consumer that must keep receiving across several token lifetimes.
  * Also: dead letters on a node, and `--from` a time with topic patterns.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +40,7 @@ const TOPICS = {
   refresh: 'voxnet.refresh.test', // not gcn.notices.*: those must carry a $schema
   from: 'voxnet.from.test',
   tls: 'gcn.notices.einstein_probe.wxt.alert.tls-test', // read as GCN JSON (gcn.notices.*), a topic of its own
+  big: 'voxnet.big.test',
   patternA: 'voxnet.frompat.a',
   patternB: 'voxnet.frompat.b',
 };
@@ -131,6 +132,46 @@ describe.skipIf(!ready)('GCN gateway: OIDC client credentials, real notices, hea
     g.child.kill('SIGTERM');
     expect(await g.exited).toBe(0);
   }, 240_000);
+
+  it("GCN's heartbeat on its VOXnet node drives the existing silence alarm: quiet while it beats, an alarm when it stops, recovered when it resumes", async () => {
+    const g = voxnet(['gateway', 'gcn', '--client-id', CLIENT, '--bootstrap', kafka.oauth!, '--token-url', oidc.tokenUrl, '--no-tls',
+      '--topic', TOPICS.heartbeat, '--heartbeat-node', 'gcn/hb-alarm', '--name', 'gcn-hb'],
+    agentEnv(env, 'gw-gcn-hb', { GCN_CLIENT_SECRET: SECRET, VOXNET_STATE_DIR: join(work, 'state-gcn-hb') }));
+    procs.push(g);
+    await until(() => /running/.test(g.stderr()), 60_000, `the gateway to run\n${g.stderr()}`);
+    const sub = voxnet(['subscribe', 'gcn/hb-alarm', '--alarm-silence', '5s', '--format', 'json', '--no-state'], agentEnv(env, 'hb-monitor'));
+    procs.push(sub);
+    const p = new Kafka({ brokers: [kafka.plaintext], logLevel: logLevel.NOTHING }).producer();
+    await p.connect();
+    const beat = () => p.send({ topic: TOPICS.heartbeat, messages: [{ value: JSON.stringify({ alert_datetime: new Date().toISOString() }) }] });
+    const types = () => sub.lines.map((l) => JSON.parse(l).type as string);
+    // GCN beats about once a second.
+    let beating: NodeJS.Timeout | undefined = setInterval(() => void beat().catch(() => {}), 1000);
+    try {
+      await sub.waitLine((l) => JSON.parse(l).type === 'item', 60_000);
+      // Once beats arrive, no alarm while they go on (the consumer may join its group after the first few).
+      const first = types().indexOf('item');
+      await new Promise((r) => setTimeout(r, 8000));
+      const meanwhile = types().slice(first + 1);
+      expect(meanwhile.filter((t) => t === 'item').length).toBeGreaterThanOrEqual(4);
+      expect(meanwhile).not.toContain('alarm');
+      clearInterval(beating);
+      beating = undefined;
+      const n = sub.lines.length;
+      const alarm = JSON.parse(await sub.waitLine((l) => sub.lines.indexOf(l) >= n && JSON.parse(l).type === 'alarm', 30_000));
+      expect(alarm).toMatchObject({ type: 'alarm', node: 'gcn/hb-alarm' });
+      expect(alarm.silentForMs).toBeGreaterThanOrEqual(5000);
+      const m = sub.lines.length;
+      for (let i = 0; i < 3; i++) await beat();
+      await sub.waitLine((l) => sub.lines.indexOf(l) >= m && JSON.parse(l).type === 'recovered', 30_000);
+    } finally {
+      clearInterval(beating);
+      await p.disconnect();
+      sub.child.kill('SIGTERM');
+      g.child.kill('SIGTERM');
+    }
+    expect(await g.exited).toBe(0);
+  }, 180_000);
 
   it('keeps receiving across several token lifetimes (the token is renewed before it expires)', async () => {
     const events: GatewayEvent[] = [];
@@ -249,6 +290,34 @@ describe.skipIf(!ready)('GCN gateway: OIDC client credentials, real notices, hea
       await new Promise((r) => setTimeout(r, 3000));
       const got = (await items('gcn/frompat')).map((i) => JSON.parse(i.payload!.text()) as { topic: string; when: string });
       expect(got.map((m) => `${m.topic} ${m.when}`).sort()).toEqual([`${TOPICS.patternA} after`, `${TOPICS.patternB} after`]);
+    } finally {
+      await gw.stop();
+    }
+  }, 180_000);
+
+  it('a message of nearly 4 MiB (GCN sends up to about that) arrives whole; one over the limit goes to the dead letters', async () => {
+    const p = new Kafka({ brokers: [kafka.plaintext], logLevel: logLevel.NOTHING }).producer();
+    await p.connect();
+    const big = (n: number) => JSON.stringify({ id: n, pad: 'x'.repeat(n) });
+    // One request each (Kafka's limit, 8 MiB here as on GCN's brokers, is per record batch).
+    for (const n of [3.9 * MB, 4.1 * MB]) await p.send({ topic: TOPICS.big, acks: -1, messages: [{ value: big(n), headers: { _format: 'json' } }] });
+    await p.disconnect();
+    env.prosody.addUser('gw-big', 'svom.fr', 'gw-big');
+    const dead = join(work, 'big-dead');
+    const gw = await runKafkaGateway({
+      config: { gateway: 'big', kafka: { brokers: [kafka.plaintext] }, from: 'earliest', inbound: [{ topics: [TOPICS.big], node: 'gcn/big' }], outbound: [], dead_letter: { dir: dead } },
+      connection: { jid: 'gw-big@svom.fr', password: 'gw-big', server: env.prosody.c2sUrl, service: PUBSUB, trust: env.prosody.certFiles },
+      stateDir: join(work, 'state-big'),
+      log: silentLogger(),
+    });
+    try {
+      const [item] = await itemsWhen('gcn/big', 1);
+      expect(item!.payload!.text()).toBe(big(3.9 * MB));
+      await until(() => existsSync(dead) && readdirSync(dead).length === 1, 60_000, 'the dead letter of the oversized message');
+      const letter = JSON.parse(readFileSync(join(dead, readdirSync(dead)[0]!), 'utf8')) as { reason: string; bytes: number };
+      expect(letter.reason).toMatch(/over the limit of 4194304 bytes/);
+      expect(letter.bytes).toBe(big(4.1 * MB).length);
+      expect(await items('gcn/big')).toHaveLength(1);
     } finally {
       await gw.stop();
     }
