@@ -166,8 +166,10 @@ describe.skipIf(missing)(`gateways on a full disk${missing ? ` (skipped: ${missi
       expect(logs.filter((l) => /publish failed|produce failed|handler failed/.test(l.msg))).toEqual([]);
 
       disk.free();
+      const freedAt = Date.now();
       await untilValue(async () => (await committed()) === '4', 60_000, 'the offset after the three messages', 250);
       await until(() => onTopic.length >= 3, 60_000, 'the three items on fd.out');
+      console.info(`[gateway-full-disk] Kafka gateway: everything through ${Date.now() - freedAt} ms after space returned`);
       await sleep(2000); // a repeat would show by now
       expect(await onNode()).toEqual([itemIdFor(ivorn('k0')), itemIdFor(ivorn('k1')), 'hop-0f8fad5b-d9cb-469f-a165-70867728950e'].sort());
       const counts = new Map<string, number>();
@@ -243,9 +245,11 @@ describe.skipIf(missing)(`gateways on a full disk${missing ? ` (skipped: ${missi
     expect(errors[0]).toMatch(/"msg":"disk full: (the seen-store|the VTP spool[^"]*|a dead letter) cannot be written; nothing is acknowledged upstream until it is/);
 
     disk.free();
+    const freedAt = Date.now();
     await gw.waitLine((l) => l.startsWith(`in ${ivorn('v2')} dead-letter invalid VOEvent`), 30_000);
     await until(() => acks() === 3, 30_000, 'the acks of v1 and v2 at Comet');
     await until(() => saved().length === 3, 30_000, 'o2 and o3 at the Comet subscriber');
+    console.info(`[gateway-full-disk] VTP gateway: everything through ${Date.now() - freedAt} ms after space returned`);
     await sleep(2000); // a repeat would show by now
     expect(gw.lines.filter((l) => l.startsWith('in '))).toEqual([
       `in ${ivorn('v0')} delivered fdv/in ${itemIdFor(ivorn('v0'))}`,
