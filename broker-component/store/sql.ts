@@ -24,6 +24,8 @@ export interface SqlDriver {
   value<V>(sql: string, args?: SqlArg[]): V | undefined;
   /** Run a write; returns the number of rows it changed. */
   run(sql: string, args?: SqlArg[]): number;
+  /** Run several statements without parameters (a migration). */
+  script(sql: string): void;
   /** Run `fn` in one transaction (nested: a savepoint): committed together when it returns, rolled back when it throws. */
   transaction<T>(fn: () => T): T;
   close(): void;

@@ -95,6 +95,7 @@ function sqliteDriver(db: Database.Database): SqlDriver {
       return s.reader ? (s.pluck(true).get(...args) as V | undefined) : undefined;
     },
     run: (sql: string, args: SqlArg[] = []) => st(sql).run(...args).changes,
+    script: (sql: string) => void db.exec(sql),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => db.close(),
   };
