@@ -91,6 +91,37 @@ for (const d of drivers) {
       s.close();
     });
 
+    it('commits what atomically() groups together or not at all; a failure caught inside undoes only its own part', async () => {
+      const s = (await d.place()).open();
+      s.createNode(node('n'), 'o@x');
+      expect(() =>
+        s.atomically(() => {
+          s.publishItems('n', [item('lost')], 10);
+          s.setMeta('k', 'lost');
+          throw new Error('refused');
+        }),
+      ).toThrow('refused');
+      expect(s.getItem('n', 'lost')).toBeUndefined();
+      expect(s.getMeta('k')).toBeUndefined();
+      expect(s.getItems('n', {}).count).toBe(0);
+      s.atomically(() => {
+        s.publishItems('n', [item('kept')], 10);
+        try {
+          s.atomically(() => {
+            s.setMeta('k', 'inner');
+            s.createNode(node('n'), 'o@x'); // exists already: the inner part fails
+          });
+        } catch {
+          /* the outer part goes on */
+        }
+        s.setMeta('k2', 'outer');
+      });
+      expect(s.getItem('n', 'kept')?.id).toBe('kept');
+      expect([s.getMeta('k'), s.getMeta('k2')]).toEqual([undefined, 'outer']);
+      expect(s.getItems('n', {}).count).toBe(1);
+      s.close();
+    });
+
     it('migrates a schema-1 database whose release table the policy made itself (schema 3 adds it), keeping its jobs', async () => {
       const place = await d.place();
       place.schema1({ policyReleases: true, inserts: "INSERT INTO policy_releases VALUES ('s', 'i', 't', 1, 2, '<p/>', 'p@x');" });

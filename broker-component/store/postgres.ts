@@ -16,7 +16,8 @@
  * one-row table `voxnet_schema`; migrations run under a transaction-scoped advisory
  * lock, so brokers starting together migrate once.
  */
-import Client from 'pg-native';
+import { createRequire } from 'node:module';
+import type Client from 'pg-native';
 import pg from 'pg';
 import { STORAGE_UNAVAILABLE } from '../../common/storage-full.ts';
 import { backfillIvorns, SqlStore, type MigrationOptions, type SqlArg, type SqlDriver } from './sql.ts';
@@ -88,6 +89,23 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * pg-native, loaded when a PostgreSQL store first connects (an optional dependency:
+ * a broker on SQLite needs neither it nor libpq).
+ */
+let PgClient: typeof Client | undefined;
+function clientClass(): typeof Client {
+  if (PgClient) return PgClient;
+  try {
+    PgClient = createRequire(import.meta.url)('pg-native') as typeof Client;
+  } catch (e) {
+    throw new Error(
+      `the postgres storage driver needs pg-native, built against libpq: install libpq-dev (Debian) and reinstall VOXnet with install scripts allowed for libpq (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  return PgClient;
+}
+
 /** bigint (count(*), BIGINT columns, BIGSERIAL) as a JavaScript number: ms timestamps and sequence numbers fit. */
 const TYPES = { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
 
@@ -139,7 +157,7 @@ class PgDriver implements SqlDriver {
   }
 
   private connect(): void {
-    const c = new Client({ types: TYPES });
+    const c = new (clientClass())({ types: TYPES });
     try {
       c.connectSync(this.conninfo());
       // Notices (CREATE … IF NOT EXISTS) would go to stderr.
