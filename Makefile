@@ -57,5 +57,6 @@ bench: deps
 	npx tsx bench/voevent.ts
 	npx tsx bench/sky-crossmatch.ts
 	npx tsx bench/telescope.ts
+	npx tsx bench/store.ts
 	npx tsx bench/fanout.ts --subscribers 100,1000 --targets ours,ours-mc,prosody
 	bash test/peers/install-comet.sh && npx tsx bench/gateway-vtp.ts
