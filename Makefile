@@ -23,7 +23,6 @@ debs:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi; \
 	$(SUDO) service prosody stop >/dev/null 2>&1 || true; \
-	$(SUDO) service postgresql stop >/dev/null 2>&1 || true; \
 	if pgrep -u prosody -f /usr/bin/prosody >/dev/null 2>&1; then $(SUDO) prosodyctl stop >/dev/null 2>&1 || true; fi; \
 	if ! command -v pgrep >/dev/null || pgrep -u ejabberd -x beam.smp >/dev/null 2>&1; then \
 	  $(SUDO) service ejabberd stop >/dev/null 2>&1 || $(SUDO) ejabberdctl stop >/dev/null 2>&1 || true; \
