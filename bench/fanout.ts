@@ -32,6 +32,11 @@
  *   ours-mc-ejabberd  our broker on ejabberd, fan-out through ejabberd's mod_multicast of each
  *                     recipient domain (multicast: auto)
  *   ours-mc1-ejabberd the same through one mod_multicast for every recipient
+ *   ours-fan-ejabberd our broker on ejabberd, fan-out through VOXnet's mod_voxnet_fanout
+ *                     (config/ejabberd-modules/: encodes each notification once). It runs
+ *                     beside mod_multicast as fanout-HOST, outside the hosts' disco#items so
+ *                     that ours-mc-ejabberd still discovers mod_multicast; named explicitly
+ *                     (it serves every local domain)
  *   ejabberd          ejabberd's mod_pubsub
  *
  * Storage: our broker keeps items in SQLite (synchronous=normal: WAL, no fsync per
@@ -88,6 +93,8 @@ type ServerNeeds = {
   components?: string[];
   internalPubsub?: string[];
   multicast?: { domain: string; trusted: string[] };
+  /** ejabberd: mod_voxnet_fanout on every virtual host (fanout-HOST), trusting these senders. */
+  fanout?: { trusted: string[] };
 };
 
 type TargetContext = { server: XmppServer; workDir: string; profileDir?: string };
@@ -149,6 +156,14 @@ const TARGETS: Target[] = [
     baseline: 'ejabberd',
     needs: { components: ['pubsub-mc1.svom.fr'], multicast: { domain: 'multicast.svom.fr', trusted: ['pubsub-mc.svom.fr', 'pubsub-mc1.svom.fr'] } },
     setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mc1.svom.fr', 'multicast.svom.fr'),
+  },
+  {
+    name: 'ours-fan-ejabberd',
+    server: 'ejabberd',
+    service: 'pubsub-fan.svom.fr',
+    baseline: 'ejabberd',
+    needs: { components: ['pubsub-fan.svom.fr'], fanout: { trusted: ['pubsub-fan.svom.fr'] } },
+    setup: (ctx) => startBrokerProcess(ctx, 'pubsub-fan.svom.fr', 'fanout-svom.fr'),
   },
   { name: 'ejabberd', server: 'ejabberd', service: 'ppubsub.svom.fr', needs: { internalPubsub: ['ppubsub.svom.fr'] }, setup: noSetup },
 ];
@@ -498,7 +513,12 @@ async function startServerFor(kind: ServerKind, ts: Target[], workDir: string): 
     });
   }
   if (!ejabberdAvailable()) throw new Error('ejabberd is not installed (apt-get install ejabberd)');
-  return startEjabberd({ dir: join(workDir, 'ejabberd'), components, internalPubsub, multicast, logLevel: 'warn' }) as Promise<XmppServer>;
+  const fanoutTrusted = [...new Set(ts.flatMap((t) => t.needs.fanout?.trusted ?? []))];
+  // Alongside mod_multicast (multicast.HOST), so that before and after run on one server.
+  const modules = fanoutTrusted.length
+    ? { mod_voxnet_fanout: { host: 'fanout-@HOST@', access: [{ allow: [{ server: fanoutTrusted }] }], max_addresses: 10_000 } }
+    : undefined;
+  return startEjabberd({ dir: join(workDir, 'ejabberd'), components, internalPubsub, multicast, modules, logLevel: 'warn' }) as Promise<XmppServer>;
 }
 
 /** Cleanups of what is running (broker processes, servers), newest first; run on SIGINT/SIGTERM too. */

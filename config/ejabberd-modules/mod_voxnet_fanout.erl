@@ -38,7 +38,8 @@
 %%%    (user_receive_packet, c2s_filter_send, c2s_handle_send) include a module
 %%%    not known to leave such a message alone (mod_mam for normal messages).
 %%%
-%%% The counters (fast, session_fallback, routed) are readable with the
+%%% The counters (fast, session_fallback, routed; batches and the microseconds
+%%% spent fanning them out in the routing process) are readable with the
 %%% `voxnet_fanout_stats` command (ejabberdctl or mod_http_api).
 %%%
 %%% Build: erlc with ejabberd's and p1_xmpp's include directories (see
@@ -66,6 +67,10 @@
 -define(C_FAST, 1).
 -define(C_SESSION_FALLBACK, 2).
 -define(C_ROUTED, 3).
+-define(C_BATCHES, 4).
+%% Recipients per fan-out worker at least (below that one process does it all).
+-define(SLICE, 500).
+-define(C_BATCH_US, 5).
 
 %% Modules hooked on the c2s delivery path that leave a headline from a
 %% server component unchanged, or whose state the c2s check covers.
@@ -76,7 +81,7 @@
 
 start(Host, Opts) ->
     Service = service(Opts),
-    persistent_term:put({?MODULE, counters, Host}, counters:new(3, [write_concurrency])),
+    persistent_term:put({?MODULE, counters, Host}, counters:new(5, [write_concurrency])),
     persistent_term:put({?MODULE, service, Service}, {Host, Opts}),
     ejabberd_router:register_route(Service, Host, {apply, ?MODULE, route}),
     ejabberd_hooks:add(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
@@ -136,12 +141,14 @@ get_commands_spec() ->
                         args = [{host, binary}],
                         result = {stats, {tuple, [{fast, integer},
                                                   {session_fallback, integer},
-                                                  {routed, integer}]}}}].
+                                                  {routed, integer},
+                                                  {batches, integer},
+                                                  {batch_us, integer}]}}}].
 
 stats(Host) ->
     case persistent_term:get({?MODULE, counters, jid:nameprep(Host)}, undefined) of
-        undefined -> {0, 0, 0};
-        C -> {counters:get(C, ?C_FAST), counters:get(C, ?C_SESSION_FALLBACK), counters:get(C, ?C_ROUTED)}
+        undefined -> {0, 0, 0, 0, 0};
+        C -> list_to_tuple([counters:get(C, I) || I <- lists:seq(1, 5)])
     end.
 
 count(Host, Which, N) ->
@@ -207,9 +214,12 @@ multicast(Msg, Host, Opts) ->
                 true ->
                     ejabberd_router:route_error(Msg, xmpp:err_not_acceptable(<<"Too many addresses">>, xmpp:get_lang(Msg)));
                 false ->
+                    T0 = erlang:monotonic_time(microsecond),
                     Recipients = recipients(Addrs),
                     Bare = xmpp:remove_subtag(Msg, #addresses{}),
-                    deliver(Bare, Recipients, Host)
+                    deliver(Bare, Recipients, Host),
+                    count(Host, ?C_BATCHES, 1),
+                    count(Host, ?C_BATCH_US, erlang:monotonic_time(microsecond) - T0)
             end
     end.
 
@@ -232,13 +242,43 @@ deliver(#message{type = Type} = Msg, Recipients, Host) when Type == headline; Ty
     case fast_path_host(Host, Type) andalso not xmpp:has_subtag(Msg, #hint{type = store}) of
         true ->
             {Prefix, Suffix} = encode_once(Msg),
-            {_Sent, Routed} = lists:foldl(fun(J, T) -> fast(Msg, J, Prefix, Suffix, T) end, {0, 0}, Recipients),
+            Routed = in_parallel(fun(Js) ->
+                                         {_Sent, R} = lists:foldl(fun(J, T) -> fast(Msg, J, Prefix, Suffix, T) end, {0, 0}, Js),
+                                         R
+                                 end, Recipients),
             count(Host, ?C_ROUTED, Routed);
         false ->
             route_each(Msg, Recipients, Host)
     end;
 deliver(Msg, Recipients, Host) ->
     route_each(Msg, Recipients, Host).
+
+%% Fun over slices of the recipients, one process per scheduler for large
+%% batches; returns when all are done (the sum of their results), so that an IQ
+%% the sender writes after this stanza is answered after its deliveries.
+in_parallel(Fun, Recipients) ->
+    Len = length(Recipients),
+    Workers = min(erlang:system_info(schedulers_online), Len div ?SLICE),
+    case Workers =< 1 of
+        true -> Fun(Recipients);
+        false ->
+            Slices = slices(Recipients, (Len + Workers - 1) div Workers),
+            Refs = [spawn_monitor(fun() -> exit({done, Fun(Slice)}) end) || Slice <- Slices],
+            lists:foldl(fun({Pid, Ref}, Sum) ->
+                                receive
+                                    {'DOWN', Ref, process, Pid, {done, N}} -> Sum + N;
+                                    {'DOWN', Ref, process, Pid, Reason} ->
+                                        ?ERROR_MSG("mod_voxnet_fanout: a fan-out worker failed: ~p", [Reason]),
+                                        Sum
+                                end
+                        end, 0, Refs)
+    end.
+
+slices([], _) -> [];
+slices(L, N) when length(L) =< N -> [L];
+slices(L, N) ->
+    {H, T} = lists:split(N, L),
+    [H | slices(T, N)].
 
 route_each(Msg, Recipients, Host) ->
     lists:foreach(fun(J) -> ejabberd_router:route(xmpp:set_to(Msg, J)) end, Recipients),
