@@ -61,7 +61,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -547,7 +547,7 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const kinds = [...new Set(targets.map((t) => t.server))];
   console.log(`fan-out benchmark: N=${Ns.join(',')} M=${M} K=${K} rounds=${ROUNDS} singles=${SINGLES} targets=${selected.join(',')} payload=${Buffer.byteLength(PAYLOAD)} B` +
-      (kinds.includes('prosody') ? ` prosody-pubsub-storage=${prosodyPubsubStorage().kind}` : '') + ` broker-sqlite-sync=${process.env.BENCH_BROKER_SYNC ?? 'normal'}`);
+      (kinds.includes('prosody') ? ` prosody-pubsub-storage=${prosodyPubsubStorage().kind}` : '') + ` broker-sqlite-sync=${process.env.BENCH_BROKER_SYNC ?? 'normal'} load-average=${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   try {
     for (const kind of kinds) {
@@ -631,6 +631,7 @@ async function main(): Promise<void> {
   }
 
   printSummary(results);
+  printServerCpu(results);
   if (args.out) {
     writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), options: { Ns, M, K, ROUNDS, SINGLES, targets: selected }, results }, null, 2));
     console.log(`results written to ${args.out}`);
@@ -689,6 +690,18 @@ function printSummary(results: Result[]): void {
       console.log(`${`${t.name}/${t.baseline}`.padEnd(26)} N=${String(n).padEnd(6)} deliv/s ${f(a.dps / b.dps, 2)}  p50 ${f(a.p50 / b.p50, 2)}  p99 ${f(a.p99 / b.p99, 2)}  max ${f(a.max / b.max, 2)}  allN ${f(a.allN / b.allN, 2)}`);
     }
   }
+}
+
+/** Server CPU per delivery (server CPU seconds / deliveries of the throughput run), median over rounds. */
+function printServerCpu(results: Result[]): void {
+  const rows = targets.flatMap((t) =>
+    Ns.map((n) => {
+      const us = results.filter((r) => r.target === t.name && r.n === n && r.cpu.server !== undefined && r.delivered > 0).map((r) => (r.cpu.server! * r.wallS * 1e6) / r.delivered);
+      return us.length ? `${t.name.padEnd(17)}${String(n).padStart(6)}${f(median(us), 1).padStart(10)}   rounds: ${us.map((u) => u.toFixed(0)).join(', ')}` : '';
+    }),
+  ).filter(Boolean);
+  if (rows.length) console.log(`\nserver CPU µs per delivery (median; lower is better)\n${rows.join('\n')}`);
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores)`);
 }
 
 main().then(
