@@ -159,6 +159,30 @@ describe.skipIf(!ejabberdAvailable())('mod_voxnet_fanout on ejabberd', () => {
     }
   });
 
+  it('headlines too: identical bytes, every address once, the addresses never shown', async () => {
+    const subs = [await RawSub.login(server, 'h1', 'svom.fr'), await RawSub.login(server, 'h2', 'svom.cn')];
+    raws.push(...subs);
+    const bare = subs.map((s) => s.jid.replace(/\/.*$/, ''));
+    const inner = `<event xmlns='${NS.EVENT}'><items node='h'><item id='ITEM'><entry xmlns='urn:example:entry'><title>a &amp; b</title></entry></item></items></event>`;
+    const before = await stats();
+    // What the broker's link writes: to the service (cc, bcc and a duplicate), then the same per subscriber.
+    await broker.link.write(
+      `<message from='${PUBSUB}' to='${SERVICE}' type='headline' id='h-mc'><addresses xmlns='http://jabber.org/protocol/address'>` +
+        `<address type='bcc' jid='${bare[0]}'/><address type='cc' jid='${bare[1]}'/><address type='bcc' jid='${bare[0]}'/></addresses>${inner.replace('ITEM', 'hl-fast')}</message>`,
+    );
+    const fast = await Promise.all(subs.map((s) => s.message('hl-fast')));
+    expect((await stats()).fast - before.fast).toBe(2);
+    await broker.link.write(bare.map((b) => `<message from='${PUBSUB}' to='${b}' type='headline' id='h-mc'>${inner.replace('ITEM', 'hl-routed')}</message>`).join(''));
+    const routed = await Promise.all(subs.map((s) => s.message('hl-routed')));
+    for (let i = 0; i < subs.length; i++) {
+      expect(fast[i]!.replace('hl-fast', 'ITEM')).toBe(routed[i]!.replace('hl-routed', 'ITEM'));
+      expect(fast[i]).not.toContain('addresses');
+      expect(parse(fast[i]!).attrs.type).toBe('headline');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const s of subs) expect(s.bytes.split('hl-fast').length - 1).toBe(1); // the duplicate address: once
+  });
+
   it('stores for an offline subscriber through ejabberd (mod_offline): it gets the notification on login', async () => {
     await alice.iq('set', PUBSUB, ps(xml('create', { node: 'offline' })));
     const online = await RawSub.login(server, 'o1', 'svom.fr');
