@@ -33,10 +33,15 @@
 %%%  - per recipient (ejabberd_router:route, which stores for offline users,
 %%%    bounces, goes over s2s, lets mod_carboncopy copy): no available session,
 %%%    a session with carbons enabled, a remote domain, a domain or service JID;
-%%%  - the whole stanza: a type other than headline or normal, a storage hint,
-%%%    or a virtual host whose hooks on the c2s delivery path
-%%%    (user_receive_packet, c2s_filter_send, c2s_handle_send) include a module
-%%%    not known to leave such a message alone (mod_mam for normal messages).
+%%%  - the whole stanza: a type other than headline or normal, a storage hint;
+%%%  - the recipients of a virtual host without this module, or whose hooks on
+%%%    the c2s delivery path (user_receive_packet, c2s_filter_send,
+%%%    c2s_handle_send) include a module not known to leave such a message
+%%%    alone (mod_mam for normal messages).
+%%%
+%%% Batches of more than 2 x 500 recipients are split over one worker process
+%%% per scheduler; the routing process waits for them, so an IQ the sender
+%%% writes after a batch (the broker's barrier) is answered after its deliveries.
 %%%
 %%% The counters (fast, session_fallback, routed; batches and the microseconds
 %%% spent fanning them out in the routing process) are readable with the
@@ -239,15 +244,19 @@ recipients(Addrs) ->
     lists:reverse(Out).
 
 deliver(#message{type = Type} = Msg, Recipients, Host) when Type == headline; Type == normal ->
-    case fast_path_host(Host, Type) andalso not xmpp:has_subtag(Msg, #hint{type = store}) of
-        true ->
+    case xmpp:has_subtag(Msg, #hint{type = store}) of
+        false ->
+            %% Domains whose sessions may get the prepared bytes: local, with this
+            %% module loaded (its c2s hook) and only known hooks on the delivery path.
+            Domains = lists:usort([LS || #jid{lserver = LS} <- Recipients]),
+            Fast = maps:from_list([{D, fast_path_host(D, Type)} || D <- Domains]),
             {Prefix, Suffix} = encode_once(Msg),
             Routed = in_parallel(fun(Js) ->
-                                         {_Sent, R} = lists:foldl(fun(J, T) -> fast(Msg, J, Prefix, Suffix, T) end, {0, 0}, Js),
+                                         {_Sent, R} = lists:foldl(fun(J, T) -> fast(Msg, J, Fast, Prefix, Suffix, T) end, {0, 0}, Js),
                                          R
                                  end, Recipients),
             count(Host, ?C_ROUTED, Routed);
-        false ->
+        true ->
             route_each(Msg, Recipients, Host)
     end;
 deliver(Msg, Recipients, Host) ->
@@ -284,9 +293,14 @@ route_each(Msg, Recipients, Host) ->
     lists:foreach(fun(J) -> ejabberd_router:route(xmpp:set_to(Msg, J)) end, Recipients),
     count(Host, ?C_ROUTED, length(Recipients)).
 
-%% Whether every hook on the c2s delivery path of this host is one we know
-%% (mod_mam archives normal messages with a body: those are routed).
+%% Whether a domain is a local virtual host with this module loaded and every
+%% hook on its c2s delivery path one we know (mod_mam archives normal messages
+%% with a body: those are routed).
 fast_path_host(Host, Type) ->
+    ejabberd_router:is_my_host(Host) andalso gen_mod:is_loaded(Host, ?MODULE)
+        andalso known_hooks_only(Host, Type).
+
+known_hooks_only(Host, Type) ->
     Known = case Type of
                 headline -> ?KNOWN_HOOKS;
                 _ -> ?KNOWN_HOOKS -- [mod_mam]
@@ -312,9 +326,9 @@ encode_once(Msg) ->
     {Prefix, Suffix}.
 
 %% One recipient on the fast path where it applies; {Sent, Routed} counts.
-fast(Msg, #jid{luser = LUser, lserver = LServer, lresource = LRes} = J, Prefix, Suffix, {S, R})
+fast(Msg, #jid{luser = LUser, lserver = LServer, lresource = LRes} = J, Fast, Prefix, Suffix, {S, R})
   when LUser /= <<>> ->
-    case ejabberd_router:is_my_host(LServer) of
+    case maps:get(LServer, Fast) of
         false -> route_one(Msg, J, S, R);
         true ->
             Sessions = ejabberd_sm:get_user_info(LUser, LServer),
@@ -333,7 +347,7 @@ fast(Msg, #jid{luser = LUser, lserver = LServer, lresource = LRes} = J, Prefix, 
                     {S + length(Chosen), R}
             end
     end;
-fast(Msg, J, _Prefix, _Suffix, {S, R}) ->
+fast(Msg, J, _Fast, _Prefix, _Suffix, {S, R}) ->
     route_one(Msg, J, S, R).
 
 route_one(Msg, J, S, R) ->
@@ -368,10 +382,10 @@ to_session(Msg, _LUser, LServer, {_Res, Info}, To, ToAttr, Prefix, Suffix) ->
 
 %%% ------------------------------------------------------------------ in the c2s process
 
-c2s_handle_info(#{lserver := LServer} = State, {voxnet_fanout, From, Type, Full, Prefix, To, Suffix}) ->
+c2s_handle_info(#{lserver := LServer} = State, {voxnet_fanout, From, Type, ToJid, Prefix, To, Suffix}) ->
     case fast_session(State) of
         true ->
-            Probe = #message{from = From, to = Full, type = Type},
+            Probe = #message{from = From, to = ToJid, type = Type},
             case ejabberd_hooks:run_fold(privacy_check_packet, LServer, allow, [State, Probe, in]) of
                 allow ->
                     #{socket := Sock} = State,
