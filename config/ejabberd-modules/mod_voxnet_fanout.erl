@@ -39,9 +39,11 @@
 %%%    c2s_handle_send) include a module not known to leave such a message
 %%%    alone (mod_mam for normal messages).
 %%%
-%%% Batches of more than 2 x 500 recipients are split over one worker process
-%%% per scheduler; the routing process waits for them, so an IQ the sender
-%%% writes after a batch (the broker's barrier) is answered after its deliveries.
+%%% The service is a process per virtual host (as mod_multicast's): the
+%%% sender's connection hands it the stanza and goes on. A batch is split over
+%%% one worker process per scheduler, at least 500 recipients each; the
+%%% service waits for them, so an IQ the sender writes after a batch (the
+%%% broker's barrier) is answered after its deliveries.
 %%%
 %%% The counters (fast, session_fallback, routed; batches and the microseconds
 %%% spent fanning them out in the routing process) are readable with the
@@ -57,9 +59,11 @@
 %%%       max_addresses: 10000
 -module(mod_voxnet_fanout).
 -behaviour(gen_mod).
+-behaviour(gen_server).
 
 -export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
--export([route/1, c2s_handle_info/2, stats/1, get_commands_spec/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
+-export([c2s_handle_info/2, stats/1, get_commands_spec/0]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -85,37 +89,24 @@
 %%% ------------------------------------------------------------------ gen_mod
 
 start(Host, Opts) ->
-    Service = service(Opts),
     persistent_term:put({?MODULE, counters, Host}, counters:new(5, [write_concurrency])),
-    persistent_term:put({?MODULE, service, Service}, {Host, Opts}),
-    ejabberd_router:register_route(Service, Host, {apply, ?MODULE, route}),
     ejabberd_hooks:add(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false -> ejabberd_commands:register_commands(?MODULE, get_commands_spec());
         true -> ok
     end,
-    ok.
+    gen_mod:start_child(?MODULE, Host, Opts).
 
 stop(Host) ->
-    Opts = gen_mod:get_module_opts(Host, ?MODULE),
-    Service = service(Opts),
-    ejabberd_router:unregister_route(Service),
-    persistent_term:erase({?MODULE, service, Service}),
     ejabberd_hooks:delete(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false -> ejabberd_commands:unregister_commands(get_commands_spec());
         true -> ok
     end,
-    ok.
+    gen_mod:stop_child(?MODULE, Host).
 
-reload(Host, NewOpts, OldOpts) ->
-    Old = service(OldOpts),
-    persistent_term:erase({?MODULE, service, Old}),
-    ejabberd_router:unregister_route(Old),
-    New = service(NewOpts),
-    persistent_term:put({?MODULE, service, New}, {Host, NewOpts}),
-    ejabberd_router:register_route(New, Host, {apply, ?MODULE, route}),
-    ok.
+reload(Host, NewOpts, _OldOpts) ->
+    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), {reload, NewOpts}).
 
 depends(_Host, _Opts) -> [].
 
@@ -164,18 +155,45 @@ count(Host, Which, N) ->
 
 %%% ------------------------------------------------------------------ the service
 
-%% Runs in the process that routes the stanza (for VOXnet: the component's connection).
-route(Pkt) ->
-    To = xmpp:get_to(Pkt),
-    case persistent_term:get({?MODULE, service, To#jid.lserver}, undefined) of
-        undefined -> ok;
-        {Host, Opts} ->
-            try process(Pkt, Host, Opts)
-            catch Class:Reason:St ->
-                ?ERROR_MSG("mod_voxnet_fanout failed on ~ts: ~p", [xmpp:pp(Pkt), {Class, Reason, St}]),
-                ejabberd_router:route_error(Pkt, xmpp:err_internal_server_error())
-            end
-    end.
+%% The service: one process per virtual host, like mod_multicast's, so that the
+%% sender's connection goes on parsing while a batch fans out; it handles
+%% batches and IQs in their order of arrival.
+init([Host, Opts]) ->
+    process_flag(trap_exit, true),   % terminate/2 on shutdown: the route is removed
+    Service = service(Opts),
+    ejabberd_router:register_route(Service, Host),
+    {ok, {Host, Opts, Service}}.
+
+handle_info({route, Pkt}, {Host, Opts, _} = State) ->
+    try process(Pkt, Host, Opts)
+    catch Class:Reason:St ->
+            ?ERROR_MSG("mod_voxnet_fanout failed on ~ts: ~p", [xmpp:pp(Pkt), {Class, Reason, St}]),
+            ejabberd_router:route_error(Pkt, xmpp:err_internal_server_error())
+    end,
+    {noreply, State};
+handle_info(_Info, State) ->
+    {noreply, State}.
+
+handle_cast({reload, NewOpts}, {Host, _Opts, Old}) ->
+    New = service(NewOpts),
+    case New == Old of
+        true -> ok;
+        false ->
+            ejabberd_router:register_route(New, Host),
+            ejabberd_router:unregister_route(Old)
+    end,
+    {noreply, {Host, NewOpts, New}};
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+handle_call(_Req, _From, State) ->
+    {reply, {error, badarg}, State}.
+
+terminate(_Reason, {_Host, _Opts, Service}) ->
+    ejabberd_router:unregister_route(Service).
+
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.
 
 process(#iq{type = T} = IQ, Host, Opts) when T == get; T == set ->
     try xmpp:decode_els(IQ) of
@@ -265,6 +283,7 @@ deliver(Msg, Recipients, Host) ->
 %% Fun over slices of the recipients, one process per scheduler for large
 %% batches; returns when all are done (the sum of their results), so that an IQ
 %% the sender writes after this stanza is answered after its deliveries.
+%% (Workers are monitored, not linked: a failed one is logged, the others go on.)
 in_parallel(Fun, Recipients) ->
     Len = length(Recipients),
     Workers = min(erlang:system_info(schedulers_online), Len div ?SLICE),
