@@ -6,7 +6,7 @@
  * more goes through ejabberd's own routing: an offline subscriber gets it on
  * login (mod_offline), a stream-management client (slixmpp) that lost its
  * connection gets it on resumption, CSI-inactive and carbons sessions get it;
- * untrusted senders are refused.
+ * a user who blocked the service gets nothing; untrusted senders are refused.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -92,7 +92,7 @@ describe.skipIf(!ejabberdAvailable())('mod_voxnet_fanout on ejabberd', () => {
     server = await startEjabberd({
       components: [{ domain: PUBSUB, secret: 's' }],
       multicast: { domain: SERVICE, trusted: [PUBSUB], module: 'mod_voxnet_fanout' },
-      modules: { mod_offline: {}, mod_stream_mgmt: { resume_timeout: 120 }, mod_carboncopy: {}, mod_client_state: {} },
+      modules: { mod_offline: {}, mod_stream_mgmt: { resume_timeout: 120 }, mod_carboncopy: {}, mod_client_state: {}, mod_privacy: {}, mod_blocking: {} },
       logLevel: (process.env.EJ_LOG as 'debug' | undefined) ?? 'warn',
     });
     dataDir = mkdtempSync(join(tmpdir(), 'voxnet-ejfan-'));
@@ -252,6 +252,21 @@ describe.skipIf(!ejabberdAvailable())('mod_voxnet_fanout on ejabberd', () => {
     const after = await stats();
     expect(after.session_fallback - before.session_fallback).toBe(2);
     expect(after.fast - before.fast).toBe(0);
+  });
+
+  it("applies the session's privacy check on the fast path: a user who blocked the service gets nothing (XEP-0191)", async () => {
+    await alice.iq('set', PUBSUB, ps(xml('create', { node: 'blocked' })));
+    const blocker = await RawSub.login(server, 'b1', 'svom.fr');
+    const reader = await RawSub.login(server, 'b2', 'svom.cn');
+    raws.push(blocker, reader);
+    for (const s of [blocker, reader]) await subscribe(s.c, 'blocked');
+    expect((await blocker.c.iq(`<iq type='set' id='ID'><block xmlns='urn:xmpp:blocking'><item jid='${PUBSUB}'/></block></iq>`)).type).toBe('result');
+    const before = await stats();
+    await publish('blocked', 'blocked-1');
+    await reader.message('blocked-1');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(blocker.bytes).not.toContain('blocked-1');
+    expect((await stats()).fast - before.fast).toBe(1); // the reader only
   });
 
   it('refuses untrusted senders with <forbidden/> and delivers nothing', async () => {
