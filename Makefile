@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3 python3-venv default-jre-headless maven chromium lua-unbound
+DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3 python3-venv default-jre-headless maven chromium lua-unbound postgresql libpq-dev
 
 .PHONY: deps debs node peers up test bench
 
@@ -56,5 +56,6 @@ bench: deps
 	npx tsx bench/voevent.ts
 	npx tsx bench/sky-crossmatch.ts
 	npx tsx bench/telescope.ts
+	npx tsx bench/store.ts
 	npx tsx bench/fanout.ts --subscribers 100,1000 --targets ours,ours-mc,prosody
 	bash test/peers/install-comet.sh && npx tsx bench/gateway-vtp.ts

@@ -3,7 +3,8 @@
  * by an environment variable VOXNET_<KEY> (nested keys joined with "_", e.g.
  * storage.synchronous → VOXNET_STORAGE_SYNCHRONOUS; lists are comma-separated).
  * With no file, the four variables VOXNET_XMPP_URL, VOXNET_DOMAIN, VOXNET_SECRET
- * and VOXNET_DATA_DIR are enough.
+ * and VOXNET_DATA_DIR are enough (with PostgreSQL storage, VOXNET_STORAGE_DRIVER=postgres
+ * and VOXNET_STORAGE_URL instead of VOXNET_DATA_DIR).
  */
 import { ConfigError, checkConfig, createAjv, parseYaml, readConfigText, type ExplainError } from '../common/config.ts';
 import { parseBoolean } from '../common/boolean.ts';
@@ -14,12 +15,13 @@ export type BrokerConfig = {
   xmpp_url: string;
   domain: string;
   secret: string;
-  data_dir: string;
+  /** The SQLite database's directory (storage.driver sqlite). */
+  data_dir?: string;
   admins: string[];
   create_nodes: string[];
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   notification_type: 'headline' | 'normal' | 'chat';
-  storage: { synchronous: 'full' | 'normal' };
+  storage: { driver: 'sqlite' | 'postgres'; synchronous: 'full' | 'normal'; url?: string };
   multicast: string;
   multicast_batch: number;
   ack_after: 'dispatch' | 'store';
@@ -35,12 +37,12 @@ export type BrokerConfig = {
 const schema = {
   type: 'object',
   additionalProperties: false,
-  required: ['xmpp_url', 'domain', 'secret', 'data_dir'],
+  required: ['xmpp_url', 'domain', 'secret'],
   properties: {
     xmpp_url: { type: 'string', pattern: '^xmpp://[^/]+:[0-9]+/?$', description: "the server's component port, e.g. xmpp://127.0.0.1:5347" },
     domain: { type: 'string', minLength: 1, pattern: '^[^@/\\s]+$', description: 'JID of the component, e.g. pubsub.svom.fr' },
     secret: { type: 'string', minLength: 1, description: 'component secret shared with the server' },
-    data_dir: { type: 'string', minLength: 1, description: 'directory of the SQLite database' },
+    data_dir: { type: 'string', minLength: 1, description: 'directory of the SQLite database (storage driver sqlite)' },
     admins: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'bare JIDs or domains that own every node' },
     create_nodes: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'bare JIDs or domains allowed to create nodes ("*" for anyone)' },
     log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
@@ -49,7 +51,11 @@ const schema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { synchronous: { enum: ['full', 'normal'], default: 'full' } },
+      properties: {
+        driver: { enum: ['sqlite', 'postgres'], default: 'sqlite', description: 'sqlite (embedded, in data_dir) or postgres (a PostgreSQL server at url)' },
+        synchronous: { enum: ['full', 'normal'], default: 'full' },
+        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'a PostgreSQL connection URL, postgres://user:password@host:port/database' },
+      },
     },
     multicast: { type: 'string', default: 'auto', description: '"auto" (discover XEP-0033 on the server), "off", or the multicast service JID' },
     multicast_batch: { type: 'integer', minimum: 1, default: 1000, description: 'most recipients in one multicast stanza (stanzas also stay under 480 KiB)' },
@@ -123,5 +129,16 @@ export function loadBrokerConfig(file: string | undefined, env: NodeJS.ProcessEn
     } else data[top] = coerce(key, raw);
   }
   // Positions point into the file; a value from the environment has none (the key still names it).
-  return checkConfig<BrokerConfig>(data, validate, source, { locate, explain });
+  const cfg = checkConfig<BrokerConfig>(data, validate, source, { locate, explain });
+  checkStorage(cfg, source, locate);
+  return cfg;
+}
+
+/** What the storage driver needs: a data_dir for SQLite, a URL for PostgreSQL (and the URL only there). */
+function checkStorage(cfg: BrokerConfig, source: string, locate: ReturnType<typeof parseYaml>['locate'] | undefined): void {
+  const problem = (path: string[], message: string, atKey = false) => ({ path, message, ...locate?.(path, atKey) });
+  const { driver, url } = cfg.storage;
+  if (driver === 'sqlite' && cfg.data_dir === undefined) throw new ConfigError(source, [problem(['data_dir'], 'is required with the sqlite storage driver (or set VOXNET_DATA_DIR)')]);
+  if (driver === 'postgres' && url === undefined) throw new ConfigError(source, [problem(['storage', 'url'], 'is required with the postgres storage driver (or set VOXNET_STORAGE_URL)')]);
+  if (driver === 'sqlite' && url !== undefined) throw new ConfigError(source, [problem(['storage', 'url'], 'is only for the postgres driver: set storage.driver to postgres, or remove the URL', true)]);
 }

@@ -5,7 +5,7 @@
  * the Kafka broker away for a while. One Kafka and one Prosody + VOXnet broker for
  * the whole file (the JVM is slow to start).
  */
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,7 +70,7 @@ describe.skipIf(!ready)('Kafka gateway with a real Kafka broker and hop-client',
         prosodyExtra: [`c2s_stanza_size_limit = ${8 * MB}`, `component_stanza_size_limit = ${8 * MB}`].join('\n'),
       }),
     ]);
-    for (const t of ['hop.in', 'hop.out', 'scram.in', 'dl.in', 'loop.t', 'kill.in', 'outage.in', 'outage.out']) await kafka.createTopic(t);
+    for (const t of ['hop.in', 'hop.out', 'scram.in', 'hop.scram', 'dl.in', 'loop.t', 'kill.in', 'outage.in', 'outage.out']) await kafka.createTopic(t);
     watcher = await connectAgent({ ...connection('watcher'), name: 'watcher' });
   }, 240_000);
 
@@ -166,6 +166,42 @@ describe.skipIf(!ready)('Kafka gateway with a real Kafka broker and hop-client',
     }
     await expect(inProcess('gw-scram-bad', { gateway: 'scram-bad', kafka: { ...tlsSasl, sasl: { ...tlsSasl.sasl, password: 'wrong' } }, inbound: [{ topics: ['scram.in'], node: 'scram/in' }] }))
       .rejects.toThrow(/SASL|authentication|credentials/i);
+  }, 180_000);
+
+  it('voxnet gateway hop over SCRAM-SHA-512 and TLS, both ways, against hop-client authenticating the same way', async () => {
+    // hop-client's own credentials file (hop auth), as Hopskotch users keep it.
+    const conf = join(work, 'hop-config');
+    mkdirSync(join(conf, 'hop'), { recursive: true });
+    writeFileSync(join(conf, 'hop', 'auth.toml'), `[[auth]]\nusername = "alice"\npassword = "alice-secret"\nprotocol = "SASL_SSL"\nmechanism = "SCRAM-SHA-512"\nssl_ca_location = "${kafka.caFile}"\n`, { mode: 0o600 });
+    const hopEnv = { ...process.env, XDG_CONFIG_HOME: conf };
+    const url = `kafka://${kafka.scramTls}/hop.scram`;
+    const g = voxnet(['gateway', 'hop', '--url', `kafka://alice@${kafka.scramTls}/hop.scram`, '--node', 'hop/scram', '--tls-ca', kafka.caFile, '--from', 'earliest', '--name', 'hop-scram'],
+      agentEnv(env, 'gw-hop-scram', { VOXNET_STATE_DIR: join(work, 'state-gw-hop-scram'), HOP_PASSWORD: 'alice-secret' }));
+    procs.push(g);
+    await until(() => /running/.test(g.stderr()), 60_000, `the gateway to run\n${g.stderr()}`);
+    // In: hop publish, authenticated → the node.
+    await run(HOP, ['publish', '-f', 'VOEVENT', url, SWIFT], { env: hopEnv });
+    expect((await itemsWhen('hop/scram', 1)).map((i) => i.ivorn)).toEqual([SWIFT_IVORN]);
+    // Out: a VOXnet publish on the node (by the gateway's account, which owns the node it created) → hop subscribe, authenticated.
+    const pub = await connectAgent({ ...connection('gw-hop-scram'), name: 'gw-hop-scram-pub', resource: 'test-publisher' });
+    const sub = collect(HOP, ['subscribe', '-s', 'EARLIEST', '-j', url], hopEnv);
+    try {
+      const SVOM_IVORN = 'ivo://org.svom/fsc#sb26030408_eclairs-wakeup';
+      await publishVOEvent(pub, 'hop/scram', readFileSync(VOE('gcn-notice-parser__svom_eclairs_303__sb26030408_eclairs-wakeup.xml')));
+      await until(() => sub.out().includes(`ivorn="${SVOM_IVORN}"`), 90_000, 'hop subscribe to print the VOXnet packet').catch((e: Error) => {
+        throw new Error(`${e.message}\nstdout: ${sub.out()}\nstderr: ${sub.err()}\ngateway: ${g.stderr()}`);
+      });
+      await new Promise((r) => setTimeout(r, 2000));
+      // The topic holds each once: hop's packet was not sent back, VOXnet's not bridged in again.
+      expect(sub.out().split(`ivorn="${SWIFT_IVORN}"`).length - 1).toBe(1);
+      expect(sub.out().split(`ivorn="${SVOM_IVORN}"`).length - 1).toBe(1);
+      expect((await items('hop/scram')).map((i) => i.ivorn).sort()).toEqual([SWIFT_IVORN, SVOM_IVORN].sort());
+    } finally {
+      sub.stop();
+      await pub.stop();
+    }
+    g.child.kill('SIGTERM');
+    expect(await g.exited).toBe(0);
   }, 180_000);
 
   it('sends malformed input to the dead letters with the reason and goes on', async () => {

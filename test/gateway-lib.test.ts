@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   bridgedItemId, dedupeKey, hopIdText, SeenStore, BridgeLedger, DirectoryDeadLetters, NodeDeadLetters, deadLetterXml, relay, Refused, RelayStopped,
-  type DeadLetter, type DeadLetterSink,
+  DiskFullWatch, type DeadLetter, type DeadLetterSink,
 } from '../agents/gateway/lib/index.ts';
+import { pino } from 'pino';
 import { itemIdFor } from '../agents/lib/index.ts';
 
 const UUID = '0f8fad5b-d9cb-469f-a165-70867728950e';
@@ -127,6 +128,72 @@ describe('publish, then advance', () => {
     setTimeout(() => ac.abort(), 120);
     await expect(p).rejects.toBeInstanceOf(RelayStopped);
     expect(advanced).toBe(1);
+  });
+});
+
+describe('publish, then advance, on a full disk', () => {
+  const full = () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  /** A watch logging into `lines`, retrying every 5 ms. */
+  const watch = (lines: { level: number; msg: string }[]) =>
+    new DiskFullWatch(pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l)) }), 5);
+
+  it('waits out each state write where it failed: nothing published twice, nothing advanced before its marks, one error per episode', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const disk = watch(lines);
+    const log: string[] = [];
+    let arrivalFails = 3;
+    let markFails = 4;
+    const out = await relay({
+      deliver: async () => {
+        if (arrivalFails-- > 0) throw full(); // the arrival mark, before the publish
+        log.push('published');
+      },
+      advance: () => {
+        if (markFails-- > 0) throw full(); // the mark after the acknowledgement
+        log.push('advanced');
+      },
+      letter: () => ({ source: 's', payload: 'p' }),
+    }, { deadLetters: { put: async () => 'x' }, disk, onRetry: () => log.push('retry') });
+    expect(out).toBe('delivered');
+    expect(log).toEqual(['published', 'advanced']);
+    expect(lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(/^disk full: the seen-store cannot be written; nothing is acknowledged upstream/)]);
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([expect.stringMatching(/^disk space is back/)]);
+    expect(disk.full).toBe(false);
+  });
+
+  it('a dead letter that cannot be written holds the message (not advanced) until it is written', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    let putFails = 3;
+    const put: string[] = [];
+    let advanced = false;
+    const out = await relay({
+      deliver: async () => { throw new Refused('bad XML'); },
+      advance: () => void (advanced = true),
+      letter: () => ({ source: 's', payload: '<x' }),
+    }, {
+      deadLetters: { put: async (l) => { if (putFails-- > 0) { expect(advanced).toBe(false); throw enospc(); } put.push(l.reason); return 'f'; } },
+      disk: watch(lines),
+    });
+    expect([out, put, advanced]).toEqual(['dead-lettered', ['bad XML'], true]);
+    expect(lines.filter((l) => l.level >= 50)).toHaveLength(1);
+  });
+
+  it('stopped while waiting for space: RelayStopped, nothing advanced', async () => {
+    const ac = new AbortController();
+    let advanced = 0;
+    const p = relay({ deliver: async () => { throw full(); }, advance: () => void advanced++, letter: () => ({ source: '', payload: '' }) }, { deadLetters: { put: async () => 'x' }, signal: ac.signal, disk: watch([]) });
+    setTimeout(() => ac.abort(), 30);
+    await expect(p).rejects.toBeInstanceOf(RelayStopped);
+    expect(advanced).toBe(0);
+    // Delivered, but its mark cannot be written: stopped while waiting, the relay does not say it advanced.
+    const ac2 = new AbortController();
+    let delivered = 0;
+    const q = relay({ deliver: async () => void delivered++, advance: () => { advanced++; throw full(); }, letter: () => ({ source: '', payload: '' }) }, { deadLetters: { put: async () => 'x' }, signal: ac2.signal, disk: watch([]) });
+    setTimeout(() => ac2.abort(), 30);
+    await expect(q).rejects.toBeInstanceOf(RelayStopped);
+    expect(delivered).toBe(1);
+    expect(advanced).toBeGreaterThan(1);
   });
 });
 

@@ -303,7 +303,7 @@ describe('what the broker role sends out (the loop rule)', () => {
     const payload = what.includes('not a VOEvent') ? xml('entry', { xmlns: 'urn:x' }) : await parseXml(text);
     const item = { node: 'n', id: 'i', publisher, payload, xml: payload.toString(), ivorn: what.includes('not a VOEvent') ? undefined : iv, live: true };
     const o = { spool, ledger, network: NET, gateway: 'ivo://voxnet.test/vtp', log: silentLogger() };
-    expect(spoolItem(item, o)).toBe(expected);
+    expect(await spoolItem(item, o)).toBe(expected);
     const sent = spool.read(0);
     expect(sent.length).toBe(expected === 'spooled' ? 1 : 0);
     // What goes out is the conventional text: declaration, <voe:VOEvent>, the same packet.

@@ -8,6 +8,7 @@
  *   SCRAMTLS       SASL_SSL, SCRAM-SHA-512, a self-signed certificate for 127.0.0.1 (`caFile`)
  *   OAUTH          SASL_PLAINTEXT, OAUTHBEARER validated against a JWKS URL
  *                  (OAuthBearerValidatorCallbackHandler), sessions re-authenticated at token expiry
+ *   OAUTHTLS       SASL_SSL, the same OAUTHBEARER validation over TLS (GCN's set-up)
  *
  * The JVM takes seconds to start: start one broker per test file. `stop()` then
  * `start()` restarts it on the same ports and data (outage tests).
@@ -32,6 +33,8 @@ export type KafkaBroker = {
   scram: string;
   scramTls: string;
   oauth?: string;
+  /** OAUTHBEARER over TLS (SASL_SSL), with the `oauth` option. */
+  oauthTls?: string;
   /** CA (the self-signed certificate itself) for the TLS listener. */
   caFile: string;
   dir: string;
@@ -91,11 +94,11 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaBroker> 
   if (!kafkaAvailable()) throw new Error(KAFKA_MISSING);
   const dir = mkdtempSync(join(tmpdir(), 'voxnet-kafka-'));
   const ports: number[] = [];
-  while (ports.length < 5) {
+  while (ports.length < 6) {
     const p = await freePort();
     if (!ports.includes(p)) ports.push(p);
   }
-  const [plain, scram, scramTls, oauth, controller] = ports as [number, number, number, number, number];
+  const [plain, scram, scramTls, oauth, oauthTls, controller] = ports as [number, number, number, number, number, number];
   const cert = join(dir, 'broker.crt');
   const key = join(dir, 'broker.key');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=127.0.0.1',
@@ -104,14 +107,14 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaBroker> 
   writeFileSync(pem, readFileSync(key, 'utf8') + readFileSync(cert, 'utf8'));
   const cp = `${KAFKA_LIB}/*`;
   const listeners = [`PLAINTEXT://127.0.0.1:${plain}`, `SCRAM://127.0.0.1:${scram}`, `SCRAMTLS://127.0.0.1:${scramTls}`];
-  if (opts.oauth) listeners.push(`OAUTH://127.0.0.1:${oauth}`);
+  if (opts.oauth) listeners.push(`OAUTH://127.0.0.1:${oauth}`, `OAUTHTLS://127.0.0.1:${oauthTls}`);
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controller}`,
     `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${controller}`].join(',')}`,
     `advertised.listeners=${listeners.join(',')}`,
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SCRAM:SASL_PLAINTEXT,SCRAMTLS:SASL_SSL,OAUTH:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SCRAM:SASL_PLAINTEXT,SCRAMTLS:SASL_SSL,OAUTH:SASL_PLAINTEXT,OAUTHTLS:SASL_SSL,CONTROLLER:PLAINTEXT',
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${join(dir, 'data')}`,
@@ -131,16 +134,22 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaBroker> 
     `listener.name.scramtls.ssl.keystore.location=${pem}`,
   ];
   if (opts.oauth) {
+    for (const l of ['oauth', 'oauthtls']) {
+      props.push(
+        `listener.name.${l}.sasl.enabled.mechanisms=OAUTHBEARER`,
+        `listener.name.${l}.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;`,
+        `listener.name.${l}.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler`,
+        `listener.name.${l}.oauthbearer.sasl.oauthbearer.jwks.endpoint.url=${opts.oauth.jwksUrl}`,
+        `listener.name.${l}.oauthbearer.sasl.oauthbearer.expected.issuer=${opts.oauth.issuer}`,
+        `listener.name.${l}.oauthbearer.sasl.oauthbearer.expected.audience=${opts.oauth.audience}`,
+        `listener.name.${l}.oauthbearer.sasl.oauthbearer.clock.skew.seconds=0`,
+        // A session lives as long as its token: a client that does not re-authenticate with a fresh one is cut off.
+        `listener.name.${l}.oauthbearer.connections.max.reauth.ms=3600000`,
+      );
+    }
     props.push(
-      'listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER',
-      'listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;',
-      'listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler',
-      `listener.name.oauth.oauthbearer.sasl.oauthbearer.jwks.endpoint.url=${opts.oauth.jwksUrl}`,
-      `listener.name.oauth.oauthbearer.sasl.oauthbearer.expected.issuer=${opts.oauth.issuer}`,
-      `listener.name.oauth.oauthbearer.sasl.oauthbearer.expected.audience=${opts.oauth.audience}`,
-      'listener.name.oauth.oauthbearer.sasl.oauthbearer.clock.skew.seconds=0',
-      // A session lives as long as its token: a client that does not re-authenticate with a fresh one is cut off.
-      'listener.name.oauth.oauthbearer.connections.max.reauth.ms=3600000',
+      'listener.name.oauthtls.ssl.keystore.type=PEM',
+      `listener.name.oauthtls.ssl.keystore.location=${pem}`,
       'connections.max.reauth.ms=3600000',
     );
   }
@@ -161,7 +170,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaBroker> 
     child.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
     const exited = new Promise<never>((_, rej) => child!.once('exit', (c) => rej(new Error(`kafka exited (${c}):\n${out}`))));
     await Promise.race([waitForPort(plain, 120_000), exited]);
-    await Promise.race([waitForPort(opts.oauth ? oauth : scramTls, 30_000), exited]);
+    await Promise.race([waitForPort(opts.oauth ? oauthTls : scramTls, 30_000), exited]);
     // The broker accepts connections before it has registered with its controller: wait until topics can be listed.
     for (let i = 0; ; i++) {
       try {
@@ -190,6 +199,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaBroker> 
     scram: `127.0.0.1:${scram}`,
     scramTls: `127.0.0.1:${scramTls}`,
     oauth: opts.oauth ? `127.0.0.1:${oauth}` : undefined,
+    oauthTls: opts.oauth ? `127.0.0.1:${oauthTls}` : undefined,
     caFile: cert,
     dir,
     async createTopic(name, partitions = 1) {

@@ -4,7 +4,9 @@ credentials: confluent-kafka/librdkafka's `sasl.oauthbearer.method=oidc`, the
 configuration gcn-kafka builds for kafka.gcn.nasa.gov, here with a local token URL).
 
 usage: gcn-replay.py BOOTSTRAP TOKEN_URL CLIENT_ID CLIENT_SECRET TOPIC=FILE...
+With GCN_REPLAY_CA=FILE in the environment: over TLS (SASL_SSL, as kafka.gcn.nasa.gov), trusting that CA.
 """
+import os
 import sys
 
 from confluent_kafka import Producer
@@ -20,6 +22,7 @@ producer = Producer({
     "sasl.oauthbearer.token.endpoint.url": token_url,
     "acks": "all",
     "message.max.bytes": 8 * 1024 * 1024,
+    **({"security.protocol": "SASL_SSL", "ssl.ca.location": os.environ["GCN_REPLAY_CA"]} if os.environ.get("GCN_REPLAY_CA") else {}),
 })
 errors = []
 for pair in sys.argv[5:]:

@@ -64,19 +64,21 @@ export const KAFKA_SETTINGS_SCHEMA = {
  * the provider renewed. Proven by test/gateway-gcn.test.ts across several
  * token lifetimes against Kafka's OAuthBearerValidatorCallbackHandler.
  */
-type KafkaConnection = { sessionLifetime: unknown; sasl?: unknown; authenticatedAt: unknown; isAuthenticated(): boolean; disconnect(): Promise<unknown>; connect(): Promise<unknown>; authenticate(): Promise<void> };
+type KafkaConnection = { authenticatedAt: unknown; isAuthenticated(): boolean };
 let reauthPatched = false;
 function reconnectInsteadOfReauthenticating(): void {
   if (reauthPatched) return;
   reauthPatched = true;
   const Connection = createRequire(import.meta.url)('kafkajs/src/network/connection.js') as { prototype: KafkaConnection };
-  const Long = createRequire(import.meta.url)('kafkajs/src/utils/long.js') as { ZERO: unknown };
-  const authenticate = Connection.prototype.authenticate;
-  Connection.prototype.authenticate = async function (this: KafkaConnection) {
-    await authenticate.call(this);
-    // Never re-authenticate in place: the broker closes the connection when the session expires
-    // (on the next request), and kafkajs reconnects, authenticating afresh with a renewed token.
-    this.sessionLifetime = Long.ZERO;
+  // A connection stays authenticated until it is closed: kafkajs never re-authenticates in place
+  // (the broker closes the connection when the session expires, on its next request, and kafkajs
+  // reconnects, authenticating afresh with a token the provider renewed). Patched at the one
+  // check every path asks — `authenticate()` and the authentication `send()` does by itself on a
+  // pool's second connection — not at `authenticate()`, which `send()` does not call: patched
+  // there, a consumer still crashed with ILLEGAL_SASL_STATE once its fetch connection's session
+  // neared its end (test/gateway-gcn.test.ts, the heartbeat silence alarm).
+  Connection.prototype.isAuthenticated = function (this: KafkaConnection) {
+    return this.authenticatedAt != null;
   };
 }
 

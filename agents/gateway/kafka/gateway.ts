@@ -25,7 +25,10 @@ import { ensureNode } from '../../lib/nodes.ts';
 import { XmppIqError, isTransient } from '../../../common/xmpp/iq-errors.ts';
 import type { ConnectionOptions } from '../../lib/options.ts';
 import type { Logger } from '../../lib/log.ts';
-import { BridgeLedger, SeenStore, conventionalVOEventXml, deadLetterSink, dedupeKey, hopIdText, relay, Refused, RelayStopped, type DeadLetterSink } from '../lib/index.ts';
+import {
+  BridgeLedger, DiskFullWatch, SeenStore, conventionalVOEventXml, deadLetterSink, dedupeKey, hopIdText, relay, Refused, RelayStopped, untilWritten, type DeadLetterSink,
+} from '../lib/index.ts';
+import { isStorageFull } from '../../../common/storage-full.ts';
 import { JSON_NS } from '../../crossmatch/alert.ts';
 import { kafkaClient, type KafkaSettings } from './client.ts';
 import { decodeMessage, headerText, headersAsText, type KafkaMessageIn, type RouteFormat } from './decode.ts';
@@ -117,12 +120,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function startOffsets(kafka: Kafka, group: string, topics: string[], from: string, log: Logger): Promise<{ topic: string; partition: number; offset: string }[]> {
+/** Where a group without committed offsets starts on `topics` (names, and those of the cluster's topics that `patterns` match) for an ISO time. */
+async function startOffsets(kafka: Kafka, group: string, names: string[], patterns: RegExp[], from: string, log: Logger): Promise<{ topic: string; partition: number; offset: string }[]> {
   const ts = Date.parse(from);
   if (Number.isNaN(ts)) return [];
   const admin = kafka.admin();
   await admin.connect();
   try {
+    const matched = patterns.length ? (await admin.listTopics()).filter((t) => !t.startsWith('__') && patterns.some((re) => re.test(t))) : [];
+    const topics = [...new Set([...names, ...matched])];
+    if (!topics.length) return [];
     const seeks: { topic: string; partition: number; offset: string }[] = [];
     const committed = await admin.fetchOffsets({ groupId: group, topics });
     for (const t of committed) {
@@ -147,6 +154,8 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
   const store = new SeenStore(cfg.seen_store ?? join(o.stateDir, 'gateway-seen.sqlite'), { ttlMs: cfg.seen_ttl_ms });
   store.prune();
   const ledger = new BridgeLedger(store, [cfg.gateway, ...(cfg.own_origins ?? [])]);
+  // A full disk under the seen-store or the dead letters: waited out, one error per episode (disk-full.ts).
+  const disk = new DiskFullWatch(log);
   const abort = new AbortController();
   const agents: Agent[] = [];
   const followers: Follower[] = [];
@@ -187,7 +196,7 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
       const names = cfg.inbound.flatMap((r) => r.topics ?? []);
       const patterns = cfg.inbound.filter((r) => r.pattern).map((r) => new RegExp(r.pattern!));
       await consumer.subscribe({ topics: [...names, ...patterns], fromBeginning: from === 'earliest' });
-      const seeks = names.length && from !== 'earliest' && from !== 'latest' ? await startOffsets(kafka, group, names, from, log) : [];
+      const seeks = from !== 'earliest' && from !== 'latest' ? await startOffsets(kafka, group, names, patterns, from, log) : [];
       const window = Math.max(1, cfg.max_in_flight ?? 32);
 
       const handleOne = async (topic: string, partition: number, msg: EachBatchPayload['batch']['messages'][number]): Promise<void> => {
@@ -195,6 +204,7 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
         const route = routeOf(topic);
         const source = placeOf(cfg.kafka, topic);
         const letterSource = `${source}/${partition}/${msg.offset}`;
+        let published: { keys: (string | undefined)[]; node: string; id: string } | undefined;
         await relay({
           deliver: async () => {
             if (!route) throw new Refused(`no inbound route for topic ${topic}`);
@@ -215,14 +225,19 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
             const keys = [...new Set([item.key, hopKey])];
             for (const key of keys) ledger.noteArrival({ key, source });
             await agent.publish(route.node, item.xml, { id: item.id });
-            for (const key of keys) ledger.markInbound({ key, source, node: route.node });
-            emit({ kind: 'bridged-in', node: route.node, id: item.id, topic, partition, offset: msg.offset, kafkaTimestamp: Number(msg.timestamp) });
+            published = { keys, node: route.node, id: item.id };
           },
-          advance: () => {},
+          // Marked once the node acknowledged (a full disk is waited out here, without publishing again).
+          advance: () => {
+            if (!published) return;
+            for (const key of published.keys) ledger.markInbound({ key, source, node: published.node });
+            emit({ kind: 'bridged-in', node: published.node, id: published.id, topic, partition, offset: msg.offset, kafkaTimestamp: Number(msg.timestamp) });
+          },
           letter: () => ({ source: letterSource, payload: msg.value ?? Buffer.alloc(0), headers: headersAsText(m.headers) }),
         }, {
           deadLetters: dead,
           signal: abort.signal,
+          disk,
           // The broker refusing this payload (too big, not acceptable) is about the message: dead letter.
           isPermanent: (e) => e instanceof XmppIqError && !isTransient(e),
           onRetry: (e, attempt, delayMs) => log.warn({ topic, offset: msg.offset, err: e.message, attempt, delayMs }, 'publish failed, retrying'),
@@ -242,8 +257,11 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
           const msgs = batch.messages;
           for (let i = 0; i < msgs.length && isRunning() && !isStale(); i += window) {
             const chunk = msgs.slice(i, i + window);
+            // Stay in the group while the chunk waits (the broker away, a full disk): kafkajs heartbeats
+            // only when told, and a member silent for sessionTimeout loses its partitions.
+            const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
             // In order per route: publishes are sent in order on one XMPP stream and the broker answers in order.
-            const results = await Promise.allSettled(chunk.map((msg) => handleOne(batch.topic, batch.partition, msg)));
+            const results = await Promise.allSettled(chunk.map((msg) => handleOne(batch.topic, batch.partition, msg))).finally(() => clearInterval(beat));
             const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
             if (failed) {
               if (failed.reason instanceof RelayStopped) return; // stopping: nothing of this chunk is committed
@@ -304,13 +322,20 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
             }
           }
           unacked--;
-          ledger.markOutbound({ key, dest, gateway: cfg.gateway });
+          // The cursor moves only once the mark is written (a full disk is waited out, the follower held).
+          await untilWritten(() => ledger.markOutbound({ key, dest, gateway: cfg.gateway }), { watch: disk, what: 'the seen-store', signal: abort.signal });
           emit({ kind: 'bridged-out', node: r.node, id: item.id, topic: r.topic });
         }, { since: r.since ?? 'latest' });
         followers.push(f);
       }
     }
-    pruneTimer = setInterval(() => store.prune(), 3600_000);
+    pruneTimer = setInterval(() => {
+      try {
+        store.prune();
+      } catch (e) {
+        if (!isStorageFull(e)) throw e; // pruning waits for the next hour
+      }
+    }, 3600_000);
     pruneTimer.unref();
   } catch (e) {
     await stop();

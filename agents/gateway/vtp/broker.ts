@@ -22,6 +22,8 @@ import { checkXPath, FilterTarget, installFilter } from './filter.ts';
 import { DEFAULT_MAX_FRAME } from './framing.ts';
 import { authenticate, filtersOf, iamalive, type Incoming } from './messages.ts';
 import type { Spool, SpooledEvent } from './spool.ts';
+import { DiskFullWatch } from '../lib/disk-full.ts';
+import { isStorageFull } from '../../../common/storage-full.ts';
 
 export type TlsServerOptions = { cert: string; key: string; ca?: string[]; requestCert?: boolean };
 
@@ -43,6 +45,8 @@ export type BrokerOptions = {
   /** Most subscribers connected at once (default 1000); more are refused. */
   maxSubscribers?: number;
   log?: Logger;
+  /** The gateway's full-disk watch (default: one logging to `log`). */
+  disk?: DiskFullWatch;
 };
 
 /** Build a net.BlockList used as an allow-list from CIDRs ("10.0.0.0/8", "::1/128", "192.0.2.7"). */
@@ -73,10 +77,12 @@ export class VtpBroker extends EventEmitter {
   private aliveTimer?: NodeJS.Timeout;
   private readonly allow: net.BlockList;
   readonly log: Logger;
+  readonly disk: DiskFullWatch;
 
   constructor(readonly opts: BrokerOptions) {
     super();
     this.log = opts.log ?? silentLogger();
+    this.disk = opts.disk ?? new DiskFullWatch(this.log);
     this.allow = allowList(opts.allow ?? ['0.0.0.0/0', '::/0']);
   }
 
@@ -128,6 +134,7 @@ export class VtpBroker extends EventEmitter {
 }
 
 const ACK_SAVE_MS = 250;
+const ACKS_STATE = 'the VTP spool (how far subscribers acknowledged)';
 
 export class Session {
   /** Its IVO, or `addr:<ip>`; undefined until identified. */
@@ -231,7 +238,16 @@ export class Session {
     if (!this.id) return;
     let upTo = this.cursor;
     for (const seq of this.inflight.values()) upTo = Math.min(upTo, seq - 1);
-    this.broker.opts.spool.setAckedUpTo(this.id, upTo);
+    try {
+      this.broker.opts.spool.setAckedUpTo(this.id, upTo);
+      this.broker.disk.ok(ACKS_STATE);
+    } catch (e) {
+      if (!isStorageFull(e)) throw e;
+      // Not recorded: after a restart these events would be sent again, which subscribers drop as
+      // seen. Tried again while the subscriber is connected; never a crash for it.
+      this.broker.disk.failed(e, ACKS_STATE);
+      if (this.conn.isOpen) this.saveAcked();
+    }
   }
 
   /** Send spooled events after the cursor, while the window has room. */

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { CONNECTION_ARGS, CONNECTION_HELP, UsageError, connectAgent, connectionFrom, createLogger, defaultStateDir, parseCommandLine, type Agent } from '../../lib/index.ts';
 import { runCommand, stdio, untilSignal, type CliIO } from '../../lib/command.ts';
-import { BridgeLedger, SeenStore, deadLetterSink } from '../lib/index.ts';
+import { BridgeLedger, DiskFullWatch, SeenStore, deadLetterSink } from '../lib/index.ts';
 import { VtpBroker } from './broker.ts';
 import { durationMs, loadVtpConfig, type VtpConfig } from './config.ts';
 import type { BadFrame } from './connection.ts';
@@ -60,7 +60,7 @@ export async function runVtp(argv: string[], io: CliIO = stdio, env: NodeJS.Proc
     const agent = await connectAgent({ ...conn, name: 'gateway-vtp', stateName: `gateway-vtp-${slug}`, log, stateDir, waitForServer: true });
     const seen = new SeenStore(join(stateDir, 'gateway-seen.sqlite'));
     const ledger = new BridgeLedger(seen, [cfg.local_ivo]);
-    const running = new Running();
+    const running = new Running(new DiskFullWatch(log), log);
     try {
       const runSub = (role === undefined || role === 'subscriber') && cfg.subscriber;
       const runReceiver = (role === undefined || role === 'receiver') && cfg.receiver;
@@ -74,23 +74,32 @@ export async function runVtp(argv: string[], io: CliIO = stdio, env: NodeJS.Proc
       signal.cancel();
       return 0;
     } finally {
-      await running.stop();
+      if (!(await running.stop())) {
+        // An event taken from a node waits for disk space to be spooled: exit without saving the
+        // follower's state, so that the event is taken again after the restart.
+        log.error('an event is still waiting for disk space to be spooled: stopping without saving (it is taken again after the restart)');
+        process.exit(1);
+      }
       await agent.stop();
       seen.close();
     }
   });
 }
 
-/** What to stop, in order. */
+/** What to stop, in order; and the full-disk watch every role shares (one error per episode). */
 class Running {
   readonly abort = new AbortController();
-  private readonly stops: (() => Promise<void> | void)[] = [];
-  add(stop: () => Promise<void> | void): void {
+  private readonly stops: (() => Promise<boolean | void> | boolean | void)[] = [];
+  constructor(readonly disk: DiskFullWatch, readonly log: Log) {}
+  /** `stop` may resolve false: something could not be finished, the state must not be saved. */
+  add(stop: () => Promise<boolean | void> | boolean | void): void {
     this.stops.push(stop);
   }
-  async stop(): Promise<void> {
+  /** Stop everything; false, at once, when the state must not be saved (see add): the caller exits. */
+  async stop(): Promise<boolean> {
     this.abort.abort();
-    for (const s of this.stops.reverse()) await s();
+    for (const s of this.stops.reverse()) if ((await s()) === false) return false;
+    return true;
   }
 }
 
@@ -133,7 +142,7 @@ function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, si
   const sub = cfg.subscriber!;
   for (const r of sub.remotes) {
     const source = `vtp://${r.host}:${r.port}`;
-    const o: InboundOptions = { agent, routes: routesOf(sub), ledger, network: cfg.network, deadLetters: side.deadLetters, source, signal: running.abort.signal, log: log.child({ broker: source }) };
+    const o: InboundOptions = { agent, routes: routesOf(sub), ledger, network: cfg.network, deadLetters: side.deadLetters, source, signal: running.abort.signal, disk: running.disk, log: log.child({ broker: source }) };
     const s = new VtpSubscriber({
       host: r.host,
       port: r.port,
@@ -155,7 +164,7 @@ function startSubscribers(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, si
 /** Authors' submissions (comet-sendvo): from the place `vtp-authors`, so the broker role sends them on. */
 async function startReceiver(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, side: InboundSide, log: Log, io: CliIO, running: Running): Promise<void> {
   const rc = cfg.receiver!;
-  const base = { agent, routes: routesOf(rc), ledger, network: 'vtp-authors', deadLetters: side.deadLetters, signal: running.abort.signal };
+  const base = { agent, routes: routesOf(rc), ledger, network: 'vtp-authors', deadLetters: side.deadLetters, signal: running.abort.signal, disk: running.disk };
   const receiver = new VtpReceiver({
     host: rc.listen.host,
     port: rc.listen.port,
@@ -188,15 +197,19 @@ async function startBroker(cfg: VtpConfig, agent: Agent, ledger: BridgeLedger, s
     tls: b.tls,
     maxFrameBytes: cfg.max_message,
     log,
+    disk: running.disk,
   });
   const port = await broker.listen();
   running.add(() => broker.close());
   io.out(`listening ${port}`);
   const followers = await followNodes({
     agent, nodes: b.nodes, since: b.since, spool, broker, ledger, network: cfg.network, gateway: cfg.local_ivo, log, maxEventBytes: b.max_event,
+    disk: running.disk,
     onSpooled: (ivorn) => io.out(`out ${ivorn} spooled`),
   });
+  // The event in hand finishes first; one that waits for disk space holds its follower (15 s of grace).
   running.add(async () => {
-    for (const f of followers) await f.stop();
+    const stopped = Promise.all(followers.map((f) => f.stop())).then(() => true);
+    return Promise.race([stopped, new Promise<boolean>((r) => setTimeout(() => r(false), 15_000).unref())]);
   });
 }

@@ -8,7 +8,8 @@
  * letters with the reason; a node or server that is away is waited for (backoff).
  */
 import { InvalidVOEventError, XmppIqError, prepareVOEvent, publishVOEvent, type Agent, type Logger } from '../../lib/index.ts';
-import { Refused, bridgedItemId, dedupeKey, relay, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
+import { DiskFullWatch, Refused, bridgedItemId, dedupeKey, relay, untilWritten, type BridgeLedger, type DeadLetterSink } from '../lib/index.ts';
+import { isTransient } from '../../../common/xmpp/iq-errors.ts';
 import type { BadFrame } from './connection.ts';
 import type { EventMessage } from './messages.ts';
 import { routeEvent, type Route } from './routes.ts';
@@ -25,6 +26,8 @@ export type InboundOptions = {
   source: string;
   signal?: AbortSignal;
   log: Logger;
+  /** The gateway's full-disk watch: a seen-store or dead-letter write on a full disk waits, and the event is not acked meanwhile. */
+  disk?: DiskFullWatch;
 };
 
 export type InboundOutcome = { outcome: 'delivered'; node: string; id: string } | { outcome: 'skipped'; why: string } | { outcome: 'dead-lettered'; reason: string };
@@ -84,6 +87,7 @@ export async function bridgeIn(ev: EventMessage, o: InboundOptions): Promise<Inb
     {
       deadLetters: o.deadLetters,
       signal: o.signal,
+      disk: o.disk,
       onRetry: (err, attempt, delayMs) => o.log.warn({ ivorn: ev.ivorn, err: err.message, attempt, delayMs }, 'publish failed; retrying'),
     },
   );
@@ -96,13 +100,13 @@ export function verdictOf(r: InboundOutcome): EventVerdict {
   return r.outcome === 'dead-lettered' ? { accepted: false, reason: r.reason } : { accepted: true };
 }
 
-/** A frame that is not a message: kept in the dead letters with the reason. */
-export async function deadLetterFrame(bad: BadFrame, o: Pick<InboundOptions, 'deadLetters' | 'source'>): Promise<void> {
-  await o.deadLetters.put({
+/** A frame that is not a message: kept in the dead letters with the reason (a full disk is waited out; no reply meanwhile). */
+export async function deadLetterFrame(bad: BadFrame, o: Pick<InboundOptions, 'deadLetters' | 'source' | 'disk' | 'signal' | 'log'>): Promise<void> {
+  const letter = {
     source: o.source,
     reason: bad.reason,
     payload: bad.bytes,
     headers: { ...(bad.ivorn ? { ivorn: bad.ivorn } : {}), ...(bad.oversized ? { truncated: 'first 4096 bytes of an oversized frame' } : {}) },
-  });
+  };
+  await untilWritten(() => o.deadLetters.put(letter), { watch: o.disk ?? new DiskFullWatch(o.log), what: 'a dead letter', signal: o.signal, also: isTransient });
 }
-

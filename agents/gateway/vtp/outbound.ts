@@ -12,9 +12,14 @@
  * so it holds even when the item's notification beats the publish result); what
  * came from elsewhere (GCN over Kafka, an author through the receiver role) is
  * sent.
+ *
+ * A full disk under the spool or the seen-store holds the follower on the item
+ * in hand (its cursor does not move) until the event is spooled and marked: the
+ * write is tried again every second (disk-full.ts), and the follower goes on by
+ * itself once space returns.
  */
 import type { Agent, FollowedItem, Follower, Logger } from '../../lib/index.ts';
-import { conventionalVOEventXml, dedupeKey, type BridgeLedger } from '../lib/index.ts';
+import { DiskFullWatch, conventionalVOEventXml, dedupeKey, untilWritten, type BridgeLedger } from '../lib/index.ts';
 import type { VtpBroker } from './broker.ts';
 import { COMET_MAX_FRAME } from './framing.ts';
 import type { Spool } from './spool.ts';
@@ -35,9 +40,12 @@ export type OutboundOptions = {
   maxEventBytes?: number;
   /** Told of each event put in the spool. */
   onSpooled?: (ivorn: string) => void;
+  /** The gateway's full-disk watch (default: one logging to `log`). */
+  disk?: DiskFullWatch;
 };
 
-export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'maxEventBytes'>): 'spooled' | 'skipped' {
+/** Spool one followed item (resolves once it is durably spooled and marked), or skip it. */
+export async function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' | 'ledger' | 'network' | 'gateway' | 'log' | 'maxEventBytes' | 'disk'>): Promise<'spooled' | 'skipped'> {
   const xml = item.payload ? conventionalVOEventXml(item.payload) : undefined;
   if (!item.ivorn || !xml) {
     o.log.info({ node: item.node, id: item.id }, 'item is not a VOEvent: not sent over VTP');
@@ -54,17 +62,21 @@ export function spoolItem(item: FollowedItem, o: Pick<OutboundOptions, 'spool' |
     o.log.info({ node: item.node, ivorn: item.ivorn, why: verdict.reason }, 'not sent over VTP');
     return 'skipped';
   }
-  o.spool.append(item.ivorn, item.node, xml);
-  o.ledger.markOutbound({ key, dest: o.network, gateway: o.gateway });
+  // Both or, after a crash in between, the append again (a no-op: the IVORN is unique) and the mark.
+  await untilWritten(() => {
+    o.spool.append(item.ivorn!, item.node, xml);
+    o.ledger.markOutbound({ key, dest: o.network, gateway: o.gateway });
+  }, { watch: o.disk ?? new DiskFullWatch(o.log), what: 'the VTP spool' });
   return 'spooled';
 }
 
 export async function followNodes(o: OutboundOptions): Promise<Follower[]> {
   const followers: Follower[] = [];
+  const disk = o.disk ?? new DiskFullWatch(o.log);
   for (const node of o.nodes) {
     followers.push(
-      await o.agent.follow(node, (item) => {
-        if (spoolItem(item, o) !== 'spooled') return;
+      await o.agent.follow(node, async (item) => {
+        if ((await spoolItem(item, { ...o, disk })) !== 'spooled') return;
         o.onSpooled?.(item.ivorn!);
         o.broker.notify();
       }, { since: o.since ?? 'latest' }),

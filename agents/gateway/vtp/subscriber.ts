@@ -98,7 +98,9 @@ export class VtpSubscriber extends EventEmitter {
     const reset = setTimeout(() => (this.attempts = 0), 5000);
     reset.unref();
     this.kickAlive();
-    conn.on('message', (m: Incoming) => this.enqueue(() => this.onMessage(conn, m)));
+    // Events one at a time, in order; Transport messages (iamalive, authenticate) answered at once, even
+    // while an event waits (its node away, a full disk): a broker drops a subscriber that misses an iamalive.
+    conn.on('message', (m: Incoming) => (m.kind === 'transport' ? void this.onMessage(conn, m).catch((e) => this.log.error({ err: (e as Error).stack }, 'VTP message handling failed')) : this.enqueue(() => this.onMessage(conn, m))));
     conn.on('bad', (b: BadFrame) => this.enqueue(() => this.onBad(conn, b)));
     conn.on('close', (reason?: string) => {
       clearTimeout(reset);
@@ -128,7 +130,7 @@ export class VtpSubscriber extends EventEmitter {
     this.aliveTimer.unref();
   }
 
-  /** Messages are handled one at a time, in order, so that acks follow the events' order. */
+  /** Events are handled one at a time, in order, so that acks follow the events' order. */
   private enqueue(task: () => Promise<void>): void {
     this.chain = this.chain.then(task).catch((e) => this.log.error({ err: (e as Error).stack }, 'VTP message handling failed'));
   }
