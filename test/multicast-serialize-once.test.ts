@@ -121,7 +121,7 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
     prosody = await startProsody({
       components: [{ domain: SENDER, secret: 'voxnet-secret' }],
       multicast: { domain: MULTICAST, trusted: [SENDER] },
-      modules: ['smacks', 'csi_simple', 'carbons', 'offline'],
+      modules: ['smacks', 'csi_simple', 'carbons', 'offline', 'mam'],
       websocket: true,
       logLevel: 'debug',
       // A lost slixmpp connection is kept for resumption well beyond the test.
@@ -220,7 +220,8 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
     expect(canonical(m1.getChildElements()[0]!)).toBe(sent1);
 
     await setState(csi, 'inactive');
-    await multicast('csi2', 'csi2', ['csi@svom.cn'], 'normal', [xml('body', {}, 'GRB 261206A')]);
+    // no-store: MAM would otherwise archive it (see the MAM test); here only CSI is looked at.
+    await multicast('csi2', 'csi2', ['csi@svom.cn'], 'normal', [xml('body', {}, 'GRB 261206A'), xml('no-store', { xmlns: 'urn:xmpp:hints' })]);
     expect(await batchLog('csi2')).toEqual({ once: 0, routed: { csi: 1 } });
     const m2 = await waitRaw(csi, isTag('csi2'), 'csi2 (important: it has a body) while inactive');
     expect(m2.getChildText('body')).toBe('GRB 261206A');
@@ -250,7 +251,8 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
       const r = await c.client.iq(`<iq type='set' id='ID'><enable xmlns='${NS_CARBONS}'/></iq>`);
       expect(r.type).toBe('result');
     }
-    const sent = await multicast('carb1', 'carb1', [c1.client.jid], 'chat', [xml('body', {}, 'chat summary')]);
+    // No <body/>: MAM leaves it alone (see the MAM test), carbons copy every chat message.
+    const sent = await multicast('carb1', 'carb1', [c1.client.jid], 'chat');
     expect(await batchLog('carb1')).toEqual({ once: 1, routed: {} });
     const m = await waitRaw(c1, isTag('carb1'), 'carb1 at c1');
     expect(m.attrs.to).toBe(c1.client.jid);
@@ -259,6 +261,16 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
     const inner = carbon.getChild('received', NS_CARBONS)!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!;
     expect(inner.attrs.to).toBe(c1.client.jid);
     expect(canonical(inner.getChild('event', 'urn:voxnet:test')!)).toBe(sent);
+  });
+
+  it("a copy another module replaced on its way (MAM, archiving a chat message, adds its <stanza-id/>) is left to mod_message", async () => {
+    const plain = raws.find((r) => r.client.jid.startsWith('plain@'))!;
+    const sent = await multicast('mam1', 'mam1', ['plain@svom.fr', 'élève@svom.fr'], 'chat', [xml('body', {}, 'GRB 261206A')]);
+    expect(await batchLog('mam1')).toEqual({ once: 0, routed: { replaced: 2 } });
+    const m = await waitRaw(plain, isTag('mam1'), 'mam1 at plain');
+    expect(m.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.by).toBe('plain@svom.fr');
+    expect(canonical(m.getChild('event', 'urn:voxnet:test')!)).toBe(sent);
+    expect(m.getChildText('body')).toBe('GRB 261206A');
   });
 
   it('WebSocket sessions (xmpp.js over RFC 7395) get the stanza through their own framing', async () => {

@@ -50,8 +50,8 @@
 --     (s2s), a component, a message of type error or groupchat: mod_message and
 --     routing as usual;
 --   * every copy as soon as another module hooked message/bare or message/full
---     below us (it would never run), or changed the copy on its way (e.g. MAM's
---     <stanza-id/>): the whole copy is left to mod_message.
+--     below us (it would never run), or changed or replaced the copy on its way
+--     (e.g. MAM's <stanza-id/>): the whole copy is left to mod_message.
 -- Module-level debug logs give, per batch, how many sessions got the shared bytes
 -- and why the others did not.
 
@@ -244,7 +244,10 @@ local function hook_host(host)
 	for event_name, deliver in pairs({ ["message/bare"] = deliver_bare, ["message/full"] = deliver_full }) do
 		local ok;
 		local function handler(event)
-			if event.stanza ~= fast_copy then return; end
+			if fast_copy == nil then return; end -- not ours
+			-- Another module put a stanza of its own in its place (e.g. MAM's copy without
+			-- foreign <stanza-id/>s): that one is mod_message's.
+			if event.stanza ~= fast_copy then count("replaced"); return; end
 			if not ok() or not unchanged(event.stanza) then count("routed"); return; end
 			return deliver(event);
 		end
