@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Parser } from '@xmpp/xml';
-import { startProsody, type ProsodyServer } from '../broker-component/servers/prosody.ts';
+import { startProsody, prosodyModulesDir, type ProsodyServer } from '../broker-component/servers/prosody.ts';
 import { xml, type Element } from './helpers/xmpp.ts';
 import { connectComponent, canonical, type TestComponent } from './helpers/component.ts';
 import { RawClient } from '../bench/lib/raw-xmpp.ts';
@@ -282,5 +282,40 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
     const m = await web.wait((e) => e.event === 'message' && e.id === 'ws1', 15_000, 'ws1 over WebSocket');
     expect(m.to).toBe('web@svom.cn');
     expect(canonical(parseOne(String(m.xml)).getChild('event', 'urn:voxnet:test')!)).toBe(sent);
+  });
+});
+
+describe('mod_voxnet_multicast with a third-party hook below its own', () => {
+  let prosody: ProsodyServer;
+  let voxnet: TestComponent;
+  let alice: RawInbox;
+  const fixtures = fileURLToPath(new URL('./fixtures/prosody-modules', import.meta.url));
+
+  beforeAll(async () => {
+    prosody = await startProsody({
+      components: [{ domain: SENDER, secret: 'voxnet-secret' }],
+      multicast: { domain: MULTICAST, trusted: [SENDER] },
+      modules: ['voxnet_test_late_hook'],
+      logLevel: 'debug',
+      extra: `plugin_paths = { ${JSON.stringify(prosodyModulesDir)}, ${JSON.stringify(fixtures)} }`,
+    });
+    prosody.addUser('alice', 'svom.fr', 'pw-alice');
+    voxnet = await connectComponent({ service: prosody.componentUrl, domain: SENDER, password: 'voxnet-secret' });
+    alice = await rawLogin(prosody, 'alice', 'svom.fr');
+  });
+
+  afterAll(async () => {
+    alice?.client.close();
+    await voxnet?.stop();
+    await prosody?.stop();
+  });
+
+  it('leaves every copy to Prosody so that the other hook runs, and says so', async () => {
+    await voxnet.send(xml('message', { to: MULTICAST, from: SENDER, type: 'headline', id: 'late1' }, payload('late1'), xml('addresses', { xmlns: NS_ADDRESS }, xml('address', { type: 'bcc', jid: 'alice@svom.fr' }))));
+    await untilValue(() => alice.messages().find(isTag('late1')), 15_000, 'late1 at alice');
+    const log = readFileSync(prosody.logFile, 'utf8');
+    expect(log).toContain('late hook saw late1 to alice@svom.fr');
+    expect(log).toMatch(/Routing each copy normally on svom\.fr: a handler of message\/bare other than mod_message's runs after ours/);
+    expect(log).toMatch(/Multicast late1 from \S+ to 1 recipient\(s\), 0 invalid: serialized once for 0 session\(s\); routed: routed=1/);
   });
 });
