@@ -164,6 +164,17 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
     for (const r of [plain, t1, t2, eleve]) expect(r.text()).not.toContain(NS_ADDRESS);
   });
 
+  it("a recipient on another server goes through Prosody's routing (s2s; here disabled, so Prosody's own bounce comes back)", async () => {
+    const plain = raws.find((r) => r.client.jid.startsWith('plain@'))!;
+    await multicast('remote1', 'remote1', ['someone@elsewhere.example', 'plain@svom.fr']);
+    // Never seen by the delivery hook (it runs on local hosts only): only plain counted.
+    expect(await batchLog('remote1')).toEqual({ once: 1, routed: {} });
+    await waitRaw(plain, isTag('remote1'), 'remote1 at plain');
+    const bounce = await voxnet.waitStanza((st) => st.attrs.id === 'remote1' && st.attrs.type === 'error');
+    expect(bounce.attrs.from).toBe('someone@elsewhere.example');
+    expect(bounce.getChild('error')?.getChild('not-allowed', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toBeTruthy();
+  });
+
   it("escapes the 'to' attribute: a full JID whose resource holds ' & \" < > (nodeprep forbids them in localparts)", async () => {
     const resource = `tel'scope & "co" <1>`;
     const weird = await rawLogin(prosody, 'weird', 'svom.fr', resource);
