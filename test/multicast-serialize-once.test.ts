@@ -285,7 +285,7 @@ describe('mod_voxnet_multicast: serialized once, Prosody routing where a session
   });
 
   it('WebSocket sessions (xmpp.js over RFC 7395) get the stanza through their own framing', async () => {
-    const web = runJsonLines(WS_SCRIPT, [prosody.wsUrl!, 'svom.cn', 'web', 'pw-web'], [process.execPath, '--experimental-websocket']);
+    const web = runJsonLines(WS_SCRIPT, [prosody.wsUrl!, 'svom.cn', 'web', 'pw-web'], [process.execPath, ...(typeof (globalThis as { WebSocket?: unknown }).WebSocket === 'undefined' ? ['--experimental-websocket'] : [])]);
     procs.push(web);
     await web.wait((e) => e.event === 'online', 30_000, 'xmpp.js over WebSocket online');
     const sent = await multicast('ws1', 'ws1', ['web@svom.cn', 'plain@svom.fr']);
