@@ -4,7 +4,11 @@
  *   npx tsx bench/fanout.ts [--subscribers 100,1000] [--publishes 100] [--inflight 4]
  *                           [--rounds 2] [--singles 5] [--targets ours,prosody]
  *                           [--prosody-storage internal|auto|sql|memory]
- *                           [--profile] [--keep] [--out FILE.json]
+ *                           [--max-items 1000|default] [--profile] [--keep] [--out FILE.json]
+ *
+ * Nodes are created with pubsub#max_items 1000 on every target (--max-items default:
+ * each service's own default, e.g. for Prosody's internal storage, whose cost grows with
+ * the items kept).
  *
  * One server per kind (Prosody, and ejabberd when an ejabberd target is chosen)
  * on loopback, with every selected target attached: our broker as a separate
@@ -240,6 +244,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'prosody-storage': { type: 'string', default: 'internal' },
+    'max-items': { type: 'string', default: '1000' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -369,7 +374,7 @@ function createNodeXml(service: string, node: string, ours: boolean): string {
     `<iq type='set' id='ID' to='${service}'><pubsub xmlns='${NS_PUBSUB}'><create node='${escapeXml(node)}'/><configure>` +
     `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${NS_NODE_CONFIG}</value></field>` +
     field('pubsub#title', `fan-out benchmark ${node}`) +
-    field('pubsub#max_items', '1000') +
+    (args['max-items'] === 'default' ? '' : field('pubsub#max_items', args['max-items']!)) +
     field('pubsub#type', PAYLOAD_TYPE) +
     (process.env.BENCH_NO_BODY && ours ? field('voxnet#body_summary', '0') : '') +
     `</x></configure></pubsub></iq>`
