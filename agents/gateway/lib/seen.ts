@@ -85,6 +85,14 @@ export class SeenStore {
     return this.get(key)!;
   }
 
+  /**
+   * Run `fn` (marks, reads) as one transaction: its marks reach the disk together
+   * with one sync, durable when `batch` returns; an exception in `fn` keeps none.
+   */
+  batch<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   /** Remove expired entries; returns how many. */
   prune(): number {
     return this.pruneStmt.run(this.now()).changes;
