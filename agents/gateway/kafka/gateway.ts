@@ -237,10 +237,13 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
         onSkipped: (m, reason) => emit({ kind: 'skipped-in', reason, topic: m.topic, offset: m.offset }),
         publish: (node, items) => agent.publishItems(node, items.map((it) => ({ id: it.id, payload: it.xml }))),
         // Where each message came from, before publishing (so the outbound side never sends it back),
-        // and the dedupe marks once acknowledged: one seen-store transaction per request.
+        // and the dedupe marks once acknowledged: one seen-store transaction per request. The
+        // arrival notes need not wait for the disk: committed, every gateway sharing the file sees
+        // them at once, and the marks' synced commit (before the offset moves) makes them durable;
+        // a power cut before that loses them with the uncommitted offset, and the message comes again.
         beforePublish: (batch) => store.batch(() => {
           for (const j of batch) if (j.kind === 'publish') for (const key of j.keys) ledger.noteArrival({ key, source: placeOf(cfg.kafka, j.msg.topic) });
-        }),
+        }, { sync: false }),
         afterPublish: (batch) => {
           store.batch(() => {
             for (const j of batch) if (j.kind === 'publish') for (const key of j.keys) ledger.markInbound({ key, source: placeOf(cfg.kafka, j.msg.topic), node: j.node });
