@@ -5,6 +5,8 @@
  * huge attributes). Used by the property tests and by bench/fuzz-voevent.ts.
  */
 import fc from 'fast-check';
+import { validate } from '../voevent/validate.ts';
+import { xsdIsValid } from '../voevent/xsd.ts';
 
 export type ByteOp =
   | { kind: 'insert'; at: number; bytes: number[] }
@@ -95,4 +97,44 @@ export const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
 /** One to four operators applied to one of `packets`. */
 export function mutatedPackets(packets: readonly Uint8Array[]): fc.Arbitrary<Uint8Array> {
   return fc.tuple(fc.nat({ max: packets.length - 1 }), fc.array(byteOp, { minLength: 1, maxLength: 4 })).map(([i, ops]) => applyOps(packets[i]!, ops));
+}
+
+/** The voevent/ sources, for coverage feedback (test/coverage-fuzzer.ts). */
+export const VOEVENT_SCOPE = /\/voevent\/[^/]+\.ts($|\?)/;
+
+/**
+ * The fuzzing property of the validators: validate() never throws, and whatever it
+ * accepts libxml2 accepts too, with our XSD and with each of `schemas`. Throws when
+ * the property is broken; returns whether the input was valid.
+ */
+export function validateWithOracle(bytes: Uint8Array, schemas: readonly string[] = []): boolean {
+  const r = validate(bytes);
+  if (r.valid) {
+    const text = Buffer.from(bytes).toString('utf8');
+    for (const schema of [undefined, ...schemas]) {
+      if (!xsdIsValid(text, schema)) throw new Error(`accepted by validate(), refused by libxml2 with ${schema ?? 'our XSD'}`);
+    }
+  }
+  return r.valid;
+}
+
+/**
+ * Packets just under the parser's size limit, built from a real one, shaped to give a
+ * finding per element or to make each step of validation work hardest: thousands of
+ * duplicate or mistyped Params, Groups, References. Each must be validated in far less
+ * than 100 ms (bench/fuzz-coverage.ts times them; found quadratic once: every finding
+ * rescanned the text for its line and column).
+ */
+export function largeHostilePackets(packet: string, limit: number): { name: string; bytes: Buffer }[] {
+  const fillers: [string, string][] = [
+    ['duplicate Params', '<Param name="p" value="1" ucd="x"/>'],
+    ['mistyped Params', '<Param name="a" dataType="int" value="x"/>'],
+    ['Groups', '<Group name="g"><Param name="p" value="1"/></Group>'],
+    ['References', '<Reference uri="http://a/b"/>'],
+    ['Params one per line', '\n<Param name="p" value="1"/>'],
+  ];
+  return fillers.map(([name, filler]) => ({
+    name,
+    bytes: Buffer.from(packet.replace('<What>', '<What>' + filler.repeat(Math.floor((limit - packet.length - 64) / filler.length)))),
+  }));
 }
