@@ -34,7 +34,13 @@
  * gateway, the broker, Prosody and Kafka (VOXNET_BENCH_PROFILE=DIR: CPU profiles of the
  * broker and gateway processes).
  *
- * Figures on the shared 2-core machine: docs/gateways.md, "Performance".
+ * Figures (docs/gateways.md, "Performance"; raw output in bench/gateway-results.md): on the
+ * shared 2-core machine at load average 17–44, 3 rounds with --compare against the gateway
+ * before batching: Kafka → VOXnet 769–1,230 msg/s at 2,000 offered, 0.64× the plain consumer
+ * (before 87–103 msg/s, 0.05×), 0.96–1.00× at 200 and 1,000 msg/s offered in two rounds of
+ * three; VOXnet → Kafka 0.97–1.00× the plain subscriber in every phase, up to 1,206 msg/s
+ * (before 58–114 msg/s, 0.08×); no message lost. Added latency p50 21–107 ms in the better
+ * rounds, when the direct paths' own p99 reached seconds (the machine, not the gateway).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
