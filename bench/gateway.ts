@@ -56,6 +56,7 @@ import { startKafka } from '../test/helpers/kafka.ts';
 import { startProsody, componentUrlFor } from '../broker-component/servers/index.ts';
 import { waitServing } from '../test/helpers/broker-process.ts';
 import { median, percentile } from './lib/stats.ts';
+import { isTransient } from '../common/xmpp/iq-errors.ts';
 import { cpuSeconds, pidsUnder } from './lib/proc.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, rates: { type: 'string' }, high: { type: 'string' }, rounds: { type: 'string' }, publish: { type: 'string' }, compare: { type: 'string' } } });
@@ -224,8 +225,18 @@ async function outbound(round: number, phase: Phase, rate: number): Promise<void
   const cpu0 = cpuNow();
   const t0 = await offer(N, rate, sentAt, async (seqs) => {
     const items = seqs.map((seq) => ({ id: `hop-${randomUUID()}`, payload: `<json xmlns="${JSON_NS}">{"seq":${seq}}</json>` }));
-    if (PUBLISH === 'single') await Promise.all(items.map((it) => pub.publish(node, it.payload, { id: it.id })));
-    else await pub.publishItems(node, items);
+    // A publisher retries what timed out (the broker is the bound here: same id, same item).
+    const retrying = async <T>(f: () => Promise<T>): Promise<T> => {
+      for (;;) {
+        try {
+          return await f();
+        } catch (e) {
+          if (!isTransient(e)) throw e;
+        }
+      }
+    };
+    if (PUBLISH === 'single') await Promise.all(items.map((it) => retrying(() => pub.publish(node, it.payload, { id: it.id }))));
+    else await retrying(() => pub.publishItems(node, items));
   });
   await arrived([direct, gw]);
   rows.push({ ...summarize(round, 'voxnet→kafka', phase, rate, t0, sentAt, direct, gw), cpu: cpuPerMessage(cpu0) });
