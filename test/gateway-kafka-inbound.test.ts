@@ -14,7 +14,7 @@ import { until } from './helpers/until.ts';
 
 type Msg = { topic: string; partition: number; offset: string; node?: string; bad?: boolean; key?: string };
 
-function harness(o: { window?: number; maxItems?: number } = {}) {
+function harness(o: { window?: number; maxItems?: number; failMarks?: number } = {}) {
   const requests: { node: string; ids: string[]; ack: () => void; refuse: (e: Error) => void }[] = [];
   const commits: string[] = [];
   const letters: string[] = [];
@@ -28,7 +28,10 @@ function harness(o: { window?: number; maxItems?: number } = {}) {
     },
     publish: (node, items) => new Promise((ack, refuse) => requests.push({ node, ids: items.map((i) => i.id), ack: () => ack(undefined), refuse })),
     beforePublish: () => {},
-    afterPublish: (batch) => marked.push(...batch.map((j) => (j.kind === 'publish' ? j.id : ''))),
+    afterPublish: (batch) => {
+      if (o.failMarks && o.failMarks-- > 0) throw new Error('SQLITE_FULL: database or disk is full');
+      marked.push(...batch.map((j) => (j.kind === 'publish' ? j.id : '')));
+    },
     deadLetter: async (m, reason) => void letters.push(`${m.offset}: ${reason}`),
     commit: async (offsets) => void commits.push(...offsets.map((x) => `${x.topic}/${x.partition}@${x.offset}`)),
     isPermanent: (e) => e instanceof XmppIqError,
@@ -107,6 +110,15 @@ describe('Kafka inbound pipeline', () => {
     await until(() => h.commits.at(-1) === 't/0@6', 2000, 'everything committed');
     expect(h.letters.map((l) => l.split(':')[0])).toEqual(['5', '2']);
     expect(h.marked).toEqual(['id-0', 'id-1', 'id-3']);
+  });
+
+  it('marks that cannot be written yet (a full disk) are tried again without publishing again; the offset waits for them', async () => {
+    const h = harness({ window: 1, failMarks: 1 });
+    await h.add([0]);
+    h.requests[0]!.ack();
+    await until(() => h.commits.at(-1) === 't/0@1', 5000, 'the commit after the marks');
+    expect(h.requests).toHaveLength(1);
+    expect(h.marked).toEqual(['id-0']);
   });
 
   it('a second message with a key already in flight is a duplicate, published once', async () => {

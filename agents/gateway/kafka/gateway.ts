@@ -343,9 +343,19 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
               }
             }
             unacked -= chunk.length;
-            store.batch(() => {
-              for (const o of chunk) ledger.markOutbound({ key: o.key, dest, gateway: cfg.gateway });
-            });
+            // The cursor moves only once the marks are written: a failure (a full disk) is tried again, never produced again.
+            for (let attempt = 0; ; attempt++) {
+              try {
+                store.batch(() => {
+                  for (const o of chunk) ledger.markOutbound({ key: o.key, dest, gateway: cfg.gateway });
+                });
+                break;
+              } catch (e) {
+                const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 10_000 });
+                log.warn({ topic: r.topic, err: (e as Error).message, delay }, 'writing the seen-store failed, retrying');
+                await sleep(delay);
+              }
+            }
             for (const o of chunk) emit({ kind: 'bridged-out', node: r.node, id: o.id, topic: r.topic });
           }
         }, { since: r.since ?? 'latest', batchSize: OUTBOUND_BATCH });

@@ -36,9 +36,13 @@ export type InboundPipelineOptions<M extends InboundMessage> = {
   onSkipped?(msg: M, reason: string): void;
   /** Publish items to a node in one request; resolves once the broker stored them. */
   publish(node: string, items: { id: string; xml: string }[]): Promise<unknown>;
-  /** Before a request is sent (the seen-store notes the arrivals), after it was acknowledged (the dedupe marks). */
+  /**
+   * Before a request is sent (the seen-store notes the arrivals), after it was acknowledged
+   * (the dedupe marks). A failing `afterPublish` is tried again (never the publish: the items
+   * are stored) until it succeeds; the messages count as done only then.
+   */
   beforePublish(batch: Judgement<M>[]): void;
-  afterPublish(batch: Judgement<M>[]): void;
+  afterPublish(batch: Judgement<M>[]): void | Promise<void>;
   /** Store a dead letter durably. */
   deadLetter(msg: M, reason: string): Promise<void>;
   /** Commit `offset` (the next to read) per partition. */
@@ -199,8 +203,6 @@ export class InboundPipeline<M extends InboundMessage> {
       try {
         this.o.beforePublish(batch);
         await this.o.publish(batch[0]!.node, batch.map((j) => ({ id: j.id, xml: j.xml })));
-        this.o.afterPublish(batch);
-        return;
       } catch (e) {
         const err = e as Error;
         if (this.o.isPermanent(err)) {
@@ -214,6 +216,18 @@ export class InboundPipeline<M extends InboundMessage> {
         const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 10_000 });
         this.o.log.warn({ node: batch[0]!.node, items: batch.length, err: err.message, attempt, delay }, 'publish failed, retrying');
         await sleep(delay, this.o.signal);
+        continue;
+      }
+      // Stored: now the dedupe marks, tried again on their own (e.g. a full disk) without publishing again.
+      for (let marks = 0; ; marks++) {
+        try {
+          await this.o.afterPublish(batch);
+          return;
+        } catch (e) {
+          const delay = backoffDelay(marks, { initialMs: 200, maxMs: 10_000 });
+          this.o.log.warn({ node: batch[0]!.node, items: batch.length, err: (e as Error).message, delay }, 'writing the seen-store failed, retrying');
+          await sleep(delay, this.o.signal);
+        }
       }
     }
   }
