@@ -45,6 +45,12 @@ export type EjabberdOptions = XmppServerOptions & {
   extra?: Record<string, unknown>;
   /** Items kept per node by the internal pubsub service. Default 100000. */
   pubsubMaxItems?: number;
+  /**
+   * Start the VM as a distributed Erlang node (a cluster member, see
+   * ejabberd-cluster.ts): its long node name, the cluster's cookie, and the port of
+   * the epmd it registers with (the cluster's own, not the system's 4369).
+   */
+  distribution?: { node: string; cookie: string; epmdPort: number };
 };
 
 export type EjabberdUser = { user: string; host: string; password: string };
@@ -361,7 +367,9 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
   const apiUrl = `http://127.0.0.1:${httpPort}/api`;
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    const p = spawn(inst.erl, ['-noinput', '-mnesia', 'dir', JSON.stringify(spool), '-s', 'ejabberd'], {
+    const dist = opts.distribution;
+    const distArgs = dist ? ['-name', dist.node, '-setcookie', dist.cookie, '-start_epmd', 'false'] : [];
+    const p = spawn(inst.erl, [...distArgs, '-noinput', '-mnesia', 'dir', JSON.stringify(spool), '-s', 'ejabberd'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -374,6 +382,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
         ERL_CRASH_DUMP_BYTES: '0',
         ERL_MAX_PORTS: '65536',
         ...(fed ? { ERL_INETRC: inetrc } : {}),
+        ...(dist ? { ERL_EPMD_PORT: String(dist.epmdPort) } : {}),
         HOME: dir,
       },
     });
