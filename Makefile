@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3 python3-venv default-jre-headless maven chromium lua-unbound
+DEBS := prosody lua-dbi-sqlite3 python3-slixmpp python3-healpy python3-numpy ejabberd openssl lua5.4 make g++ python3 python3-venv default-jre-headless maven chromium lua-unbound postgresql libpq-dev
 
 .PHONY: deps debs node peers up test bench
 
@@ -23,6 +23,7 @@ debs:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi; \
 	$(SUDO) service prosody stop >/dev/null 2>&1 || true; \
+	$(SUDO) service postgresql stop >/dev/null 2>&1 || true; \
 	if pgrep -u prosody -f /usr/bin/prosody >/dev/null 2>&1; then $(SUDO) prosodyctl stop >/dev/null 2>&1 || true; fi; \
 	if ! command -v pgrep >/dev/null || pgrep -u ejabberd -x beam.smp >/dev/null 2>&1; then \
 	  $(SUDO) service ejabberd stop >/dev/null 2>&1 || $(SUDO) ejabberdctl stop >/dev/null 2>&1 || true; \
