@@ -86,7 +86,7 @@ const schema = {
           type: 'boolean',
           description: 'active/standby: serve only while holding the PostgreSQL advisory lock of the domain; other brokers of the domain wait as standbys (default: on with storage.driver postgres)',
         },
-        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'the PostgreSQL that holds the lock, postgres://… (default: storage.url)' },
+        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'a PostgreSQL URL, postgres://…: the database that holds the lock (default: storage.url)' },
       },
     },
   },
