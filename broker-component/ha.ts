@@ -75,7 +75,8 @@ async function holderOf(client: pg.Client, key: string): Promise<string | undefi
 export async function holdServiceLock(o: ServiceLockOptions): Promise<ServiceLock> {
   const key = lockKey(o.domain);
   const t0 = Date.now();
-  const me = `voxnet-broker ${o.domain} ${hostname()}:${process.pid}`;
+  // PostgreSQL keeps 63 bytes of it: the pid first, then the domain and host.
+  const me = `voxnet-broker pid=${process.pid} ${o.domain} ${hostname()}`;
   let attempt = 0;
   for (;;) {
     if (o.signal?.aborted) throw new LockWaitAborted('stopped while waiting for the service lock');

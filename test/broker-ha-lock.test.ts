@@ -64,7 +64,7 @@ describe.skipIf(!postgresAvailable())(`service lock${postgresAvailable() ? '' : 
     // What PostgreSQL sees when a holder process dies: its backend goes away.
     const admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'voxnet-broker crash.svom.fr%' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`);
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'voxnet-broker % crash.svom.fr %' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`);
     await admin.end();
     await b;
     await untilValue(() => lost.length > 0, 10_000, 'the old holder to learn it lost the lock');

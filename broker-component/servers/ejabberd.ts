@@ -254,6 +254,9 @@ export function ejabberdConfig(o: {
         port: o.c2sPort,
         ip: '127.0.0.1',
         module: 'ejabberd_c2s',
+        // ejabberd's default accept queue is 5 connections: clients of a node that went
+        // down all come back at once (ejabberd-cluster.ts).
+        backlog: 1024,
         max_stanza_size: 262_144,
         shaper: 'none',
         access: 'all',

@@ -1,0 +1,129 @@
+/**
+ * Past one machine (issue 19), with real processes: two brokers of one service
+ * domain (active/standby on the domain's PostgreSQL advisory lock, one shared
+ * store), a two-node ejabberd cluster, subscribers on raw sockets spread over
+ * both nodes. Faults under load: SIGKILL of the active broker mid-stream, a
+ * node of the cluster stopped mid-stream and started again, the active broker's
+ * lock connection cut. Each time: no acknowledged item lost, every subscriber
+ * gets every item (live, or through a catch-up with RSM as subscribers do after
+ * a reconnection), none twice. `npx tsx bench/cluster.ts` runs it with 1,000
+ * subscribers and many kills.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { ejabberdAvailable } from '../broker-component/servers/ejabberd.ts';
+import { postgresAvailable, POSTGRES_MISSING } from './helpers/postgres.ts';
+import { startClusterWorld, account, settle, type ClusterWorld } from '../bench/lib/cluster.ts';
+import { untilValue } from './helpers/until.ts';
+
+const SUBSCRIBERS = 200;
+const NODE = 'alerts';
+const available = ejabberdAvailable() && postgresAvailable();
+const why = !ejabberdAvailable() ? 'ejabberd is not installed (apt-get install ejabberd)' : POSTGRES_MISSING;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!available)(`two brokers on a two-node ejabberd cluster${available ? '' : ` (skipped: ${why})`}`, () => {
+  let w: ClusterWorld;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    w = await startClusterWorld({ subscribers: SUBSCRIBERS, store: STORE, log: (s) => logs.push(s) });
+    await w.createNode(NODE);
+    await w.subscribeAll(NODE);
+  }, 240_000);
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it('one broker is active, the other stands by', async () => {
+    expect(await w.activeBroker()).toBe(0);
+    await sleep(500);
+    expect(w.brokers[1]!.proc.exitCode).toBeNull(); // waiting, not failed
+    expect(await w.activeBroker()).toBe(0);
+  });
+
+  it(`SIGKILL of the active broker while publishing to ${SUBSCRIBERS} subscribers: the standby takes over, nothing lost, nothing twice`, async () => {
+    const run = 1;
+    const publishing = w.publish(NODE, run, 80, 4, 10);
+    await sleep(400 + Math.random() * 400);
+    const killedAt = Date.now();
+    await w.killBroker(0);
+    await w.waitServing(60_000);
+    const servingAfter = Date.now() - killedAt;
+    expect(await w.activeBroker()).toBe(1);
+    const acked = await publishing;
+    const stored = await w.stored(NODE, run);
+    await settle(w, run, stored.length, 15_000);
+    for (const s of w.subs) await w.catchUp(s, NODE, run);
+    const a = account(w, run, acked, stored);
+    console.log(`takeover after SIGKILL: serving again ${servingAfter} ms after the kill; ${a.live} live and ${a.caught} caught-up deliveries`);
+    expect(acked).toHaveLength(80); // the publisher got every item through (retrying across the takeover)
+    expect(a.notStored).toEqual([]);
+    expect(a.missing).toEqual([]);
+    expect(a.duplicated).toEqual([]);
+    expect(stored).toEqual([...new Set(stored)]);
+    // The killed broker comes back as the standby.
+    w.startBroker(0);
+    await sleep(1000);
+    expect(await w.activeBroker()).toBe(1);
+  }, 180_000);
+
+  it('a node of the cluster stopped mid-stream: its clients reconnect to the other node and catch up; started again, it rejoins', async () => {
+    const run = 2;
+    // Broker 1 (active) prefers node 2: stopping node 2 also moves the component link to node 1.
+    const onNode2 = w.subs.filter((s) => s.node === 1);
+    expect(onNode2.length).toBe(SUBSCRIBERS / 2);
+    const publishing = w.publish(NODE, run, 60, 4, 20);
+    await sleep(300 + Math.random() * 300);
+    await w.cluster.nodes[1]!.stop();
+    const t0 = Date.now();
+    const step = (what: string) => logs.push(`${Date.now() - t0} ms: ${what}`);
+    // What a client does when its server goes away: connect to another node of the service.
+    await Promise.all(onNode2.map((s) => w.reconnect(s, 0)));
+    step('clients of node 2 reconnected to node 1');
+    const acked = await publishing;
+    step('stream acknowledged');
+    const stored = await w.stored(NODE, run);
+    await settle(w, run, stored.length, 10_000);
+    for (const s of w.subs) await w.catchUp(s, NODE, run);
+    const a = account(w, run, acked, stored);
+    console.log(`node 2 stopped: ${a.live} live and ${a.caught} caught-up deliveries`);
+    expect(acked).toHaveLength(60);
+    expect(a.notStored).toEqual([]);
+    expect(a.missing).toEqual([]);
+    expect(a.duplicated).toEqual([]);
+
+    step('caught up');
+    await w.cluster.nodes[1]!.restart();
+    step('node 2 started again');
+    await untilValue(async () => (await w.cluster.runningNodes(0)).length === 2, 60_000, 'node 2 to rejoin the cluster');
+    // Clients go back to node 2 and receive live from it again.
+    await Promise.all(onNode2.map((s) => w.reconnect(s, 1)));
+    step('clients back on node 2');
+    const run3 = 3;
+    const acked3 = await w.publish(NODE, run3, 10, 2);
+    await settle(w, run3, 10, 20_000);
+    const a3 = account(w, run3, acked3, await w.stored(NODE, run3));
+    expect(a3.missing).toEqual([]);
+    expect(a3.duplicated).toEqual([]);
+    expect(a3.live).toBe(10 * SUBSCRIBERS);
+  }, 240_000);
+
+  it("fencing: the active broker whose lock connection is cut stops at once; the standby takes over", async () => {
+    const active = (await w.activeBroker())!;
+    const standby = 1 - active;
+    await w.pg.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'voxnet-broker pid=${w.brokers[active]!.proc.pid} %'`);
+    const code = await w.brokers[active]!.exited;
+    expect(code).toBe(75);
+    await w.waitServing(60_000);
+    expect(await w.activeBroker()).toBe(standby);
+    const run = 4;
+    const acked = await w.publish(NODE, run, 5, 1);
+    await settle(w, run, 5, 20_000);
+    const a = account(w, run, acked, await w.stored(NODE, run));
+    expect(a.missing).toEqual([]);
+    expect(a.live).toBe(5 * SUBSCRIBERS);
+  }, 120_000);
+});
+
+/** The store the brokers share. */
+const STORE: 'postgres' | 'sqlite' = 'sqlite';
