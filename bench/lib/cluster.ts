@@ -24,6 +24,7 @@ import { spawnBroker } from '../../test/helpers/broker-process.ts';
 import { startPostgres, type Postgres } from '../../test/helpers/postgres.ts';
 import { MarkerScanner, RawClient, escapeXml, expectResult } from './raw-xmpp.ts';
 import { percentile, pool, sleep } from './stats.ts';
+import { pidsUnder } from './proc.ts';
 
 export const SERVICE = 'pubsub.svom.fr';
 const SECRET = 'cluster-secret';
@@ -70,6 +71,10 @@ export type ClusterWorld = {
   latencies: Map<number, number[]>;
   /** Live deliveries per run. */
   delivered: Map<number, number>;
+  /** When the last live delivery of a run arrived (Date.now()). */
+  lastAt: Map<number, number>;
+  /** The broker processes' and the ejabberd nodes' pids (CPU accounting). */
+  pids(): { brokers: number[]; servers: number[] };
   /** (Re)start broker `i` (a standby while another holds the lock). */
   startBroker(i: number): BrokerProc;
   /** SIGKILL broker `i`; resolves once it is gone. */
@@ -171,12 +176,14 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
 
     const latencies = new Map<number, number[]>();
     const delivered = new Map<number, number>();
+    const lastAt = new Map<number, number>();
     const epoch = Date.now();
     const attach = (s: Sub) => {
       const scanner = new MarkerScanner('vxc~', (run, seq, ms) => {
         const k = key(run, seq);
         s.live.set(k, (s.live.get(k) ?? 0) + 1);
         delivered.set(run, (delivered.get(run) ?? 0) + 1);
+        lastAt.set(run, Date.now());
         let l = latencies.get(run);
         if (!l) latencies.set(run, (l = []));
         l.push(Date.now() - epoch - ms);
@@ -192,15 +199,31 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
     cleanups.push(async () => subs.forEach((s) => s.client.close()));
     log(`${o.subscribers} subscribers logged in over ${nNodes} node(s) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
 
-    const ping = () => pub.iq(`<iq type='get' id='ID' to='${SERVICE}'><ping xmlns='urn:xmpp:ping'/></iq>`, 1000).then((r) => r.type === 'result', () => false);
-    const waitServing = async (timeoutMs = 60_000) => {
-      const start = Date.now();
-      for (;;) {
-        if (await ping()) return Date.now() - start;
-        if (Date.now() - start > timeoutMs) throw new Error(`${SERVICE} did not answer within ${timeoutMs} ms`);
-        await sleep(25);
-      }
-    };
+    const ping = () => pub.iq(`<iq type='get' id='ID' to='${SERVICE}'><ping xmlns='urn:xmpp:ping'/></iq>`, 2000).then((r) => r.type === 'result', () => false);
+    // A ping every 25 ms, without waiting for the previous one: one sent into a
+    // connection that is already dead stays unanswered, and must not hide the moment
+    // the next one is answered.
+    const waitServing = (timeoutMs = 60_000) =>
+      new Promise<number>((resolve, reject) => {
+        const start = Date.now();
+        let done = false;
+        const tick = setInterval(() => {
+          if (done) return;
+          if (Date.now() - start > timeoutMs) {
+            done = true;
+            clearInterval(tick);
+            reject(new Error(`${SERVICE} did not answer within ${timeoutMs} ms`));
+            return;
+          }
+          void ping().then((ok) => {
+            if (ok && !done) {
+              done = true;
+              clearInterval(tick);
+              resolve(Date.now() - start);
+            }
+          });
+        }, 25);
+      });
 
     for (let i = 0; i < nBrokers; i++) {
       startBroker(i);
@@ -234,6 +257,11 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
       pub,
       latencies,
       delivered,
+      lastAt,
+      pids: () => ({
+        brokers: brokers.filter((b) => b && b.proc.exitCode === null && b.proc.signalCode === null).map((b) => b.proc.pid!),
+        servers: pidsUnder(cluster.dir),
+      }),
       startBroker,
       killBroker,
       activeBroker,

@@ -1,0 +1,153 @@
+/**
+ * One broker on one ejabberd node against two brokers (active/standby on the
+ * domain's PostgreSQL advisory lock) on a two-node ejabberd cluster (issue 19),
+ * same workload, same run, alternating rounds; then the takeover time after
+ * SIGKILL of the active broker under load, over several kills.
+ *
+ *   npx tsx bench/cluster.ts [--subscribers 1000] [--publishes 100] [--inflight 4]
+ *                            [--rounds 3] [--kills 5] [--store postgres|sqlite]
+ *
+ * Both set-ups run side by side (bench/lib/cluster.ts): one PostgreSQL (a
+ * database each, the brokers' shared store), "single" = 1 ejabberd node + 1
+ * broker, "cluster" = 2 ejabberd nodes + 2 brokers, N raw-socket subscribers
+ * each (on the cluster, half on each node), a publisher on node 1 publishing M
+ * items (~0.5 KB) with K in flight. Per round and set-up: deliveries/s (N×M over
+ * the time from the first publish to the last delivery), publish-to-delivery
+ * latency p50/p99, CPU of the ejabberd node(s) per delivery and of the active
+ * broker per publish. Then, on the cluster, `--kills` times: a stream of 60
+ * items, SIGKILL of the active broker at a random instant, the time until the
+ * service answers again (the standby took over and connected), and the
+ * accounting of every item at every subscriber (live or caught up, none twice).
+ *
+ * File descriptors: 2N sockets here and 2N in the servers; `ulimit -n` must allow it.
+ */
+import { parseArgs } from 'node:util';
+import { startPostgres } from '../test/helpers/postgres.ts';
+import { startClusterWorld, account, settle, type ClusterWorld } from './lib/cluster.ts';
+import { cpuSeconds, openFilesLimit } from './lib/proc.ts';
+import { median, sleep } from './lib/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    publishes: { type: 'string', default: '100' },
+    inflight: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '3' },
+    kills: { type: 'string', default: '5' },
+    store: { type: 'string', default: 'postgres' },
+  },
+});
+const N = Number(args.subscribers);
+const M = Number(args.publishes);
+const K = Number(args.inflight);
+const ROUNDS = Number(args.rounds);
+const KILLS = Number(args.kills);
+const STORE = args.store as 'postgres' | 'sqlite';
+if (openFilesLimit() < 4 * N + 200) throw new Error(`ulimit -n is ${openFilesLimit()}: ${4 * N + 200} file descriptors are needed (ulimit -n 65536)`);
+
+const NODE = 'bench';
+const log = (s: string) => console.error(s);
+type Row = { setup: string; round: number; perS: number; p50: number; p99: number; lost: number; dup: number; serverUsPerDelivery: number; brokerMsPerPublish: number };
+const rows: Row[] = [];
+let runSeq = 100;
+
+async function measure(name: string, w: ClusterWorld, round: number): Promise<Row> {
+  const run = ++runSeq;
+  const pids = w.pids();
+  const cpu = (ps: number[]) => ps.reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
+  const s0 = cpu(pids.servers);
+  const b0 = cpu(pids.brokers);
+  const t0 = Date.now();
+  const acked = await w.publish(NODE, run, M, K);
+  await settle(w, run, M, 60_000);
+  const wall = ((w.lastAt.get(run) ?? Date.now()) - t0) / 1000;
+  const delivered = w.delivered.get(run) ?? 0;
+  const a = account(w, run, acked, await w.stored(NODE, run));
+  const row: Row = {
+    setup: name,
+    round,
+    perS: delivered / wall,
+    p50: a.p50,
+    p99: a.p99,
+    lost: a.missing.length + a.notStored.length,
+    dup: a.duplicated.length,
+    serverUsPerDelivery: ((cpu(pids.servers) - s0) / Math.max(1, delivered)) * 1e6,
+    brokerMsPerPublish: ((cpu(pids.brokers) - b0) / M) * 1000,
+  };
+  log(`${name.padEnd(8)} round ${round}: ${row.perS.toFixed(0)} deliveries/s, p50 ${row.p50} ms, p99 ${row.p99} ms, lost ${row.lost}, dup ${row.dup}, server ${row.serverUsPerDelivery.toFixed(0)} µs/delivery, broker ${row.brokerMsPerPublish.toFixed(2)} ms/publish`);
+  return row;
+}
+
+const pg = await startPostgres();
+const worlds: [string, ClusterWorld][] = [];
+try {
+  worlds.push(['single', await startClusterWorld({ nodes: 1, brokers: 1, subscribers: N, store: STORE, postgres: pg, log })]);
+  worlds.push(['cluster', await startClusterWorld({ nodes: 2, brokers: 2, subscribers: N, store: STORE, postgres: pg, log })]);
+  for (const [, w] of worlds) {
+    await w.createNode(NODE);
+    await w.subscribeAll(NODE);
+  }
+  for (const [name, w] of worlds) {
+    const run = ++runSeq;
+    await w.publish(NODE, run, Math.min(20, M), K);
+    await settle(w, run, Math.min(20, M), 30_000);
+    log(`warm-up ${name} done`);
+  }
+  for (let r = 1; r <= ROUNDS; r++) {
+    // Alternate the order too, so neither always runs first.
+    const order = r % 2 ? worlds : [...worlds].reverse();
+    for (const [name, w] of order) {
+      rows.push(await measure(name, w, r));
+      await sleep(1000);
+    }
+  }
+
+  // Takeover after SIGKILL of the active broker, under a stream.
+  const cl = worlds[1]![1];
+  const takeovers: number[] = [];
+  const killTally = { items: 0, lost: 0, dup: 0, caught: 0 };
+  for (let k = 1; k <= KILLS; k++) {
+    const run = ++runSeq;
+    const active = (await cl.activeBroker())!;
+    const publishing = cl.publish(NODE, run, 60, K, 10);
+    await sleep(300 + Math.random() * 500);
+    const killedAt = Date.now();
+    await cl.killBroker(active);
+    await cl.waitServing(60_000);
+    takeovers.push(Date.now() - killedAt);
+    const acked = await publishing;
+    const stored = await cl.stored(NODE, run);
+    await settle(cl, run, stored.length, 15_000);
+    for (const s of cl.subs) await cl.catchUp(s, NODE, run);
+    const a = account(cl, run, acked, stored);
+    killTally.items += stored.length;
+    killTally.lost += a.missing.length + a.notStored.length;
+    killTally.dup += a.duplicated.length;
+    killTally.caught += a.caught;
+    log(`kill ${k}: broker ${active} killed, serving again after ${takeovers.at(-1)} ms; ${stored.length} items, ${a.caught} deliveries caught up, lost ${a.missing.length + a.notStored.length}, dup ${a.duplicated.length}`);
+    cl.startBroker(active); // back as the standby
+    await sleep(1500);
+  }
+
+  const by = (s: string) => rows.filter((r) => r.setup === s);
+  const med = (s: string, f: (r: Row) => number) => median(by(s).map(f));
+  console.log(`\n${N} subscribers, ${M} publishes × ${ROUNDS} rounds, ${K} in flight, store ${STORE}; machine shared with other jobs\n`);
+  console.log('| set-up | deliveries/s (rounds) | p50 ms | p99 ms | ejabberd µs CPU/delivery | broker ms CPU/publish | lost | dup |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const s of ['single', 'cluster']) {
+    const rs = by(s);
+    console.log(
+      `| ${s === 'single' ? '1 broker + 1 ejabberd node' : '2 brokers (active/standby) + 2 nodes'} | ${rs.map((r) => r.perS.toFixed(0)).join(', ')} | ${med(s, (r) => r.p50)} | ${med(s, (r) => r.p99)} | ${med(s, (r) => r.serverUsPerDelivery).toFixed(0)} | ${med(s, (r) => r.brokerMsPerPublish).toFixed(2)} | ${rs.reduce((x, r) => x + r.lost, 0)} | ${rs.reduce((x, r) => x + r.dup, 0)} |`,
+    );
+  }
+  console.log(`\nratio cluster/single (medians): deliveries/s ${(med('cluster', (r) => r.perS) / med('single', (r) => r.perS)).toFixed(2)}, p50 ${(med('cluster', (r) => r.p50) / med('single', (r) => r.p50)).toFixed(2)}, p99 ${(med('cluster', (r) => r.p99) / med('single', (r) => r.p99)).toFixed(2)}`);
+  if (takeovers.length) {
+    const s = [...takeovers].sort((a, b) => a - b);
+    console.log(`\ntakeover after SIGKILL (${s.length} kills, kill → service answering): ${s.join(', ')} ms; median ${median(s)} ms, max ${s.at(-1)} ms`);
+    console.log(`items over the kills: ${killTally.items} × ${N} subscribers, ${killTally.caught} deliveries by catch-up, lost ${killTally.lost}, duplicated ${killTally.dup}`);
+  }
+  process.exitCode = rows.some((r) => r.lost || r.dup) || killTally.lost || killTally.dup ? 1 : 0;
+} finally {
+  for (const [, w] of worlds) await w.stop();
+  await pg.close();
+}
