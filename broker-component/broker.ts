@@ -5,7 +5,7 @@
 import { pino, type Logger } from 'pino';
 import { xml, type Element } from '@xmpp/xml';
 import type { BrokerConfig } from './config.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { openStore, storeLocation } from './store/open.ts';
 import { PubsubService } from './core/service.ts';
 import { Xep0060Handler } from './xep0060/handler.ts';
 import { Notifier } from './delivery/notifier.ts';
@@ -61,7 +61,8 @@ export function brokerLogger(cfg: BrokerConfig): Logger {
 
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
   const log = opts.log ?? brokerLogger(cfg);
-  const store = new SqliteStore(cfg.data_dir, { synchronous: cfg.storage.synchronous, ivornOf: ivornOfPayload });
+  const store = openStore(cfg.storage, cfg.data_dir, { ivornOf: ivornOfPayload });
+  log.info({ storage: cfg.storage.driver, at: storeLocation(cfg.storage, cfg.data_dir) }, 'store open');
   const link = new ComponentLink({ service: cfg.xmpp_urls ?? cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
@@ -146,7 +147,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     maxPage: cfg.max_items_page,
     threads,
     onStorageFull: (err) =>
-      log.warn({ data_dir: cfg.data_dir, err: (err as Error).message }, `the data directory ${cfg.data_dir} is full: writes (publish, subscribe, configure) are refused with resource-constraint until space returns; reads and notifications of stored items go on`),
+      log.warn({ data_dir: cfg.data_dir, err: (err as Error).message }, `${cfg.data_dir !== undefined ? `the data directory ${cfg.data_dir}` : `the database ${storeLocation(cfg.storage, cfg.data_dir)}`} is full: writes (publish, subscribe, configure) are refused with resource-constraint until space returns; reads and notifications of stored items go on`),
     onInternalError: (err, st) =>
       log.error({ err: err instanceof Error ? err.stack : String(err), stanza: { name: st.name, type: st.attrs.type, id: st.attrs.id, from: st.attrs.from } }, 'internal error while handling a stanza'),
   });

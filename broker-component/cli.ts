@@ -96,7 +96,19 @@ export async function backupCommand(argv: string[]): Promise<number> {
   let dataDir = values['data-dir'];
   if (!dataDir) {
     try {
-      dataDir = values.config || process.env.VOXNET_DATA_DIR === undefined ? loadBrokerConfig(values.config).data_dir : process.env.VOXNET_DATA_DIR;
+      if (values.config || process.env.VOXNET_DATA_DIR === undefined) {
+        const cfg = loadBrokerConfig(values.config);
+        if (cfg.storage.driver === 'postgres') {
+          const { redactUrl } = await import('./store/postgres.ts');
+          console.error(
+            `voxnet backup: this broker stores its data in PostgreSQL (${redactUrl(cfg.storage.url!)}), not in a SQLite file.\n` +
+              'Back it up with PostgreSQL\'s own tools, online and consistent: pg_dump --format=custom --file=FILE URL\n' +
+              '(restore: pg_restore --clean --dbname=URL FILE with the broker stopped; see docs/deploy.md, "PostgreSQL storage").',
+          );
+          return 2;
+        }
+        dataDir = cfg.data_dir!;
+      } else dataDir = process.env.VOXNET_DATA_DIR;
     } catch (e) {
       if (e instanceof ConfigError) {
         console.error(`voxnet backup: invalid configuration\n${e.message}`);

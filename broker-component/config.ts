@@ -3,7 +3,8 @@
  * by an environment variable VOXNET_<KEY> (nested keys joined with "_", e.g.
  * storage.synchronous → VOXNET_STORAGE_SYNCHRONOUS; lists are comma-separated).
  * With no file, the four variables VOXNET_XMPP_URL, VOXNET_DOMAIN, VOXNET_SECRET
- * and VOXNET_DATA_DIR are enough.
+ * and VOXNET_DATA_DIR are enough (with PostgreSQL storage, VOXNET_STORAGE_DRIVER=postgres
+ * and VOXNET_STORAGE_URL instead of VOXNET_DATA_DIR).
  */
 import { ConfigError, checkConfig, createAjv, parseYaml, readConfigText, type ExplainError } from '../common/config.ts';
 import { parseBoolean } from '../common/boolean.ts';
@@ -17,12 +18,13 @@ export type BrokerConfig = {
   xmpp_urls: string[];
   domain: string;
   secret: string;
-  data_dir: string;
+  /** The SQLite database's directory (storage.driver sqlite). */
+  data_dir?: string;
   admins: string[];
   create_nodes: string[];
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   notification_type: 'headline' | 'normal' | 'chat';
-  storage: { synchronous: 'full' | 'normal' };
+  storage: { driver: 'sqlite' | 'postgres'; synchronous: 'full' | 'normal'; url?: string };
   multicast: string;
   multicast_batch: number;
   ack_after: 'dispatch' | 'store';
@@ -42,7 +44,7 @@ const XMPP_URL = '^xmpp://[^/]+:[0-9]+/?$';
 const schema = {
   type: 'object',
   additionalProperties: false,
-  required: ['xmpp_url', 'domain', 'secret', 'data_dir'],
+  required: ['xmpp_url', 'domain', 'secret'],
   properties: {
     xmpp_url: {
       type: ['string', 'array'],
@@ -53,7 +55,7 @@ const schema = {
     },
     domain: { type: 'string', minLength: 1, pattern: '^[^@/\\s]+$', description: 'JID of the component, e.g. pubsub.svom.fr' },
     secret: { type: 'string', minLength: 1, description: 'component secret shared with the server' },
-    data_dir: { type: 'string', minLength: 1, description: 'directory of the SQLite database' },
+    data_dir: { type: 'string', minLength: 1, description: 'directory of the SQLite database (storage driver sqlite)' },
     admins: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'bare JIDs or domains that own every node' },
     create_nodes: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'bare JIDs or domains allowed to create nodes ("*" for anyone)' },
     log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
@@ -62,7 +64,11 @@ const schema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { synchronous: { enum: ['full', 'normal'], default: 'full' } },
+      properties: {
+        driver: { enum: ['sqlite', 'postgres'], default: 'sqlite', description: 'sqlite (embedded, in data_dir) or postgres (a PostgreSQL server at url)' },
+        synchronous: { enum: ['full', 'normal'], default: 'full' },
+        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'a PostgreSQL connection URL, postgres://user:password@host:port/database' },
+      },
     },
     multicast: { type: 'string', default: 'auto', description: '"auto" (discover XEP-0033 on the server), "off", or the multicast service JID' },
     multicast_batch: { type: 'integer', minimum: 1, default: 1000, description: 'most recipients in one multicast stanza (stanzas also stay under 480 KiB)' },
@@ -153,6 +159,7 @@ export function loadBrokerConfig(file: string | undefined, env: NodeJS.ProcessEn
   }
   // Positions point into the file; a value from the environment has none (the key still names it).
   const cfg = checkConfig<BrokerConfig>(data, validate, source, { locate, explain });
+  checkStorage(cfg, source, locate);
   return withHa(cfg, source, locate);
 }
 
@@ -164,16 +171,21 @@ function withHa(cfg: BrokerConfig, source: string, locate: ReturnType<typeof par
   const urls = cfg.xmpp_url as string | string[];
   cfg.xmpp_urls = Array.isArray(urls) ? urls : [urls];
   cfg.xmpp_url = cfg.xmpp_urls[0]!;
-  const storage = cfg.storage as { driver?: string; url?: string };
-  const postgres = storage.driver === 'postgres' ? storage.url : undefined;
+  const postgres = cfg.storage.driver === 'postgres' ? cfg.storage.url : undefined;
   cfg.ha.lock ??= postgres !== undefined;
   cfg.ha.url ??= postgres;
   if (cfg.ha.lock && !cfg.ha.url) {
     const path = ['ha', 'lock'];
-    const pos = locate?.(path);
-    throw new ConfigError(source, [
-      { path, message: 'needs a PostgreSQL to hold the lock in: set storage.driver: postgres with storage.url, or ha.url', ...(pos ? { line: pos.line, col: pos.col } : {}) },
-    ]);
+    throw new ConfigError(source, [{ path, message: 'needs a PostgreSQL to hold the lock in: set storage.driver: postgres with storage.url, or ha.url', ...locate?.(path) }]);
   }
   return cfg;
+}
+
+/** What the storage driver needs: a data_dir for SQLite, a URL for PostgreSQL (and the URL only there). */
+function checkStorage(cfg: BrokerConfig, source: string, locate: ReturnType<typeof parseYaml>['locate'] | undefined): void {
+  const problem = (path: string[], message: string, atKey = false) => ({ path, message, ...locate?.(path, atKey) });
+  const { driver, url } = cfg.storage;
+  if (driver === 'sqlite' && cfg.data_dir === undefined) throw new ConfigError(source, [problem(['data_dir'], 'is required with the sqlite storage driver (or set VOXNET_DATA_DIR)')]);
+  if (driver === 'postgres' && url === undefined) throw new ConfigError(source, [problem(['storage', 'url'], 'is required with the postgres storage driver (or set VOXNET_STORAGE_URL)')]);
+  if (driver === 'sqlite' && url !== undefined) throw new ConfigError(source, [problem(['storage', 'url'], 'is only for the postgres driver: set storage.driver to postgres, or remove the URL', true)]);
 }

@@ -3,7 +3,7 @@
  * nodes and items, taken while the store keeps writing; errors name the file.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtempSync, rmSync, existsSync, copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -68,5 +68,17 @@ describe('voxnet backup', () => {
     const bad = spawnSync(process.execPath, ['bin/voxnet.js', 'backup', '--data-dir', data], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--out FILE is required/);
+  });
+
+  it('the CLI sends a broker on PostgreSQL to pg_dump (exit 2), naming the server without the password, and writes nothing', () => {
+    const cfg = join(dir, 'pg.yaml');
+    writeFileSync(cfg, 'xmpp_url: xmpp://127.0.0.1:5347\ndomain: pubsub.svom.fr\nsecret: s\nstorage:\n  driver: postgres\n  url: postgres://voxnet:s3cret-pw@db.svom.fr/voxnet\n');
+    const out = join(dir, 'pg.sqlite');
+    const r = spawnSync(process.execPath, ['bin/voxnet.js', 'backup', '--config', cfg, '--out', out], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/stores its data in PostgreSQL \(postgres:\/\/voxnet:\*\*\*@db\.svom\.fr\/voxnet\)/);
+    expect(r.stderr).toMatch(/pg_dump --format=custom/);
+    expect(r.stderr).not.toContain('s3cret-pw');
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -47,6 +47,30 @@ describe('broker configuration', () => {
     expect(err('domain: [unclosed\n')).toMatch(/bad\.yaml:\d+:\d+/);
   });
 
+  it('selects PostgreSQL storage by file or by VOXNET_STORAGE_DRIVER / VOXNET_STORAGE_URL, and says what each driver needs', () => {
+    const url = 'postgres://voxnet:s3cret-pw@db.svom.fr:5432/voxnet';
+    const base = { VOXNET_XMPP_URL: 'xmpp://127.0.0.1:5347', VOXNET_DOMAIN: 'pubsub.svom.fr', VOXNET_SECRET: 's' };
+    expect(loadBrokerConfig(undefined, { ...base, VOXNET_STORAGE_DRIVER: 'postgres', VOXNET_STORAGE_URL: url }).storage).toEqual({ driver: 'postgres', url, synchronous: 'full' });
+    const noDir = minimal.replace('data_dir: /tmp/x\n', '');
+    expect(loadBrokerConfig(file('pg.yaml', `${noDir}storage:\n  driver: postgres\n  url: ${url}\n`), {}).storage.driver).toBe('postgres');
+    const err = (text: string) => {
+      try {
+        loadBrokerConfig(file('bad-storage.yaml', text), {});
+        return '';
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+    };
+    expect(err(`${noDir}storage: {driver: postgres}\n`)).toMatch(/bad-storage\.yaml:\d+:\d+: storage\.url: is required with the postgres storage driver \(or set VOXNET_STORAGE_URL\)/);
+    expect(err(noDir)).toMatch(/data_dir: is required with the sqlite storage driver \(or set VOXNET_DATA_DIR\)/);
+    expect(err(`${minimal}storage: {url: "${url}"}\n`)).toMatch(/storage\.url: is only for the postgres driver/);
+    expect(err(`${noDir}storage: {driver: mysql}\n`)).toMatch(/storage\.driver: must be one of "sqlite", "postgres"/);
+    const badScheme = err(`${noDir}storage: {driver: postgres, url: "mysql://voxnet:s3cret-pw@db/voxnet"}\n`);
+    expect(badScheme).toMatch(/storage\.url: must be a PostgreSQL connection URL/);
+    expect(badScheme).not.toContain('s3cret-pw');
+  });
+
   it('the CLI exits with status 2 and a clear message on a bad file', () => {
     const r = spawnSync(process.execPath, ['bin/voxnet.js', 'broker', '--config', file('cli.yaml', minimal + 'log_level: loud\n')], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(r.status).toBe(2);

@@ -141,7 +141,7 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
     // After a restart: the same items, and a sound database.
     await env.restartBroker();
     expect(await storedIds('alerts')).toEqual(acked);
-    const db = new Database(join(env.config.data_dir, 'voxnet.sqlite'), { readonly: true });
+    const db = new Database(join(env.config.data_dir!, 'voxnet.sqlite'), { readonly: true });
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
@@ -225,7 +225,7 @@ describe.skipIf(skip)(`a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
     const aff = () => Object.fromEntries(env.broker.service.getAffiliationsOfNode({ jid: PUBSUB, bare: PUBSUB }, 'mxt/collaboration').map((a) => [a.jid, a.affiliation]));
     expect(aff()['newbie@svom.cn']).toBeUndefined();
     // No slack left in the write-ahead log (failed commits of earlier tests grew it): any write needs new pages.
-    const db = new Database(join(env.config.data_dir, 'voxnet.sqlite'));
+    const db = new Database(join(env.config.data_dir!, 'voxnet.sqlite'));
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
     data.fill();

@@ -5,6 +5,8 @@
  * huge attributes). Used by the property tests and by bench/fuzz-voevent.ts.
  */
 import fc from 'fast-check';
+import { validate } from '../voevent/validate.ts';
+import { xsdIsValid } from '../voevent/xsd.ts';
 
 export type ByteOp =
   | { kind: 'insert'; at: number; bytes: number[] }
@@ -95,4 +97,23 @@ export const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
 /** One to four operators applied to one of `packets`. */
 export function mutatedPackets(packets: readonly Uint8Array[]): fc.Arbitrary<Uint8Array> {
   return fc.tuple(fc.nat({ max: packets.length - 1 }), fc.array(byteOp, { minLength: 1, maxLength: 4 })).map(([i, ops]) => applyOps(packets[i]!, ops));
+}
+
+/** The voevent/ sources, for coverage feedback (test/coverage-fuzzer.ts). */
+export const VOEVENT_SCOPE = /\/voevent\/[^/]+\.ts($|\?)/;
+
+/**
+ * The fuzzing property of the validators: validate() never throws, and whatever it
+ * accepts libxml2 accepts too, with our XSD and with each of `schemas`. Throws when
+ * the property is broken; returns whether the input was valid.
+ */
+export function validateWithOracle(bytes: Uint8Array, schemas: readonly string[] = []): boolean {
+  const r = validate(bytes);
+  if (r.valid) {
+    const text = Buffer.from(bytes).toString('utf8');
+    for (const schema of [undefined, ...schemas]) {
+      if (!xsdIsValid(text, schema)) throw new Error(`accepted by validate(), refused by libxml2 with ${schema ?? 'our XSD'}`);
+    }
+  }
+  return r.valid;
 }

@@ -10,7 +10,8 @@ import { xml, type Element } from '@xmpp/xml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PubsubService, type ServiceEvent } from '../broker-component/core/service.ts';
 import { SqliteStore } from '../broker-component/store/sqlite.ts';
-import { INTERNAL_ERROR_TEXT, STORAGE_FULL_TEXT, Xep0060Handler } from '../broker-component/xep0060/handler.ts';
+import { INTERNAL_ERROR_TEXT, STORAGE_FULL_TEXT, STORAGE_UNAVAILABLE_TEXT, Xep0060Handler } from '../broker-component/xep0060/handler.ts';
+import { STORAGE_UNAVAILABLE } from '../common/storage-full.ts';
 import type { RequestTrace } from '../pubsub/types.ts';
 import { NS, entry, errorOf, ps } from './helpers/pubsub.ts';
 
@@ -106,5 +107,19 @@ describe('Xep0060Handler (in memory)', () => {
       expect(t.full).toEqual([err]);
       expect(t.internal).toEqual([]);
     }
+  });
+
+  it('an unreachable database (PostgreSQL gone) is internal-server-error (wait) with its own text, logged once a minute, the URL off the wire', () => {
+    const err = Object.assign(new Error('lost the connection to PostgreSQL at postgres://voxnet:***@db:5432/voxnet: server closed the connection'), { code: STORAGE_UNAVAILABLE });
+    const t = setup({ failPublish: err });
+    t.iq('alice@svom.fr/a', 'set', ps(xml('create', { node: 'grb' })));
+    for (const id of ['i1', 'i2']) {
+      const r = t.iq('alice@svom.fr/a', 'set', ps(xml('publish', { node: 'grb' }, xml('item', { id }, entry('one')))));
+      expect(errorOf(r)).toMatchObject({ type: 'wait', condition: 'internal-server-error' });
+      expect(r.getChild('error')?.getChildText('text', NS.STANZAS)).toBe(STORAGE_UNAVAILABLE_TEXT);
+      expect(r.toString()).not.toContain('postgres://');
+    }
+    expect(t.internal.map((x) => x.err)).toEqual([err]);
+    expect(t.full).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@
  * migrations next to the items.
  */
 import type { ReleaseJob, ReleaseJobStore } from '../store/store.ts';
-import { isStorageFull } from '../../common/storage-full.ts';
+import { storageFailurePasses } from '../../common/storage-full.ts';
 
 export type { ReleaseJob };
 
@@ -118,9 +118,9 @@ export class ReleaseScheduler {
               this.releasedNotDone.delete(key);
               this.waitingForSpace = false;
             } catch (err) {
-              // A full data directory passes: the job stays queued (a release replaces, never
-              // doubles) and every due job waits for the retry.
-              if (isStorageFull(err)) return this.retryLater(err, j);
+              // A full data directory (or a database server gone) passes: the job stays queued
+              // (a release replaces, never doubles) and every due job waits for the retry.
+              if (storageFailurePasses(err)) return this.retryLater(err, j);
               // Not retried: a release fails for reasons that do not pass (the failure is logged).
               this.releasedNotDone.delete(key);
               this.onError(err, j);

@@ -22,7 +22,7 @@ import { describeRedaction, duration } from '../../access-policy/describe.ts';
 import type { DesiredState, Policy, Transform } from '../../access-policy/types.ts';
 import { isEmptyReport, reconcile, type ReconcileReport } from './reconcile.ts';
 import { ReleaseQueue, ReleaseScheduler, type ReleaseJob } from './release-queue.ts';
-import { isStorageFull } from '../../common/storage-full.ts';
+import { isStorageFull, storageFailurePasses } from '../../common/storage-full.ts';
 import { watchFile as watchPolicy, type ReloadCause } from '../../common/watch-file.ts';
 
 /** One audit line: who, what, on which node, the decision and why. */
@@ -71,8 +71,8 @@ export class PolicyRuntime extends EventEmitter {
       this.queue,
       (job) => this.release(job),
       (err, job) =>
-        isStorageFull(err)
-          ? this.log.warn({ err: (err as Error).message, node: job.target, item: job.itemId }, 'releases wait: the data directory is full (the jobs stay queued and are retried)')
+        storageFailurePasses(err)
+          ? this.log.warn({ err: (err as Error).message, node: job.target, item: job.itemId }, `releases wait: ${isStorageFull(err) ? 'the data directory is full' : 'the database is unavailable'} (the jobs stay queued and are retried)`)
           : this.log.error({ err: (err as Error).stack, node: job.target, item: job.itemId }, 'release failed'),
       opts.now,
     );
@@ -140,7 +140,7 @@ export class PolicyRuntime extends EventEmitter {
       // Partly applied: the same file must be reconciled again (reconcile is idempotent),
       // by itself when the disk was full (it passes).
       this.text = undefined;
-      if (isStorageFull(e)) {
+      if (storageFailurePasses(e)) {
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => this.reload(cause), 5000);
         this.retryTimer.unref();

@@ -9,7 +9,7 @@ import { parseBoolean } from '../../common/boolean.ts';
 import { authorizationRequest, buildForm, configForm, configFromFields, readForm, splitChildren, type FormField } from './forms.ts';
 import { readSubscriptionOptions, subscriptionOptionsForm } from './subscription-form.ts';
 import { errorElement } from './errors.ts';
-import { isStorageFull } from '../../common/storage-full.ts';
+import { isStorageFull, isStorageUnavailable } from '../../common/storage-full.ts';
 import { rawXml, standaloneXml } from '../../common/xml-standalone.ts';
 import { handleMamQuery, mamForm, MAM, MAM_EXTENDED } from '../xep0313/mam.ts';
 import { EVENT_COMMAND, eventCommandForm, eventCommandResult } from '../threads/command.ts';
@@ -100,6 +100,9 @@ export type HandlerOptions = {
 /** What a publisher reads when the broker's data directory is full (it retries later: type wait). */
 export const STORAGE_FULL_TEXT = "the broker's storage is full: nothing was stored; retry later";
 
+/** What a publisher reads when the broker's database server cannot be reached (it retries later: type wait). */
+export const STORAGE_UNAVAILABLE_TEXT = "the broker's database is unavailable: nothing was stored; retry later";
+
 /** What the remote entity reads when the service fails on its own account (details go to the log only). */
 export const INTERNAL_ERROR_TEXT = 'internal error in the publish-subscribe service (logged there)';
 
@@ -138,6 +141,8 @@ export class Xep0060Handler {
   private readonly maxReplyBytes: number;
   /** When the last storage-full warning went out (one per episode, repeated every 10 minutes while it lasts). */
   private storageFullWarned = -Infinity;
+  /** When the last database-unavailable error was logged (at most one a minute while it lasts). */
+  private unavailableLogged = -Infinity;
 
   constructor(
     private readonly service: PubsubService,
@@ -215,6 +220,18 @@ export class Xep0060Handler {
       return new PubsubError('resource-constraint', { type: 'wait', text: STORAGE_FULL_TEXT });
     }
     const report = this.opts.onInternalError ?? ((err: unknown) => console.error('voxnet pubsub: internal error', err));
+    if (isStorageUnavailable(e)) {
+      // A database server that went away (PostgreSQL): nothing was stored; the store connects again by itself.
+      if (Date.now() - this.unavailableLogged > 60_000) {
+        this.unavailableLogged = Date.now();
+        try {
+          report(e, stanza);
+        } catch {
+          /* as below */
+        }
+      }
+      return new PubsubError('internal-server-error', { type: 'wait', text: STORAGE_UNAVAILABLE_TEXT });
+    }
     try {
       report(e, stanza);
     } catch {

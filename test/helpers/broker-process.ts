@@ -12,11 +12,13 @@ export type BrokerProcessOptions = {
   dataDir: string;
   /** More VOXNET_* variables (e.g. VOXNET_POLICY_FILE). */
   env?: Record<string, string>;
+  /** Receives the broker's output (stdout and stderr) instead of the test's output. */
+  onOutput?: (text: string) => void;
 };
 
 /** Start a broker process (nodes under svom.fr are created on demand; warnings and errors go to the test's output). */
 export function spawnBroker(o: BrokerProcessOptions): ChildProcess {
-  return spawn(process.execPath, ['bin/voxnet.js', 'broker'], {
+  const p = spawn(process.execPath, ['bin/voxnet.js', 'broker'], {
     env: {
       ...process.env,
       VOXNET_XMPP_URL: o.componentUrl,
@@ -27,8 +29,13 @@ export function spawnBroker(o: BrokerProcessOptions): ChildProcess {
       VOXNET_LOG_LEVEL: 'warn',
       ...o.env,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', o.onOutput ? 'pipe' : 'inherit', o.onOutput ? 'pipe' : 'inherit'],
   });
+  if (o.onOutput) {
+    p.stdout!.on('data', (b: Buffer) => o.onOutput!(b.toString()));
+    p.stderr!.on('data', (b: Buffer) => o.onOutput!(b.toString()));
+  }
+  return p;
 }
 
 /**
