@@ -24,7 +24,7 @@
 import { parseArgs } from 'node:util';
 import { startPostgres } from '../test/helpers/postgres.ts';
 import { startClusterWorld, account, settle, type ClusterWorld } from './lib/cluster.ts';
-import { cpuSeconds, openFilesLimit } from './lib/proc.ts';
+import { cpuSeconds, openFilesLimit, rssMB } from './lib/proc.ts';
 import { median, sleep } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
@@ -83,9 +83,12 @@ const worlds: [string, ClusterWorld][] = [];
 try {
   worlds.push(['single', await startClusterWorld({ nodes: 1, brokers: 1, subscribers: N, store: STORE, postgres: pg, log })]);
   worlds.push(['cluster', await startClusterWorld({ nodes: 2, brokers: 2, subscribers: N, store: STORE, postgres: pg, log })]);
-  for (const [, w] of worlds) {
+  for (const [name, w] of worlds) {
     await w.createNode(NODE);
     await w.subscribeAll(NODE);
+    const p = w.pids();
+    const mb = (ps: number[]) => ps.map((x) => rssMB(x).toFixed(0)).join(' + ');
+    log(`${name}: resident memory with ${N} subscribers: ejabberd ${mb(p.servers)} MB, brokers ${mb(p.brokers)} MB`);
   }
   for (const [name, w] of worlds) {
     const run = ++runSeq;
@@ -126,7 +129,7 @@ try {
     killTally.caught += a.caught;
     log(`kill ${k}: broker ${active} killed, serving again after ${takeovers.at(-1)} ms; ${stored.length} items, ${a.caught} deliveries caught up, lost ${a.missing.length + a.notStored.length}, dup ${a.duplicated.length}`);
     cl.startBroker(active); // back as the standby
-    await sleep(1500);
+    await cl.waitStandby(active);
   }
 
   const by = (s: string) => rows.filter((r) => r.setup === s);

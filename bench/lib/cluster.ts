@@ -81,6 +81,10 @@ export type ClusterWorld = {
   killBroker(i: number): Promise<void>;
   /** The index of the broker holding the service lock now (undefined: none). */
   activeBroker(): Promise<number | undefined>;
+  /** The indexes of the brokers waiting for the service lock (standing by). */
+  standbyBrokers(): Promise<number[]>;
+  /** Wait until broker `i` stands by (started and blocked on the lock). */
+  waitStandby(i: number, timeoutMs?: number): Promise<void>;
   /** Wait until the service answers a ping (a broker is active and connected); resolves with the time it took. */
   waitServing(timeoutMs?: number): Promise<number>;
   createNode(node: string): Promise<void>;
@@ -153,24 +157,39 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
     const admin = new pg.Client({ connectionString: dbUrl });
     await admin.connect();
     cleanups.push(() => admin.end());
-    const activeBroker = async () => {
+    /** Brokers by their lock session: granted (active) or waiting (standby). */
+    const lockSessions = async (granted: boolean) => {
       const k = BigInt.asUintN(64, BigInt(lockKey(SERVICE)));
       const r = await admin.query(
         `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2`,
-        [String(k >> 32n), String(k & 0xffffffffn)],
+          WHERE l.locktype = 'advisory' AND l.granted = $3 AND l.classid = $1 AND l.objid = $2`,
+        [String(k >> 32n), String(k & 0xffffffffn), granted],
       );
-      const name = (r.rows[0] as { application_name?: string } | undefined)?.application_name;
-      const pid = name ? Number(/^voxnet-broker pid=(\d+) /.exec(name)?.[1]) : undefined;
-      const i = brokers.findIndex((b) => b?.proc.pid === pid && b.proc.exitCode === null);
-      return i >= 0 ? i : undefined;
+      return (r.rows as { application_name: string }[])
+        .map((row) => Number(/^voxnet-broker pid=(\d+) /.exec(row.application_name)?.[1]))
+        .map((pid) => brokers.findIndex((b) => b?.proc.pid === pid && b.proc.exitCode === null))
+        .filter((i) => i >= 0);
+    };
+    const activeBroker = async () => (await lockSessions(true))[0];
+    const standbyBrokers = () => lockSessions(false);
+    const waitStandby = async (i: number, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await standbyBrokers()).includes(i)) {
+        if (Date.now() > deadline) throw new Error(`broker ${i} is not standing by after ${timeoutMs} ms`);
+        await sleep(100);
+      }
     };
 
     // Accounts through node 1 (Mnesia replicates them), made durable by nothing more: nodes are stopped cleanly here.
     const users = Array.from({ length: o.subscribers }, (_, i) => ({ user: `s${i}`, host: 'svom.fr', password: `pw${i}` }));
     await cluster.nodes[0]!.addUsers([{ user: 'publisher', host: 'svom.fr', password: 'pw-pub' }, ...users], 16);
-    const login = (user: string, password: string, node: number, resource = 'bench') =>
-      RawClient.login({ host: '127.0.0.1', port: cluster.nodes[node]!.c2sPort, user, domain: 'svom.fr', password, resource, timeoutMs: 60_000 });
+    const login = async (user: string, password: string, node: number, resource = 'bench') => {
+      const c = await RawClient.login({ host: '127.0.0.1', port: cluster.nodes[node]!.c2sPort, user, domain: 'svom.fr', password, resource, timeoutMs: 60_000 });
+      // The server handles a client's stanzas in order: once this ping is answered, the
+      // initial presence was handled and the session receives what is sent to the bare JID.
+      await expectResult(c.iq(`<iq type='get' id='ID' to='svom.fr'><ping xmlns='urn:xmpp:ping'/></iq>`, 30_000), `ping from ${user}`);
+      return c;
+    };
     const pub = await login('publisher', 'pw-pub', 0, 'pub');
     cleanups.push(async () => pub.close());
 
@@ -229,6 +248,7 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
       startBroker(i);
       // The first one becomes active; the others find the lock held and stand by.
       if (i === 0) await waitServing(90_000);
+      else await waitStandby(i);
     }
 
     const itemsPage = async (client: RawClient, node: string, after: string | undefined) => {
@@ -265,6 +285,8 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
       startBroker,
       killBroker,
       activeBroker,
+      standbyBrokers,
+      waitStandby,
       waitServing,
       async createNode(node) {
         const field = (v: string, val: string) => `<field var='${v}'><value>${escapeXml(val)}</value></field>`;
