@@ -74,6 +74,11 @@ async function measure(name: string, w: ClusterWorld, round: number): Promise<Ro
     serverUsPerDelivery: ((cpu(pids.servers) - s0) / Math.max(1, delivered)) * 1e6,
     brokerMsPerPublish: ((cpu(pids.brokers) - b0) / M) * 1000,
   };
+  if (a.missing.length) {
+    const users = new Set(a.missing.map((m) => m.split(':')[0]));
+    const closed = w.subs.filter((x) => x.client.socket.destroyed).map((x) => x.user);
+    log(`  missing: ${a.missing.length} deliveries to ${users.size} subscribers (${[...users].slice(0, 5).join(', ')}…), e.g. ${a.missing.slice(0, 5).join(', ')}; connections closed: ${closed.length} (${closed.slice(0, 5).join(', ')})`);
+  }
   log(`${name.padEnd(8)} round ${round}: ${row.perS.toFixed(0)} deliveries/s, p50 ${row.p50} ms, p99 ${row.p99} ms, lost ${row.lost}, dup ${row.dup}, server ${row.serverUsPerDelivery.toFixed(0)} µs/delivery, broker ${row.brokerMsPerPublish.toFixed(2)} ms/publish`);
   return row;
 }

@@ -90,7 +90,8 @@ const schema = {
       properties: {
         lock: {
           type: 'boolean',
-          description: 'active/standby: serve only while holding the PostgreSQL advisory lock of the domain; other brokers of the domain wait as standbys (default: on with storage.driver postgres)',
+          default: false,
+          description: 'active/standby: serve only while holding the PostgreSQL advisory lock of the domain; other brokers of the domain wait as standbys. The holder exits when it loses the lock (PostgreSQL down or unreachable): run it under a supervisor that restarts it',
         },
         url: { type: 'string', pattern: '^postgres(ql)?://', description: 'a PostgreSQL URL, postgres://…: the database that holds the lock (default: storage.url)' },
       },
@@ -172,7 +173,6 @@ function withHa(cfg: BrokerConfig, source: string, locate: ReturnType<typeof par
   cfg.xmpp_urls = Array.isArray(urls) ? urls : [urls];
   cfg.xmpp_url = cfg.xmpp_urls[0]!;
   const postgres = cfg.storage.driver === 'postgres' ? cfg.storage.url : undefined;
-  cfg.ha.lock ??= postgres !== undefined;
   cfg.ha.url ??= postgres;
   if (cfg.ha.lock && !cfg.ha.url) {
     const path = ['ha', 'lock'];
