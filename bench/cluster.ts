@@ -116,17 +116,21 @@ try {
   const killTally = { items: 0, lost: 0, dup: 0, caught: 0 };
   for (let k = 1; k <= KILLS; k++) {
     const run = ++runSeq;
+    // A node per kill: the catch-up of 1,000 subscribers pages through its 60 items only.
+    const node = `kill-${k}`;
+    await cl.createNode(node);
+    await cl.subscribeAll(node);
     const active = (await cl.activeBroker())!;
-    const publishing = cl.publish(NODE, run, 60, K, 10);
+    const publishing = cl.publish(node, run, 60, K, 10);
     await sleep(300 + Math.random() * 500);
     const killedAt = Date.now();
     await cl.killBroker(active);
     await cl.waitServing(60_000);
     takeovers.push(Date.now() - killedAt);
     const acked = await publishing;
-    const stored = await cl.stored(NODE, run);
+    const stored = await cl.stored(node, run);
     await settle(cl, run, stored.length, 15_000);
-    for (const s of cl.subs) await cl.catchUp(s, NODE, run);
+    await cl.catchUpAll(node, run);
     const a = account(cl, run, acked, stored);
     killTally.items += stored.length;
     killTally.lost += a.missing.length + a.notStored.length;

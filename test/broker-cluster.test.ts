@@ -14,6 +14,7 @@ import { ejabberdAvailable } from '../broker-component/servers/ejabberd.ts';
 import { postgresAvailable, POSTGRES_MISSING } from './helpers/postgres.ts';
 import { startClusterWorld, account, settle, type ClusterWorld } from '../bench/lib/cluster.ts';
 import { untilValue } from './helpers/until.ts';
+import { connectAgent, type Agent } from '../agents/lib/index.ts';
 
 const SUBSCRIBERS = 200;
 const NODE = 'alerts';
@@ -23,14 +24,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(!available)(`two brokers on a two-node ejabberd cluster${available ? '' : ` (skipped: ${why})`}`, () => {
   let w: ClusterWorld;
-  const logs: string[] = [];
+  let agent: Agent | undefined;
 
   beforeAll(async () => {
-    w = await startClusterWorld({ subscribers: SUBSCRIBERS, store: STORE, log: (s) => logs.push(s) });
+    w = await startClusterWorld({ subscribers: SUBSCRIBERS, store: STORE, });
     await w.createNode(NODE);
     await w.subscribeAll(NODE);
   }, 240_000);
   afterAll(async () => {
+    await agent?.stop();
     await w?.stop();
   });
 
@@ -51,7 +53,7 @@ describe.skipIf(!available)(`two brokers on a two-node ejabberd cluster${availab
     const acked = await publishing;
     const stored = await w.stored(NODE, run);
     await settle(w, run, stored.length, 15_000);
-    for (const s of w.subs) await w.catchUp(s, NODE, run);
+    await w.catchUpAll(NODE, run);
     const a = account(w, run, acked, stored);
     console.log(`takeover after SIGKILL: serving again ${servingAfter} ms after the kill; ${a.live} live and ${a.caught} caught-up deliveries`);
     expect(acked).toHaveLength(80); // the publisher got every item through (retrying across the takeover)
@@ -70,33 +72,46 @@ describe.skipIf(!available)(`two brokers on a two-node ejabberd cluster${availab
     // Broker 1 (active) prefers node 2: stopping node 2 also moves the component link to node 1.
     const onNode2 = w.subs.filter((s) => s.node === 1);
     expect(onNode2.length).toBe(SUBSCRIBERS / 2);
+    // And a VOXnet agent given both nodes (node 2 first): it moves to node 1 by itself and its follow() catches up.
+    const [n1, n2] = [w.cluster.nodes[0]!, w.cluster.nodes[1]!];
+    await n1.addUser('follower', 'svom.fr', 'pw-follower');
+    agent = await connectAgent({
+      jid: 'follower@svom.fr',
+      password: 'pw-follower',
+      server: `${n2.c2sUrl},${n1.c2sUrl}`,
+      service: 'pubsub.svom.fr',
+      trust: [...n1.certFiles, ...n2.certFiles],
+      name: 'follower',
+      backoff: { initialMs: 200, maxMs: 2000 },
+    });
+    expect(agent.server).toBe(n2.c2sUrl);
+    const handled = new Map<string, number>();
+    const follower = await agent.follow(NODE, (it) => void handled.set(it.id, (handled.get(it.id) ?? 0) + 1), { since: 'latest', resyncMs: 2000 });
     const publishing = w.publish(NODE, run, 60, 4, 20);
     await sleep(300 + Math.random() * 300);
     await w.cluster.nodes[1]!.stop();
-    const t0 = Date.now();
-    const step = (what: string) => logs.push(`${Date.now() - t0} ms: ${what}`);
     // What a client does when its server goes away: connect to another node of the service.
     await Promise.all(onNode2.map((s) => w.reconnect(s, 0)));
-    step('clients of node 2 reconnected to node 1');
     const acked = await publishing;
-    step('stream acknowledged');
     const stored = await w.stored(NODE, run);
     await settle(w, run, stored.length, 10_000);
-    for (const s of w.subs) await w.catchUp(s, NODE, run);
+    await w.catchUpAll(NODE, run);
     const a = account(w, run, acked, stored);
     console.log(`node 2 stopped: ${a.live} live and ${a.caught} caught-up deliveries`);
+    const ids = (await w.storedIds(NODE)).filter((id) => id.startsWith(`vxc~${run}~`));
+    await untilValue(() => ids.every((id) => handled.has(id)), 60_000, 'the agent to catch up on node 1');
+    expect(agent.server).toBe(n1.c2sUrl);
+    expect([...handled.values()].filter((n) => n > 1)).toEqual([]);
+    await follower.stop();
     expect(acked).toHaveLength(60);
     expect(a.notStored).toEqual([]);
     expect(a.missing).toEqual([]);
     expect(a.duplicated).toEqual([]);
 
-    step('caught up');
     await w.cluster.nodes[1]!.restart();
-    step('node 2 started again');
     await untilValue(async () => (await w.cluster.runningNodes(0)).length === 2, 60_000, 'node 2 to rejoin the cluster');
     // Clients go back to node 2 and receive live from it again.
     await Promise.all(onNode2.map((s) => w.reconnect(s, 1)));
-    step('clients back on node 2');
     const run3 = 3;
     const acked3 = await w.publish(NODE, run3, 10, 2);
     await settle(w, run3, 10, 20_000);

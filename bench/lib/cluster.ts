@@ -93,10 +93,14 @@ export type ClusterWorld = {
   publish(node: string, run: number, n: number, inflight?: number, gapMs?: number): Promise<number[]>;
   /** The sequence numbers of `run` stored on the node. */
   stored(node: string, run: number): Promise<number[]>;
+  /** Every item id on the node, oldest first. */
+  storedIds(node: string): Promise<string[]>;
   /** Move a subscriber to another node (new connection, initial presence). */
   reconnect(sub: Sub, node: number): Promise<void>;
   /** A subscriber pages through the node's items (RSM) and records those of `run` it did not get live. */
   catchUp(sub: Sub, node: string, run: number): Promise<void>;
+  /** Every subscriber catches up (50 at a time). */
+  catchUpAll(node: string, run: number): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -344,6 +348,7 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
         await Promise.all(Array.from({ length: inflight }, worker));
         return acked.sort((a, b) => a - b);
       },
+      storedIds: (node) => allIds(pub, node),
       async stored(node, run) {
         return seqsOf(await allIds(pub, node), run).sort((a, b) => a - b);
       },
@@ -362,6 +367,7 @@ export async function startClusterWorld(o: ClusterWorldOptions): Promise<Cluster
           attach(s);
         }
       },
+      catchUpAll: (node, run) => pool(subs, 50, (s) => w.catchUp(s, node, run)),
       stop: stopAll,
     };
     return w;
