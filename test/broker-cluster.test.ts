@@ -136,6 +136,23 @@ describe.skipIf(!available)(`two brokers on a two-node ejabberd cluster${availab
     expect(a.missing).toEqual([]);
     expect(a.live).toBe(5 * SUBSCRIBERS);
   }, 120_000);
+
+  it('SIGTERM: the active broker stops cleanly and hands over at once; a standby stops without serving', async () => {
+    const active = (await w.activeBroker())!;
+    const other = 1 - active;
+    w.startBroker(other);
+    await w.waitStandby(other);
+    w.brokers[active]!.proc.kill('SIGTERM');
+    expect(await w.brokers[active]!.exited).toBe(0);
+    await w.waitServing(60_000);
+    expect(await w.activeBroker()).toBe(other);
+    // The stopped one comes back as a standby, and a standby told to stop just stops.
+    w.startBroker(active);
+    await w.waitStandby(active);
+    w.brokers[active]!.proc.kill('SIGTERM');
+    expect(await w.brokers[active]!.exited).toBe(0);
+    expect(await w.activeBroker()).toBe(other);
+  }, 120_000);
 });
 
 /** The store the brokers share. */

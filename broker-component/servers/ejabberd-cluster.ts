@@ -48,6 +48,10 @@ export async function startEjabberdCluster(opts: EjabberdClusterOptions = {}): P
   const cookie = randomBytes(12).toString('hex');
   const epmdPort = await freePort();
   const epmd: ChildProcess = spawn('epmd', ['-port', String(epmdPort)], { stdio: 'ignore' });
+  // Never leave the epmd behind (the nodes have the same guard in ejabberd.ts).
+  const killEpmd = () => void epmd.kill('SIGKILL');
+  process.once('exit', killEpmd);
+  epmd.once('exit', () => process.off('exit', killEpmd));
   const nodes: EjabberdServer[] = [];
   const names = Array.from({ length: n }, (_, i) => `voxnet${i + 1}@127.0.0.1`);
   const ctlEnv = (i: number): NodeJS.ProcessEnv => {

@@ -53,6 +53,9 @@ export type EjabberdOptions = XmppServerOptions & {
   distribution?: { node: string; cookie: string; epmdPort: number };
 };
 
+/** Distribution buffer busy limit of cluster nodes (KB): see the launch below. */
+export const DIST_BUFFER_KB = 262_144;
+
 export type EjabberdUser = { user: string; host: string; password: string };
 
 export type EjabberdServer = Omit<XmppServer, 'addUser'> & {
@@ -371,7 +374,10 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
   let proc: ChildProcess | undefined;
   const launch = async () => {
     const dist = opts.distribution;
-    const distArgs = dist ? ['-name', dist.node, '-setcookie', dist.cookie, '-start_epmd', 'false'] : [];
+    // +zdbbl: ejabberd sends to another node's processes with erlang:send(…, [nosuspend])
+    // and drops the stanza when the distribution buffer is over its busy limit (1 MB by
+    // default): a burst of notifications to the other node's clients would lose some.
+    const distArgs = dist ? ['-name', dist.node, '-setcookie', dist.cookie, '-start_epmd', 'false', '+zdbbl', String(DIST_BUFFER_KB)] : [];
     const p = spawn(inst.erl, [...distArgs, '-noinput', '-mnesia', 'dir', JSON.stringify(spool), '-s', 'ejabberd'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
