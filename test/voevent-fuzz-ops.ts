@@ -117,3 +117,24 @@ export function validateWithOracle(bytes: Uint8Array, schemas: readonly string[]
   }
   return r.valid;
 }
+
+/**
+ * Packets just under the parser's size limit, built from a real one, shaped to give a
+ * finding per element or to make each step of validation work hardest: thousands of
+ * duplicate or mistyped Params, Groups, References. Each must be validated in far less
+ * than 100 ms (bench/fuzz-coverage.ts times them; found quadratic once: every finding
+ * rescanned the text for its line and column).
+ */
+export function largeHostilePackets(packet: string, limit: number): { name: string; bytes: Buffer }[] {
+  const fillers: [string, string][] = [
+    ['duplicate Params', '<Param name="p" value="1" ucd="x"/>'],
+    ['mistyped Params', '<Param name="a" dataType="int" value="x"/>'],
+    ['Groups', '<Group name="g"><Param name="p" value="1"/></Group>'],
+    ['References', '<Reference uri="http://a/b"/>'],
+    ['Params one per line', '\n<Param name="p" value="1"/>'],
+  ];
+  return fillers.map(([name, filler]) => ({
+    name,
+    bytes: Buffer.from(packet.replace('<What>', '<What>' + filler.repeat(Math.floor((limit - packet.length - 64) / filler.length)))),
+  }));
+}

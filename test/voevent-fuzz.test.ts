@@ -18,7 +18,7 @@ import { parseTree, XmlSyntaxError, DEFAULT_MAX_BYTES } from '../voevent/tree.ts
 import { fastValidateTree } from '../voevent/fast-validate.ts';
 import { xsdIsValid } from '../voevent/xsd.ts';
 import { FIXTURES, xmlFiles } from './voevent-helpers.ts';
-import { mutatedPackets } from './voevent-fuzz-ops.ts';
+import { largeHostilePackets, mutatedPackets } from './voevent-fuzz-ops.ts';
 
 const RUNS = Number(process.env.VOXNET_FUZZ_RUNS ?? 400);
 const SEED = Number(process.env.VOXNET_FUZZ_SEED ?? 20261206);
@@ -82,6 +82,25 @@ describe('VOEvent parsing and validation on hostile input', () => {
     );
     // Some mutations keep packets valid (a byte inside a text value, say): the oracle is exercised.
     expect(valid).toBeGreaterThan(0);
+  });
+
+  it('found by fuzzing: a packet at the size limit with a finding per element is validated in one pass (at most 100 findings of a kind, positions right)', () => {
+    const packet = fs.readFileSync(path.join(FIXTURES, xmlFiles(FIXTURES)[0]!), 'utf8');
+    for (const { name, bytes } of largeHostilePackets(packet, DEFAULT_MAX_BYTES)) {
+      expect(bytes.length, name).toBeLessThanOrEqual(DEFAULT_MAX_BYTES);
+      const r = validate(bytes);
+      expect(r.errors.length + r.warnings.length, name).toBeLessThanOrEqual(200);
+      if (name === 'duplicate Params' || name === 'mistyped Params') expect(r.errors.length + r.warnings.length, name).toBeGreaterThan(0);
+      if (name === 'duplicate Params') expect(r.valid).toBe(false);
+      if (name === 'Params one per line') {
+        // Each Param on its own line: the nth duplicate is reported on its own line.
+        const dup = r.errors.find((e) => e.message.startsWith('duplicate Param name'))!;
+        const text = bytes.toString('utf8');
+        const at = text.split('\n').findIndex((l, i) => i + 1 === dup.line);
+        expect(at).toBeGreaterThan(0);
+        expect(text.split('\n')[dup.line - 1]!.slice(dup.column - 1)).toMatch(/^name="p"/);
+      }
+    }
   });
 
   it('found by fuzzing: a character that JavaScript counts as space but XML does not (U+FEFF, U+00A0) breaks the XML declaration', () => {

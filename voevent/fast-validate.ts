@@ -16,7 +16,7 @@
  */
 import { VOEVENT_NS_20, VOEVENT_NS_11, XSI_NS } from './model.ts';
 import type { Issue } from './issues.ts';
-import { type XmlElement, lineColumn, sourceOf } from './tree.ts';
+import { type XmlElement, LineIndex, sourceOf } from './tree.ts';
 import { localName, textOf } from '../common/xml.ts';
 import { collapse, isXsdAnyURI, isXsdDateTime, isXsdNCName, parseXsdFloat } from './xsd-types.ts';
 
@@ -265,6 +265,7 @@ type Scope = Record<string, string>;
 class Run {
   readonly issues: Issue[] = [];
   private readonly src: string | undefined;
+  private lines?: LineIndex;
   constructor(root: XmlElement, private readonly maxErrors: number) {
     this.src = sourceOf(root);
   }
@@ -285,7 +286,7 @@ class Run {
         const k = this.src.slice(pos, close === -1 ? undefined : close).search(new RegExp(`\\s${attr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*=`));
         if (k !== -1) at = pos + k + 1;
       }
-      ({ line, column } = lineColumn(this.src, at));
+      ({ line, column } = (this.lines ??= new LineIndex(this.src)).at(at));
     }
     this.issues.push({ kind: 'schema', severity: 'error', line, column, path: pathString(path, attr), message });
   }

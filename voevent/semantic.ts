@@ -12,7 +12,7 @@
  */
 import type { Issue, Severity } from './issues.ts';
 import { ivornProblem } from './ivorn.ts';
-import { type XmlElement, lineColumn, sourceOf } from './tree.ts';
+import { type XmlElement, LineIndex, sourceOf } from './tree.ts';
 import { childElements, firstChild, localName, textOf } from '../common/xml.ts';
 import { isXsdDateTime, parseXsdFloat } from './xsd-types.ts';
 
@@ -20,9 +20,16 @@ import { isXsdDateTime, parseXsdFloat } from './xsd-types.ts';
 interface Ctx {
   issues: Issue[];
   src: string | undefined;
+  lines?: LineIndex;
+  /** Findings kept per severity, at most MAX_PER_SEVERITY each (one error is enough to refuse). */
+  kept: { error: number; warning: number };
 }
 
+/** A hostile packet can have a finding per element: past this many of a kind, the rest are not listed. */
+const MAX_PER_SEVERITY = 100;
+
 function add(ctx: Ctx, severity: Severity, el: XmlElement, path: string, message: string, attr?: string): void {
+  if (ctx.kept[severity]++ >= MAX_PER_SEVERITY) return;
   let line = 0;
   let column = 0;
   const pos = (el as { pos?: number }).pos;
@@ -33,7 +40,7 @@ function add(ctx: Ctx, severity: Severity, el: XmlElement, path: string, message
       const k = ctx.src.slice(pos, close === -1 ? undefined : close).indexOf(` ${attr}=`);
       if (k !== -1) at = pos + k + 1;
     }
-    ({ line, column } = lineColumn(ctx.src, at));
+    ({ line, column } = (ctx.lines ??= new LineIndex(ctx.src)).at(at));
   }
   ctx.issues.push({ kind: 'semantic', severity, line, column, path: attr ? `${path}@${attr}` : path, message });
 }
@@ -162,7 +169,7 @@ function checkProbability(ctx: Ctx, el: XmlElement, path: string, attr: string, 
 
 /** Semantic findings for a VOEvent element tree (2.0 or 1.1). */
 export function semanticCheckTree(root: XmlElement): Issue[] {
-  const ctx: Ctx = { issues: [], src: sourceOf(root) };
+  const ctx: Ctx = { issues: [], src: sourceOf(root), kept: { error: 0, warning: 0 } };
   const rpath = `/${localName(root.name)}`;
   if (localName(root.name) !== 'VOEvent') return ctx.issues;
 

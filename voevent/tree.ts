@@ -72,14 +72,32 @@ export function sourceOf(root: XmlElement): string | undefined {
 
 /** 1-based line and column of a character offset in `text`. */
 export function lineColumn(text: string, offset: number): Location {
-  let line = 1;
-  let lineStart = 0;
-  const end = Math.min(offset, text.length);
-  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) {
-    line++;
-    lineStart = i + 1;
+  return new LineIndex(text).at(offset);
+}
+
+/**
+ * Line and column of many offsets of one text: the line starts are found once, each
+ * lookup is a binary search (a packet with thousands of findings must not rescan its
+ * text for each one).
+ */
+export class LineIndex {
+  private readonly starts = [0];
+
+  constructor(private readonly text: string) {
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.starts.push(i + 1);
   }
-  return { line, column: end - lineStart + 1 };
+
+  at(offset: number): Location {
+    const end = Math.min(Math.max(offset, 0), this.text.length);
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= end) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: end - this.starts[lo]! + 1 };
+  }
 }
 
 /** Line and column of an element of a tree made by parseTree (undefined for other trees). */
