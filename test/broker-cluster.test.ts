@@ -69,7 +69,10 @@ describe.skipIf(!available)(`two brokers on a two-node ejabberd cluster${availab
 
   it('a node of the cluster stopped mid-stream: its clients reconnect to the other node and catch up; started again, it rejoins', async () => {
     const run = 2;
-    // Broker 1 (active) prefers node 2: stopping node 2 also moves the component link to node 1.
+    // Broker 1 (active) prefers node 2: stopping node 2 also moves its component link to node 1
+    // (the service goes on serving only if it does: the other broker stands by).
+    expect(await w.activeBroker()).toBe(1);
+    expect(w.brokers[1]!.urls[0]).toBe(w.cluster.nodes[1]!.componentUrls['pubsub.svom.fr']);
     const onNode2 = w.subs.filter((s) => s.node === 1);
     expect(onNode2.length).toBe(SUBSCRIBERS / 2);
     // And a VOXnet agent given both nodes (node 2 first): it moves to node 1 by itself and its follow() catches up.
