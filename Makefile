@@ -23,7 +23,6 @@ debs:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi; \
 	$(SUDO) service prosody stop >/dev/null 2>&1 || true; \
-	$(SUDO) service postgresql stop >/dev/null 2>&1 || true; \
 	if pgrep -u prosody -f /usr/bin/prosody >/dev/null 2>&1; then $(SUDO) prosodyctl stop >/dev/null 2>&1 || true; fi; \
 	if ! command -v pgrep >/dev/null || pgrep -u ejabberd -x beam.smp >/dev/null 2>&1; then \
 	  $(SUDO) service ejabberd stop >/dev/null 2>&1 || $(SUDO) ejabberdctl stop >/dev/null 2>&1 || true; \
@@ -57,5 +56,6 @@ bench: deps
 	npx tsx bench/voevent.ts
 	npx tsx bench/sky-crossmatch.ts
 	npx tsx bench/telescope.ts
+	npx tsx bench/store.ts
 	npx tsx bench/fanout.ts --subscribers 100,1000 --targets ours,ours-mc,prosody
 	bash test/peers/install-comet.sh && npx tsx bench/gateway-vtp.ts

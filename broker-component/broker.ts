@@ -147,7 +147,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
     maxPage: cfg.max_items_page,
     threads,
     onStorageFull: (err) =>
-      log.warn({ data_dir: cfg.data_dir, err: (err as Error).message }, `${cfg.data_dir !== undefined ? `the data directory ${cfg.data_dir}` : `the database ${storeLocation(cfg.storage, cfg.data_dir)}`} is full: writes (publish, subscribe, configure) are refused with resource-constraint until space returns; reads and notifications of stored items go on`),
+      log.warn({ data_dir: cfg.data_dir, err: (err as Error).message }, `${cfg.storage.driver === 'sqlite' ? 'the data directory' : 'the database'} ${storeLocation(cfg.storage, cfg.data_dir)} is full: writes (publish, subscribe, configure) are refused with resource-constraint until space returns; reads and notifications of stored items go on`),
     onInternalError: (err, st) =>
       log.error({ err: err instanceof Error ? err.stack : String(err), stanza: { name: st.name, type: st.attrs.type, id: st.attrs.id, from: st.attrs.from } }, 'internal error while handling a stanza'),
   });

@@ -6,11 +6,13 @@
  * broker. Nothing acknowledged is lost, the subscription survives, publishes during
  * the database outage are refused with a `wait` error (never acknowledged), the
  * broker carries on by itself when the database returns, nothing is written in
- * data_dir, and the broker's output never shows the database password.
+ * data_dir, and the broker's output never shows the database password. Then the
+ * access policy's release queue, kept in the same database: an embargo that ends
+ * while PostgreSQL is down is released once it is back, exactly once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xml, type Element } from '@xmpp/xml';
@@ -20,7 +22,10 @@ import { connectClient, type TestClient } from './helpers/xmpp.ts';
 import { NS, ps, entry, errorOf } from './helpers/pubsub.ts';
 import { spawnBroker, waitServing } from './helpers/broker-process.ts';
 import { startPostgres, postgresAvailable, POSTGRES_MISSING, type Postgres } from './helpers/postgres.ts';
-import { untilValue } from './helpers/until.ts';
+import { until, untilValue } from './helpers/until.ts';
+import { startBrokerEnv, type BrokerEnv } from './helpers/broker-env.ts';
+import { mxtPolicy } from './helpers/policies.ts';
+import { parseXml } from './helpers/pubsub.ts';
 
 const PUBSUB = 'pubsub.svom.fr';
 const SECRET = 'pg-durable-secret';
@@ -136,4 +141,45 @@ describe.skipIf(!postgresAvailable())(`broker on PostgreSQL${postgresAvailable()
     expect(output).toContain('postgres://voxnet:***@127.0.0.1');
     expect(output).not.toContain(pg.password);
   }, 240_000);
+
+  it("keeps the policy's release jobs in PostgreSQL: an embargo ending while the database is down is released once it returns, once", async () => {
+    const MXT = readFileSync(new URL('./fixtures/voevents/gcn-notice-parser__svom_mxt_52__sb26051101_mxt-initial_qf4.xml', import.meta.url), 'utf8');
+    const EMBARGO_S = 4;
+    const policyDir = mkdtempSync(join(tmpdir(), 'voxnet-pg-policy-'));
+    writeFileSync(join(policyDir, 'policy.yaml'), mxtPolicy(`{ embargo: ${EMBARGO_S} }`));
+    const db = await pg.createDatabase();
+    const database = db.slice(db.lastIndexOf('/') + 1);
+    const jobs = () => Number(pg.psql('SELECT count(*) FROM policy_releases', database).trim());
+    let env: BrokerEnv | undefined;
+    try {
+      env = await startBrokerEnv({ storage: { driver: 'postgres', url: db, synchronous: 'full' }, policy_file: join(policyDir, 'policy.yaml') });
+      const [fsc, col, pub] = await Promise.all([env.client('fsc'), env.client('col'), env.client('pub', 'svom.cn')]);
+      const notified = (c: TestClient, node: string, id: string) =>
+        c.messages.filter((m) => {
+          const items = m.getChild('event', NS.EVENT)?.getChild('items');
+          return items?.attrs.node === node && items.getChildren('item').some((i) => i.attrs.id === id);
+        }).length;
+      expect(errorOf(await col.iq('set', PUBSUB, ps(xml('subscribe', { node: 'mxt/collaboration', jid: col.jid }))))).toBeUndefined();
+      expect(errorOf(await pub.iq('set', PUBSUB, ps(xml('subscribe', { node: 'mxt/public', jid: pub.jid }))))).toBeUndefined();
+      const t0 = Date.now();
+      const r = await fsc.iq('set', PUBSUB, ps(xml('publish', { node: 'mxt/source' }, xml('item', { id: 'p1' }, await parseXml(MXT)))));
+      expect(errorOf(r)).toBeUndefined();
+      await until(() => notified(col, 'mxt/collaboration', 'p1') === 1, 10_000, 'p1 on the collaboration level');
+      expect(jobs()).toBe(1); // the public release waits in the database
+
+      await pg.kill();
+      await new Promise((res) => setTimeout(res, Math.max(0, EMBARGO_S * 1000 + 2500 - (Date.now() - t0))));
+      expect(notified(pub, 'mxt/public', 'p1')).toBe(0); // due, but nothing can be stored
+      await pg.start();
+      await until(() => notified(pub, 'mxt/public', 'p1') === 1, 30_000, 'p1 released to the public level');
+      await until(() => jobs() === 0, 10_000, 'the release job done');
+      // A broker restart finds nothing left to release: never twice.
+      await env.restartBroker();
+      await new Promise((res) => setTimeout(res, 2000));
+      expect(notified(pub, 'mxt/public', 'p1')).toBe(1);
+    } finally {
+      await env?.stop();
+      rmSync(policyDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

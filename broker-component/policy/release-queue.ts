@@ -77,7 +77,8 @@ export class ReleaseScheduler {
   constructor(
     private readonly queue: ReleaseQueue,
     private readonly release: (job: ReleaseJob) => void,
-    private readonly onError: (err: unknown, job: ReleaseJob) => void,
+    /** A release failed (`job`), or the queue could not be read (no job). */
+    private readonly onError: (err: unknown, job?: ReleaseJob) => void,
     private readonly now: () => number = Date.now,
     /** Wait before trying again when the store is full. */
     private readonly retryMs = 2000,
@@ -103,7 +104,14 @@ export class ReleaseScheduler {
       do {
         this.again = false;
         for (;;) {
-          const jobs = this.queue.due(this.now());
+          let jobs: ReleaseJob[];
+          try {
+            jobs = this.queue.due(this.now());
+          } catch (err) {
+            // Reading the queue fails too when the database server is gone: try again later.
+            if (storageFailurePasses(err)) return this.retryLater(err);
+            throw err;
+          }
           if (jobs.length === 0) break;
           for (const j of jobs) {
             const key = `${j.source}\n${j.itemId}\n${j.target}\n${j.published}`;
@@ -135,8 +143,8 @@ export class ReleaseScheduler {
     this.arm();
   }
 
-  /** The store is full: keep the jobs and run again in `retryMs`. */
-  private retryLater(err: unknown, job: ReleaseJob): void {
+  /** The store is full (or unreachable): keep the jobs and run again in `retryMs`. */
+  private retryLater(err: unknown, job?: ReleaseJob): void {
     this.running = false;
     if (!this.waitingForSpace) this.onError(err, job);
     this.waitingForSpace = true;
@@ -148,7 +156,13 @@ export class ReleaseScheduler {
 
   private arm(): void {
     clearTimeout(this.timer);
-    const next = this.queue.nextDue();
+    let next: number | undefined;
+    try {
+      next = this.queue.nextDue();
+    } catch (err) {
+      if (storageFailurePasses(err)) return this.retryLater(err);
+      throw err;
+    }
     if (next === undefined || this.stopped) return;
     // setTimeout holds at most ~24.8 days; wake up and re-arm for longer embargoes.
     const delay = Math.min(Math.max(0, next - this.now()), 2 ** 31 - 1);

@@ -72,8 +72,8 @@ export class PolicyRuntime extends EventEmitter {
       (job) => this.release(job),
       (err, job) =>
         storageFailurePasses(err)
-          ? this.log.warn({ err: (err as Error).message, node: job.target, item: job.itemId }, `releases wait: ${isStorageFull(err) ? 'the data directory is full' : 'the database is unavailable'} (the jobs stay queued and are retried)`)
-          : this.log.error({ err: (err as Error).stack, node: job.target, item: job.itemId }, 'release failed'),
+          ? this.log.warn({ err: (err as Error).message, node: job?.target, item: job?.itemId }, `releases wait: ${isStorageFull(err) ? 'the data directory is full' : 'the database is unavailable'} (the jobs stay queued and are retried)`)
+          : this.log.error({ err: (err as Error).stack, node: job?.target, item: job?.itemId }, 'release failed'),
       opts.now,
     );
   }

@@ -76,25 +76,25 @@ export type SqliteStoreOptions = MigrationOptions & {
 
 /** better-sqlite3 as a SqlDriver: statements prepared once per SQL text. */
 function sqliteDriver(db: Database.Database): SqlDriver {
-  const stmts = new Map<string, Database.Statement>();
-  const st = (sql: string): Database.Statement => {
-    let s = stmts.get(sql);
+  // Two caches: rows as objects, and first values (pluck).
+  const rows = new Map<string, Database.Statement>();
+  const values = new Map<string, Database.Statement>();
+  const st = (cache: Map<string, Database.Statement>, sql: string): Database.Statement => {
+    let s = cache.get(sql);
     if (!s) {
       // Archive queries vary with their filters: keep the cache bounded.
-      if (stmts.size > 512) stmts.clear();
+      if (cache.size > 512) cache.clear();
       s = db.prepare(sql);
-      stmts.set(sql, s);
+      if (cache === values) s.pluck();
+      cache.set(sql, s);
     }
     return s;
   };
   return {
-    all: <R>(sql: string, args: SqlArg[] = []) => st(sql).pluck(false).all(...args) as R[],
-    get: <R>(sql: string, args: SqlArg[] = []) => st(sql).pluck(false).get(...args) as R | undefined,
-    value: <V>(sql: string, args: SqlArg[] = []) => {
-      const s = st(sql);
-      return s.reader ? (s.pluck(true).get(...args) as V | undefined) : undefined;
-    },
-    run: (sql: string, args: SqlArg[] = []) => st(sql).run(...args).changes,
+    all: <R>(sql: string, args: SqlArg[] = []) => st(rows, sql).all(...args) as R[],
+    get: <R>(sql: string, args: SqlArg[] = []) => st(rows, sql).get(...args) as R | undefined,
+    value: <V>(sql: string, args: SqlArg[] = []) => st(values, sql).get(...args) as V | undefined,
+    run: (sql: string, args: SqlArg[] = []) => st(rows, sql).run(...args).changes,
     script: (sql: string) => void db.exec(sql),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => db.close(),

@@ -83,7 +83,16 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   if (!bin) throw new Error(POSTGRES_MISSING);
   const user = serverUser();
   const dir = mkdtempSync(join(tmpdir(), 'voxnet-pg-'));
-  if (user) chownSync(dir, user.uid, user.gid);
+  if (user) {
+    chownSync(dir, user.uid, user.gid);
+    // Every parent must let the server's user through.
+    try {
+      execFileSync('runuser', ['-u', user.name, '--', 'test', '-w', dir], { stdio: 'ignore' });
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`the ${user.name} user cannot reach ${dir}: point TMPDIR at a directory every user can traverse (e.g. /tmp)`);
+    }
+  }
   chmodSync(dir, 0o700);
   const data = join(dir, 'data');
   const logFile = join(dir, 'server.log');
