@@ -5,7 +5,7 @@
  * SIGKILL of the active broker under load, over several kills.
  *
  *   npx tsx bench/cluster.ts [--subscribers 1000] [--publishes 100] [--inflight 4]
- *                            [--rounds 3] [--kills 5] [--store postgres|sqlite]
+ *                            [--rounds 3] [--kills 5] [--node-stops 1] [--store postgres|sqlite]
  *
  * Both set-ups run side by side (bench/lib/cluster.ts): one PostgreSQL (a
  * database each, the brokers' shared store), "single" = 1 ejabberd node + 1
@@ -18,6 +18,10 @@
  * items, SIGKILL of the active broker at a random instant, the time until the
  * service answers again (the standby took over and connected), and the
  * accounting of every item at every subscriber (live or caught up, none twice).
+ * Then `--node-stops` times: ejabberd node 2 stopped mid-stream (its subscribers
+ * reconnect to node 1 and catch up; the active broker's link fails over if it was
+ * there), started again (time until both nodes see each other), its subscribers
+ * moved back.
  *
  * File descriptors: 2N sockets here and 2N in the servers; `ulimit -n` must allow it.
  */
@@ -25,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { startPostgres } from '../test/helpers/postgres.ts';
 import { startClusterWorld, account, settle, type ClusterWorld } from './lib/cluster.ts';
 import { cpuSeconds, openFilesLimit, rssMB } from './lib/proc.ts';
-import { median, sleep } from './lib/stats.ts';
+import { median, pool, sleep } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,6 +38,7 @@ const { values: args } = parseArgs({
     inflight: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '3' },
     kills: { type: 'string', default: '5' },
+    'node-stops': { type: 'string', default: '1' },
     store: { type: 'string', default: 'postgres' },
   },
 });
@@ -42,6 +47,7 @@ const M = Number(args.publishes);
 const K = Number(args.inflight);
 const ROUNDS = Number(args.rounds);
 const KILLS = Number(args.kills);
+const NODE_STOPS = Number(args['node-stops']);
 const STORE = args.store as 'postgres' | 'sqlite';
 if (openFilesLimit() < 4 * N + 200) throw new Error(`ulimit -n is ${openFilesLimit()}: ${4 * N + 200} file descriptors are needed (ulimit -n 65536)`);
 
@@ -141,6 +147,37 @@ try {
     await cl.waitStandby(active);
   }
 
+  // ejabberd node 2 stopped under the stream, then started again.
+  const stopTally = { items: 0, lost: 0, dup: 0, caught: 0, moveMs: [] as number[], rejoinMs: [] as number[] };
+  for (let k = 1; k <= NODE_STOPS; k++) {
+    const run = ++runSeq;
+    const node = `stop-${k}`;
+    await cl.createNode(node);
+    await cl.subscribeAll(node);
+    const moved = cl.subs.filter((s) => s.node === 1);
+    const publishing = cl.publish(node, run, 60, K, 10);
+    await sleep(300 + Math.random() * 500);
+    await cl.cluster.nodes[1]!.stop();
+    const t0 = Date.now();
+    await pool(moved, 100, (s) => cl.reconnect(s, 0));
+    stopTally.moveMs.push(Date.now() - t0);
+    const acked = await publishing;
+    const stored = await cl.stored(node, run);
+    await settle(cl, run, stored.length, 15_000);
+    await cl.catchUpAll(node, run);
+    const a = account(cl, run, acked, stored);
+    stopTally.items += stored.length;
+    stopTally.lost += a.missing.length + a.notStored.length;
+    stopTally.dup += a.duplicated.length;
+    stopTally.caught += a.caught;
+    const t1 = Date.now();
+    await cl.cluster.nodes[1]!.restart();
+    while ((await cl.cluster.runningNodes(0)).length < 2) await sleep(200);
+    stopTally.rejoinMs.push(Date.now() - t1);
+    await pool(moved, 100, (s) => cl.reconnect(s, 1));
+    log(`node stop ${k}: ${moved.length} subscribers moved to node 1 in ${stopTally.moveMs.at(-1)} ms; ${stored.length} items, ${a.caught} deliveries caught up, lost ${a.missing.length + a.notStored.length}, dup ${a.duplicated.length}; node 2 back in the cluster ${stopTally.rejoinMs.at(-1)} ms after its start`);
+  }
+
   const by = (s: string) => rows.filter((r) => r.setup === s);
   const med = (s: string, f: (r: Row) => number) => median(by(s).map(f));
   console.log(`\n${N} subscribers, ${M} publishes × ${ROUNDS} rounds, ${K} in flight, store ${STORE}; machine shared with other jobs\n`);
@@ -158,7 +195,11 @@ try {
     console.log(`\ntakeover after SIGKILL (${s.length} kills, kill → service answering): ${s.join(', ')} ms; median ${median(s)} ms, max ${s.at(-1)} ms`);
     console.log(`items over the kills: ${killTally.items} × ${N} subscribers, ${killTally.caught} deliveries by catch-up, lost ${killTally.lost}, duplicated ${killTally.dup}`);
   }
-  process.exitCode = rows.some((r) => r.lost || r.dup) || killTally.lost || killTally.dup ? 1 : 0;
+  if (NODE_STOPS) {
+    console.log(`\nejabberd node 2 stopped mid-stream (${NODE_STOPS}×): its ${N / 2} subscribers moved to node 1 in ${stopTally.moveMs.join(', ')} ms; node 2 back in the cluster ${stopTally.rejoinMs.join(', ')} ms after its (re)start`);
+    console.log(`items over the stops: ${stopTally.items} × ${N} subscribers, ${stopTally.caught} deliveries by catch-up, lost ${stopTally.lost}, duplicated ${stopTally.dup}`);
+  }
+  process.exitCode = rows.some((r) => r.lost || r.dup) || killTally.lost || killTally.dup || stopTally.lost || stopTally.dup ? 1 : 0;
 } finally {
   for (const [, w] of worlds) await w.stop();
   await pg.close();
