@@ -32,6 +32,11 @@
  *   ours-mc-ejabberd  our broker on ejabberd, fan-out through ejabberd's mod_multicast of each
  *                     recipient domain (multicast: auto)
  *   ours-mc1-ejabberd the same through one mod_multicast for every recipient
+ *   ours-fan-ejabberd our broker on ejabberd, fan-out through VOXnet's mod_voxnet_fanout
+ *                     (config/ejabberd-modules/: encodes each notification once). It runs
+ *                     beside mod_multicast as fanout-HOST, outside the hosts' disco#items so
+ *                     that ours-mc-ejabberd still discovers mod_multicast; named explicitly
+ *                     (it serves every local domain)
  *   ejabberd          ejabberd's mod_pubsub
  *
  * Storage: our broker keeps items in SQLite (synchronous=normal: WAL, no fsync per
@@ -56,7 +61,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -88,6 +93,8 @@ type ServerNeeds = {
   components?: string[];
   internalPubsub?: string[];
   multicast?: { domain: string; trusted: string[] };
+  /** ejabberd: mod_voxnet_fanout on every virtual host (fanout-HOST), trusting these senders. */
+  fanout?: { trusted: string[] };
 };
 
 type TargetContext = { server: XmppServer; workDir: string; profileDir?: string };
@@ -149,6 +156,14 @@ const TARGETS: Target[] = [
     baseline: 'ejabberd',
     needs: { components: ['pubsub-mc1.svom.fr'], multicast: { domain: 'multicast.svom.fr', trusted: ['pubsub-mc.svom.fr', 'pubsub-mc1.svom.fr'] } },
     setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mc1.svom.fr', 'multicast.svom.fr'),
+  },
+  {
+    name: 'ours-fan-ejabberd',
+    server: 'ejabberd',
+    service: 'pubsub-fan.svom.fr',
+    baseline: 'ejabberd',
+    needs: { components: ['pubsub-fan.svom.fr'], fanout: { trusted: ['pubsub-fan.svom.fr'] } },
+    setup: (ctx) => startBrokerProcess(ctx, 'pubsub-fan.svom.fr', 'fanout-svom.fr'),
   },
   { name: 'ejabberd', server: 'ejabberd', service: 'ppubsub.svom.fr', needs: { internalPubsub: ['ppubsub.svom.fr'] }, setup: noSetup },
 ];
@@ -498,7 +513,12 @@ async function startServerFor(kind: ServerKind, ts: Target[], workDir: string): 
     });
   }
   if (!ejabberdAvailable()) throw new Error('ejabberd is not installed (apt-get install ejabberd)');
-  return startEjabberd({ dir: join(workDir, 'ejabberd'), components, internalPubsub, multicast, logLevel: 'warn' }) as Promise<XmppServer>;
+  const fanoutTrusted = [...new Set(ts.flatMap((t) => t.needs.fanout?.trusted ?? []))];
+  // Alongside mod_multicast (multicast.HOST), so that before and after run on one server.
+  const modules = fanoutTrusted.length
+    ? { mod_voxnet_fanout: { host: 'fanout-@HOST@', access: [{ allow: [{ server: fanoutTrusted }] }], max_addresses: 10_000 } }
+    : undefined;
+  return startEjabberd({ dir: join(workDir, 'ejabberd'), components, internalPubsub, multicast, modules, logLevel: 'warn' }) as Promise<XmppServer>;
 }
 
 /** Cleanups of what is running (broker processes, servers), newest first; run on SIGINT/SIGTERM too. */
@@ -527,7 +547,7 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const kinds = [...new Set(targets.map((t) => t.server))];
   console.log(`fan-out benchmark: N=${Ns.join(',')} M=${M} K=${K} rounds=${ROUNDS} singles=${SINGLES} targets=${selected.join(',')} payload=${Buffer.byteLength(PAYLOAD)} B` +
-      (kinds.includes('prosody') ? ` prosody-pubsub-storage=${prosodyPubsubStorage().kind}` : '') + ` broker-sqlite-sync=${process.env.BENCH_BROKER_SYNC ?? 'normal'}`);
+      (kinds.includes('prosody') ? ` prosody-pubsub-storage=${prosodyPubsubStorage().kind}` : '') + ` broker-sqlite-sync=${process.env.BENCH_BROKER_SYNC ?? 'normal'} load-average=${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   try {
     for (const kind of kinds) {
@@ -611,6 +631,7 @@ async function main(): Promise<void> {
   }
 
   printSummary(results);
+  printServerCpu(results);
   if (args.out) {
     writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), options: { Ns, M, K, ROUNDS, SINGLES, targets: selected }, results }, null, 2));
     console.log(`results written to ${args.out}`);
@@ -669,6 +690,18 @@ function printSummary(results: Result[]): void {
       console.log(`${`${t.name}/${t.baseline}`.padEnd(26)} N=${String(n).padEnd(6)} deliv/s ${f(a.dps / b.dps, 2)}  p50 ${f(a.p50 / b.p50, 2)}  p99 ${f(a.p99 / b.p99, 2)}  max ${f(a.max / b.max, 2)}  allN ${f(a.allN / b.allN, 2)}`);
     }
   }
+}
+
+/** Server CPU per delivery (server CPU seconds / deliveries of the throughput run), median over rounds. */
+function printServerCpu(results: Result[]): void {
+  const rows = targets.flatMap((t) =>
+    Ns.map((n) => {
+      const us = results.filter((r) => r.target === t.name && r.n === n && r.cpu.server !== undefined && r.delivered > 0).map((r) => (r.cpu.server! * r.wallS * 1e6) / r.delivered);
+      return us.length ? `${t.name.padEnd(17)}${String(n).padStart(6)}${f(median(us), 1).padStart(10)}   rounds: ${us.map((u) => u.toFixed(0)).join(', ')}` : '';
+    }),
+  ).filter(Boolean);
+  if (rows.length) console.log(`\nserver CPU µs per delivery (median; lower is better)\n${rows.join('\n')}`);
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores)`);
 }
 
 main().then(
