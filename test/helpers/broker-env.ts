@@ -10,6 +10,7 @@ import { startServer, startProsody, componentUrlFor, type ServerKind, type XmppS
 import { startBroker, type Broker } from '../../broker-component/broker.ts';
 import { loadBrokerConfig, type BrokerConfig } from '../../broker-component/config.ts';
 import { connectClient, type TestClient } from './xmpp.ts';
+import { startPostgres, type Postgres } from './postgres.ts';
 
 export const PUBSUB = 'pubsub.svom.fr';
 export const SECRET = 'test-secret';
@@ -65,6 +66,13 @@ export async function startBrokerEnv(
     VOXNET_LOG_LEVEL: process.env.VOXNET_TEST_LOG ?? 'silent',
     VOXNET_STORAGE_SYNCHRONOUS: 'normal',
   });
+  // VOXNET_TEST_STORAGE=postgres runs the broker of any suite on a PostgreSQL of its own (by hand;
+  // a test that takes a fresh data_dir for a fresh store does not hold there).
+  let pg: Postgres | undefined;
+  if (process.env.VOXNET_TEST_STORAGE === 'postgres' && !('storage' in overrides)) {
+    pg = await startPostgres();
+    config.storage = { driver: 'postgres', url: pg.url, synchronous: 'full' };
+  }
   Object.assign(config, overrides);
   const log = pino({ level: config.log_level });
   let broker = await startBroker(config, { log });
@@ -96,6 +104,7 @@ export async function startBrokerEnv(
       await Promise.all(clients.map((c) => c.stop()));
       await broker.stop();
       await prosody.stop();
+      await pg?.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   } as BrokerEnv;
