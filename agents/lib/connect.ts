@@ -83,7 +83,10 @@ export class Agent extends EventEmitter {
   readonly bare: string;
   readonly domain: string;
   readonly service: string;
-  readonly server: string;
+  /** The server of the current (or next) connection: one of `servers`. */
+  server: string;
+  /** Every address given (`server` may list several, comma-separated: the nodes of a cluster); tried in turn after a lost connection. */
+  readonly servers: string[];
   readonly log: Logger;
   readonly state: AgentState;
   /** Full JID once online. */
@@ -117,7 +120,8 @@ export class Agent extends EventEmitter {
     this.bare = bareOf(opts.jid);
     this.domain = this.bare.slice(this.bare.indexOf('@') + 1);
     this.service = opts.service ?? `pubsub.${this.domain}`;
-    this.server = opts.server ?? `xmpp://${this.domain}:5222`;
+    this.servers = (opts.server ?? `xmpp://${this.domain}:5222`).split(',').map((x) => x.trim()).filter(Boolean);
+    this.server = this.servers[0]!;
     this.iqTimeoutMs = opts.iqTimeoutMs ?? 15_000;
     this.resyncMsDefault = opts.resyncMs ?? 30_000;
     this.iqs = new IqCaller(this.name, this.iqTimeoutMs);
@@ -241,7 +245,13 @@ export class Agent extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.stopping || this.reconnecting) return;
     const delay = this.reconnector.schedule();
-    if (delay !== undefined) this.log.info({ delay, attempt: this.reconnector.attempts }, 'reconnecting');
+    if (delay === undefined) return;
+    // That server is down or cut off: with several (a cluster's nodes), the next attempt goes to the next one.
+    if (this.servers.length > 1) {
+      this.server = this.servers[(this.servers.indexOf(this.server) + 1) % this.servers.length]!;
+      (this.xmpp as unknown as { options: { service: string } }).options.service = this.server;
+    }
+    this.log.info({ delay, attempt: this.reconnector.attempts, server: this.server }, 'reconnecting');
   }
 
   private async reconnect(): Promise<void> {
