@@ -3,8 +3,12 @@
  *
  *   npx tsx bench/fanout.ts [--subscribers 100,1000] [--publishes 100] [--inflight 4]
  *                           [--rounds 2] [--singles 5] [--targets ours,prosody]
- *                           [--prosody-storage auto|sql|memory|internal]
- *                           [--profile] [--keep] [--out FILE.json]
+ *                           [--prosody-storage internal|auto|sql|memory]
+ *                           [--max-items 1000|default] [--profile] [--keep] [--out FILE.json]
+ *
+ * Nodes are created with pubsub#max_items 1000 on every target (--max-items default:
+ * each service's own default, e.g. for Prosody's internal storage, whose cost grows with
+ * the items kept).
  *
  * One server per kind (Prosody, and ejabberd when an ejabberd target is chosen)
  * on loopback, with every selected target attached: our broker as a separate
@@ -27,7 +31,10 @@
  * Targets (--targets, in run order within a round; see TARGETS below):
  *   ours              our broker on Prosody, one stanza per subscriber
  *   prosody           Prosody's mod_pubsub (Component "pubsub")
- *   ours-mc           our broker on Prosody, fan-out through XEP-0033 (mod_voxnet_multicast)
+ *   ours-mc           our broker on Prosody, fan-out through XEP-0033 (mod_voxnet_multicast,
+ *                     each notification serialized once: multicast_serialize_once, the default)
+ *   ours-mc-legacy    the same through a second mod_voxnet_multicast component with
+ *                     multicast_serialize_once = false (each copy routed and serialized by Prosody)
  *   ours-ejabberd     our broker on ejabberd
  *   ours-mc-ejabberd  our broker on ejabberd, fan-out through ejabberd's mod_multicast of each
  *                     recipient domain (multicast: auto)
@@ -41,12 +48,10 @@
  *
  * Storage: our broker keeps items in SQLite (synchronous=normal: WAL, no fsync per
  * publish; BENCH_BROKER_SYNC=full for the production default). Prosody's
- * mod_pubsub is given SQLite too (mod_storage_sql; needs Debian's
- * lua-dbi-sqlite3) with --prosody-storage sql, the default when LuaDBI is
- * installed; otherwise `memory` (items not persisted: Prosody's best case).
- * `internal`, Prosody's default file storage, re-reads a node's whole item
- * archive on every publish (storage_internal's append and truncate), so its
- * cost grows with the number of items: not a fair reference.
+ * mod_pubsub runs in its default configuration by default: `internal`, Prosody's
+ * default file storage (--prosody-storage internal). Other choices, for
+ * experiments: `sql` (mod_storage_sql on SQLite; needs Debian's lua-dbi-sqlite3),
+ * `memory` (items not persisted), `auto` (sql when LuaDBI is installed, else memory).
  *
  * Notifications: our nodes add a one-line <body> summary (for chat clients),
  * which the servers' pubsub does not; BENCH_NO_BODY=1 creates our nodes without
@@ -95,6 +100,8 @@ type ServerNeeds = {
   multicast?: { domain: string; trusted: string[] };
   /** ejabberd: mod_voxnet_fanout on every virtual host (fanout-HOST), trusting these senders. */
   fanout?: { trusted: string[] };
+  /** More Prosody configuration (e.g. a component of its own), appended to the global section. */
+  prosodyConfig?: string;
 };
 
 type TargetContext = { server: XmppServer; workDir: string; profileDir?: string };
@@ -129,6 +136,18 @@ const TARGETS: Target[] = [
     baseline: 'prosody',
     needs: { components: ['pubsub-mc.svom.fr'], multicast: { domain: 'multicast.svom.fr', trusted: ['pubsub-mc.svom.fr'] } },
     setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mc.svom.fr', 'multicast.svom.fr'),
+  },
+  {
+    // The module before issue 22: every copy routed and serialized by Prosody.
+    name: 'ours-mc-legacy',
+    server: 'prosody',
+    service: 'pubsub-mcl.svom.fr',
+    baseline: 'prosody',
+    needs: {
+      components: ['pubsub-mcl.svom.fr'],
+      prosodyConfig: `Component "multicast-legacy.svom.fr" "voxnet_multicast"\n  multicast_trusted_senders = { "pubsub-mcl.svom.fr" }\n  multicast_serialize_once = false`,
+    },
+    setup: (ctx) => startBrokerProcess(ctx, 'pubsub-mcl.svom.fr', 'multicast-legacy.svom.fr'),
   },
   {
     name: 'ours-ejabberd',
@@ -224,7 +243,8 @@ const { values: args } = parseArgs({
     payload: { type: 'string', default: join(here, 'fixtures/fink-mm__fermi_voevent_number_2842__LAT_Monitor.xml') },
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    'prosody-storage': { type: 'string', default: 'auto' },
+    'prosody-storage': { type: 'string', default: 'internal' },
+    'max-items': { type: 'string', default: '1000' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -354,7 +374,7 @@ function createNodeXml(service: string, node: string, ours: boolean): string {
     `<iq type='set' id='ID' to='${service}'><pubsub xmlns='${NS_PUBSUB}'><create node='${escapeXml(node)}'/><configure>` +
     `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${NS_NODE_CONFIG}</value></field>` +
     field('pubsub#title', `fan-out benchmark ${node}`) +
-    field('pubsub#max_items', '1000') +
+    (args['max-items'] === 'default' ? '' : field('pubsub#max_items', args['max-items']!)) +
     field('pubsub#type', PAYLOAD_TYPE) +
     (process.env.BENCH_NO_BODY && ours ? field('voxnet#body_summary', '0') : '') +
     `</x></configure></pubsub></iq>`
@@ -383,6 +403,8 @@ type Result = {
   allNMin: number;
   singlesLost: number;
   cpu: Record<string, number>;
+  /** Server CPU time per delivery (µs) over the throughput run. */
+  serverUsPerDelivery?: number;
 };
 
 type Env = { server: XmppServer; pub: RawClient; subs: RawClient[]; serverPids: number[]; running: Map<string, RunningTarget> };
@@ -439,6 +461,7 @@ async function throughput(env: Env, t: Target, node: string, n: number, m: numbe
     max: lat.length ? lat[lat.length - 1]! : NaN,
     ackP50: median(acks),
     cpu,
+    serverUsPerDelivery: run.total && cpu.server !== undefined ? (cpu.server * wallS * 1e6) / run.total : NaN,
   };
 }
 
@@ -491,7 +514,7 @@ function prosodyPubsubStorage(): { kind: string; lines: string } {
         lines: `storage = { pubsub_nodes = "sql", pubsub_data = "sql" }\ndefault_storage = "internal"\nsql = { driver = "SQLite3", database = "pubsub.sqlite" }`,
       };
     default:
-      throw new Error(`--prosody-storage must be auto, sql, memory or internal, not ${kind}`);
+      throw new Error(`--prosody-storage must be internal, auto, sql or memory, not ${kind}`);
   }
 }
 
@@ -500,6 +523,7 @@ async function startServerFor(kind: ServerKind, ts: Target[], workDir: string): 
   const internalPubsub = [...new Set(ts.flatMap((t) => t.needs.internalPubsub ?? []))];
   const mcs = ts.map((t) => t.needs.multicast).filter((x): x is NonNullable<ServerNeeds['multicast']> => !!x);
   const multicast = mcs.length ? { domain: mcs[0]!.domain, trusted: [...new Set(mcs.flatMap((m) => m.trusted))] } : undefined;
+  const prosodyConfig = [...new Set(ts.map((t) => t.needs.prosodyConfig).filter(Boolean))].join('\n');
   if (kind === 'prosody') {
     return startProsody({
       dir: join(workDir, 'prosody'),
@@ -509,7 +533,7 @@ async function startServerFor(kind: ServerKind, ts: Target[], workDir: string): 
       logLevel: 'warn',
       // Prosody's mod_pubsub lets only admins create nodes; "admins" is merged with the component's own list.
       // BENCH_PROSODY_EXTRA: more global configuration lines, for experiments (e.g. a profiling module).
-      extra: `admins = { ${JSON.stringify(`${PUBLISHER.user}@${PUBLISHER.host}`)} }\n${prosodyPubsubStorage().lines}\n${process.env.BENCH_PROSODY_EXTRA ?? ''}`,
+      extra: `admins = { ${JSON.stringify(`${PUBLISHER.user}@${PUBLISHER.host}`)} }\n${prosodyPubsubStorage().lines}\n${process.env.BENCH_PROSODY_EXTRA ?? ''}\n${prosodyConfig}`,
     });
   }
   if (!ejabberdAvailable()) throw new Error('ejabberd is not installed (apt-get install ejabberd)');
@@ -651,7 +675,7 @@ function f(x: number, d = 1): string {
 function row(r: Result): string {
   const lost = r.expected - r.delivered + r.singlesLost;
   const cpu = ['server', 'broker', 'bench', 'other'].map((k) => (r.cpu[k] === undefined ? '-' : (r.cpu[k]! * 100).toFixed(0))).join('/');
-  const line = `${r.target.padEnd(17)}${String(r.n).padStart(6)}${String(r.round).padStart(4)}${f(r.deliveriesPerS, 0).padStart(10)}${f(r.p50).padStart(9)}${f(r.p99).padStart(9)}${f(r.max).padStart(9)}${f(r.ackP50).padStart(8)}${f(r.allN).padStart(9)}${String(lost).padStart(6)}  ${cpu}${r.extra ? `  (${r.extra} duplicates)` : ''}`;
+  const line = `${r.target.padEnd(17)}${String(r.n).padStart(6)}${String(r.round).padStart(4)}${f(r.deliveriesPerS, 0).padStart(10)}${f(r.p50).padStart(9)}${f(r.p99).padStart(9)}${f(r.max).padStart(9)}${f(r.ackP50).padStart(8)}${f(r.allN).padStart(9)}${String(lost).padStart(6)}  ${cpu}${r.extra ? `  (${r.extra} duplicates)` : ''}  server ${f(r.serverUsPerDelivery ?? NaN, 0)} µs/delivery`;
   if (!headerPrinted) {
     headerPrinted = true;
     return HEADER + '\n' + line;

@@ -54,11 +54,16 @@ function defaultConfigFrom(overrides: BrokerConfig['default_node_config']): Node
   return applyConfig(DEFAULT_NODE_CONFIG, configFromFields(fields));
 }
 
+/** The broker's logger (the CLI makes it before startBroker to log the standby's wait). */
+export function brokerLogger(cfg: BrokerConfig): Logger {
+  return pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } }, logDestination(1));
+}
+
 export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks?: BrokerHooks } = {}): Promise<Broker> {
-  const log = opts.log ?? pino({ level: cfg.log_level, base: { svc: 'broker', domain: cfg.domain } }, logDestination(1));
+  const log = opts.log ?? brokerLogger(cfg);
   const store = openStore(cfg.storage, cfg.data_dir, { ivornOf: ivornOfPayload });
   log.info({ storage: cfg.storage.driver, at: storeLocation(cfg.storage, cfg.data_dir) }, 'store open');
-  const link = new ComponentLink({ service: cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
+  const link = new ComponentLink({ service: cfg.xmpp_urls ?? cfg.xmpp_url, domain: cfg.domain, secret: cfg.secret, log });
   const serverDomain = cfg.domain.includes('.') ? cfg.domain.slice(cfg.domain.indexOf('.') + 1) : cfg.domain;
   let barrierSeq = 0;
   // The multicast fan-out in use: it keeps each batch until a barrier confirms it (see handleRefusal).
@@ -253,7 +258,7 @@ export async function startBroker(cfg: BrokerConfig, opts: { log?: Logger; hooks
   await discovery;
   policy?.start();
   const health = (): Health => {
-    if (!link.isOnline()) return { ok: false, reason: `component link to ${cfg.xmpp_url} is down` };
+    if (!link.isOnline()) return { ok: false, reason: `component link to ${(cfg.xmpp_urls ?? [cfg.xmpp_url]).join(', ')} is down` };
     try {
       store.setMeta('healthz', new Date().toISOString());
     } catch (e) {

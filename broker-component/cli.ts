@@ -1,7 +1,10 @@
 /** `voxnet broker [--config FILE]`: run the publish-subscribe component until SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
 import { ConfigError, envVariables, loadBrokerConfig } from './config.ts';
-import { startBroker } from './broker.ts';
+import { startBroker, brokerLogger } from './broker.ts';
+import type { BrokerConfig } from './config.ts';
+import type { ServiceLock } from './ha.ts';
+import type { Logger } from 'pino';
 
 export async function brokerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -24,17 +27,46 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const broker = await startBroker(cfg);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
+  const stopping = new AbortController();
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => {
+      stopping.abort();
+      resolve();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // Active/standby: serve only while holding the domain's lock (see ha.ts).
+  const log = brokerLogger(cfg);
+  const lock = cfg.ha.lock ? await holdLockOrStop(cfg, log, stopping.signal) : undefined;
+  if (cfg.ha.lock && !lock) return 0; // stopped while standing by
+  const broker = await startBroker(cfg, { log });
+  await stopped;
   broker.log.info('stopping');
   await broker.stop();
+  await lock?.release();
   // xmpp.js 0.13 can leave a stream timer behind when the server closed first; do not wait for it.
   setTimeout(() => process.exit(0), 100).unref();
   return 0;
+}
+
+/**
+ * Wait for the service lock as a standby, then hold it; losing it ends the
+ * process at once (fencing: two actives must never serve one domain).
+ */
+async function holdLockOrStop(cfg: BrokerConfig, log: Logger, signal: AbortSignal): Promise<ServiceLock | undefined> {
+  const { holdServiceLock, LockWaitAborted } = await import('./ha.ts');
+  try {
+    const lock = await holdServiceLock({ url: cfg.ha.url!, domain: cfg.domain, log, signal });
+    lock.onLost((why) => {
+      log.fatal({ lock: lock.key }, `service lock lost (${why}): stopping at once so that a standby takes over`);
+      process.exit(75);
+    });
+    return lock;
+  } catch (e) {
+    if (e instanceof LockWaitAborted) return undefined;
+    throw e;
+  }
 }
 
 /** `voxnet backup --out FILE [--config FILE | --data-dir DIR]`: an online, checked copy of the broker's database. */

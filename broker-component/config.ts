@@ -12,7 +12,10 @@ import { parseBoolean } from '../common/boolean.ts';
 export { ConfigError };
 
 export type BrokerConfig = {
+  /** The server's component port: the first of `xmpp_urls`. */
   xmpp_url: string;
+  /** Every component port the broker may use (the nodes of an ejabberd cluster), in order of preference; the link fails over between them. */
+  xmpp_urls: string[];
   domain: string;
   secret: string;
   /** The SQLite database's directory (storage.driver sqlite). */
@@ -32,14 +35,24 @@ export type BrokerConfig = {
   /** Serve /metrics and /healthz on this port (unset: no endpoint; 0: any free port). */
   metrics_port?: number;
   metrics_host: string;
+  /** Active/standby (broker-component/ha.ts): serve only while holding the domain's PostgreSQL advisory lock. */
+  ha: { lock: boolean; url?: string };
 };
+
+const XMPP_URL = '^xmpp://[^/]+:[0-9]+/?$';
 
 const schema = {
   type: 'object',
   additionalProperties: false,
   required: ['xmpp_url', 'domain', 'secret'],
   properties: {
-    xmpp_url: { type: 'string', pattern: '^xmpp://[^/]+:[0-9]+/?$', description: "the server's component port, e.g. xmpp://127.0.0.1:5347" },
+    xmpp_url: {
+      type: ['string', 'array'],
+      pattern: XMPP_URL,
+      minItems: 1,
+      items: { type: 'string', pattern: XMPP_URL, description: "a server's component port, e.g. xmpp://127.0.0.1:5347" },
+      description: "the server's component port, e.g. xmpp://127.0.0.1:5347, or a list of them (the nodes of an ejabberd cluster: the link fails over between them)",
+    },
     domain: { type: 'string', minLength: 1, pattern: '^[^@/\\s]+$', description: 'JID of the component, e.g. pubsub.svom.fr' },
     secret: { type: 'string', minLength: 1, description: 'component secret shared with the server' },
     data_dir: { type: 'string', minLength: 1, description: 'directory of the SQLite database (storage driver sqlite)' },
@@ -70,6 +83,19 @@ const schema = {
     metrics_port: { type: 'integer', minimum: 0, maximum: 65535, description: 'serve Prometheus /metrics and /healthz on this port (unset: none)' },
     metrics_host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'address of the metrics endpoint' },
     validate_voevents: { type: 'boolean', default: true, description: 'refuse invalid VOEvents on nodes whose type is the VOEvent namespace' },
+    ha: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        lock: {
+          type: 'boolean',
+          default: false,
+          description: 'active/standby: serve only while holding the PostgreSQL advisory lock of the domain; other brokers of the domain wait as standbys. The holder exits when it loses the lock (PostgreSQL down or unreachable): run it under a supervisor that restarts it',
+        },
+        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'a PostgreSQL URL, postgres://…: the database that holds the lock (default: storage.url)' },
+      },
+    },
   },
 } as const;
 
@@ -87,10 +113,14 @@ export function envVariables(): { key: string; variable: string; description?: s
   return out;
 }
 
+type PropSchema = { type?: string | readonly string[]; properties?: Record<string, PropSchema> };
+
 function coerce(key: string, raw: string): unknown {
-  const top = key.split('.')[0]!;
-  const prop = (schema.properties as Record<string, { type?: string | readonly string[] }>)[top];
-  if (prop?.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const [top, sub] = key.split('.') as [string, string | undefined];
+  const parent = (schema.properties as Record<string, PropSchema>)[top];
+  const prop = sub ? parent?.properties?.[sub] : parent;
+  const types = typeof prop?.type === 'string' ? [prop.type] : (prop?.type ?? []);
+  if (types.includes('array') && (!types.includes('string') || raw.includes(','))) return raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (prop?.type === 'integer') return /^-?\d+$/.test(raw) ? Number(raw) : raw;
   if (prop?.type === 'boolean') return parseBoolean(raw) ?? raw;
   if (key === 'default_node_config') {
@@ -124,13 +154,30 @@ export function loadBrokerConfig(file: string | undefined, env: NodeJS.ProcessEn
     const [top, sub] = key.split('.') as [string, string | undefined];
     if (sub) {
       const obj = (data[top] ?? {}) as Record<string, unknown>;
-      obj[sub] = raw;
+      obj[sub] = coerce(key, raw);
       data[top] = obj;
     } else data[top] = coerce(key, raw);
   }
   // Positions point into the file; a value from the environment has none (the key still names it).
   const cfg = checkConfig<BrokerConfig>(data, validate, source, { locate, explain });
   checkStorage(cfg, source, locate);
+  return withHa(cfg, source, locate);
+}
+
+/**
+ * The derived keys: `xmpp_urls` (always a list, `xmpp_url` its first), and the
+ * lock of active/standby, which needs a PostgreSQL: the store's, or ha.url.
+ */
+function withHa(cfg: BrokerConfig, source: string, locate: ReturnType<typeof parseYaml>['locate'] | undefined): BrokerConfig {
+  const urls = cfg.xmpp_url as string | string[];
+  cfg.xmpp_urls = Array.isArray(urls) ? urls : [urls];
+  cfg.xmpp_url = cfg.xmpp_urls[0]!;
+  const postgres = cfg.storage.driver === 'postgres' ? cfg.storage.url : undefined;
+  cfg.ha.url ??= postgres;
+  if (cfg.ha.lock && !cfg.ha.url) {
+    const path = ['ha', 'lock'];
+    throw new ConfigError(source, [{ path, message: 'needs a PostgreSQL to hold the lock in: set storage.driver: postgres with storage.url, or ha.url', ...locate?.(path) }]);
+  }
   return cfg;
 }
 

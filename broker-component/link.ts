@@ -20,7 +20,8 @@ const require = createRequire(import.meta.url);
 const { Component } = require('@xmpp/component-core') as { Component: new (opts: { service: string; domain: string }) => any };
 
 export type LinkOptions = {
-  service: string;
+  /** The server's component port, or several (the nodes of a cluster): after a lost or failed connection the next one is tried. */
+  service: string | string[];
   domain: string;
   secret: string;
   log?: Logger;
@@ -35,9 +36,17 @@ export class ComponentLink extends EventEmitter {
   /** IQs sent with request(). */
   private readonly iqs = new IqCaller('vxlink', 10_000);
   private readonly reconnector: Reconnector;
+  private readonly services: string[];
+  /** Index in `services` of the next connection attempt. */
+  private next = 0;
+  /** The service of the current (or last) connection. */
+  service: string;
 
   constructor(private readonly opts: LinkOptions) {
     super();
+    this.services = typeof opts.service === 'string' ? [opts.service] : [...opts.service];
+    if (!this.services.length) throw new Error('ComponentLink: no service to connect to');
+    this.service = this.services[0]!;
     this.reconnector = new Reconnector(() => void this.connect(), { initialMs: opts.minDelayMs ?? 200, maxMs: opts.maxDelayMs ?? 30_000 });
   }
 
@@ -55,7 +64,9 @@ export class ComponentLink extends EventEmitter {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const entity = new Component({ service: this.opts.service, domain: this.opts.domain });
+    const service = this.services[this.next % this.services.length]!;
+    this.service = service;
+    const entity = new Component({ service, domain: this.opts.domain });
     entity.timeout = 15_000; // xmpp.js's 2 s per stream step is short for a busy server
     this.entity = entity;
     entity.on('error', (err: Error) => this.opts.log?.warn({ err: err.message }, 'component link error'));
@@ -73,7 +84,7 @@ export class ComponentLink extends EventEmitter {
       entity.socket?.setNoDelay?.(true);
       this.reconnector.succeeded();
       this.online = true;
-      this.opts.log?.info({ domain: this.opts.domain, service: this.opts.service }, 'component online');
+      this.opts.log?.info({ domain: this.opts.domain, service }, 'component online');
       this.emit('online');
     });
     entity.on('stanza', (st: Element) => {
@@ -82,10 +93,10 @@ export class ComponentLink extends EventEmitter {
     entity.on('disconnect', () => this.lost(entity));
     entity.on('close', () => this.lost(entity));
     try {
-      await entity.connect(this.opts.service);
+      await entity.connect(service);
       await entity.open({ domain: this.opts.domain });
     } catch (err) {
-      this.opts.log?.warn({ err: (err as Error).message }, 'component link: cannot connect');
+      this.opts.log?.warn({ err: (err as Error).message, service }, 'component link: cannot connect');
       this.lost(entity);
     }
   }
@@ -104,8 +115,10 @@ export class ComponentLink extends EventEmitter {
       /* already closed */
     }
     if (this.stopped) return;
+    // That server is down or cut off: the next attempt goes to the next one (a cluster's other node).
+    this.next++;
     const delay = this.reconnector.schedule();
-    if (delay !== undefined) this.opts.log?.info({ delayMs: delay, attempt: this.reconnector.attempts }, 'component link down; reconnecting');
+    if (delay !== undefined) this.opts.log?.info({ delayMs: delay, attempt: this.reconnector.attempts, next: this.services[this.next % this.services.length] }, 'component link down; reconnecting');
   }
 
   send(el: Element): void {

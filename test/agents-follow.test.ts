@@ -239,4 +239,45 @@ describe('agent library', () => {
     await until(() => got.length === 2, 5000, 'the resync');
     expect(got).toEqual(silent);
   });
+  it('followBatch: the items ready at once come in one call (one multi-item publish; the items that came while the last call ran), in order, each once; a restart catches up in calls of at most batchSize', async () => {
+    const pub = await agent('fsc9');
+    const stateDir = join(stateRoot, 'batch');
+    await publishVOEvent(pub, 'batch', variant(0, 'b'));
+    const batches: string[][] = [];
+    let gate: Promise<void> | undefined;
+    let release = () => {};
+    let sub = await agent('obs11', { stateDir, name: 'obs' });
+    let f = await sub.followBatch('batch', async (items) => {
+      batches.push(items.map((i) => i.id));
+      await gate;
+    }, { batchSize: 3 });
+    // One request with two items: one call with both, in order.
+    const two = [prepareVOEvent(variant(1, 'b')), prepareVOEvent(variant(2, 'b'))];
+    expect(await pub.publishItems('batch', two.map((p) => ({ id: p.id, payload: p.xml })))).toEqual(two.map((p) => p.id));
+    await until(() => batches.length === 1, 10_000, 'the first batch');
+    expect(batches[0]).toEqual(two.map((p) => p.id));
+    // The handler is held: what arrives meanwhile comes in the next calls, at most 3 at a time.
+    gate = new Promise((r) => (release = r));
+    const held = (await publishVOEvent(pub, 'batch', variant(3, 'b'))).id;
+    await until(() => batches.length === 2, 10_000, 'the held batch');
+    const more: string[] = [];
+    for (let i = 4; i <= 8; i++) more.push((await publishVOEvent(pub, 'batch', variant(i, 'b'))).id);
+    await until(() => f.waiting === 5, 10_000, 'the five notifications to arrive');
+    gate = undefined;
+    release();
+    await until(() => batches.flat().length === 8, 10_000, 'every item');
+    expect(batches.slice(1)).toEqual([[held], more.slice(0, 3), more.slice(3)]);
+    // Stopped; four items published meanwhile come at the restart, in calls of at most 3.
+    await f.stop();
+    await sub.stop();
+    const missed: string[] = [];
+    for (let i = 9; i <= 12; i++) missed.push((await publishVOEvent(pub, 'batch', variant(i, 'b'))).id);
+    batches.length = 0;
+    sub = await agent('obs11', { stateDir, name: 'obs' });
+    f = await sub.followBatch('batch', (items) => void batches.push(items.map((i) => i.id)), { batchSize: 3 });
+    expect(batches.flat()).toEqual(missed);
+    expect(batches.every((b) => b.length <= 3)).toBe(true);
+    const state = JSON.parse(readFileSync(join(stateDir, 'obs-obs11@svom.fr.json'), 'utf8'));
+    expect(state.nodes.batch.cursor).toBe(missed.at(-1));
+  });
 });

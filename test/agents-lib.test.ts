@@ -34,6 +34,9 @@ describe('options', () => {
     expect(() => connectionFrom({}, {})).toThrow(UsageError);
     expect(() => connectionFrom({ jid: 'nobody', password: 'x' }, {})).toThrow(/not a JID/);
     expect(() => connectionFrom({ jid: 'a@b', password: 'x', server: 'http://b' }, {})).toThrow(/xmpp:\/\/host:port/);
+    // The nodes of a cluster: several addresses, each checked.
+    expect(connectionFrom({ jid: 'a@b', password: 'x', server: 'xmpp://n1:5222, xmpp://n2:5222' }, {}).server).toBe('xmpp://n1:5222, xmpp://n2:5222');
+    expect(() => connectionFrom({ jid: 'a@b', password: 'x', server: 'xmpp://n1:5222,n2:5222' }, {})).toThrow(/'n2:5222' is not of the form xmpp:\/\/host:port/);
   });
 });
 

@@ -58,6 +58,25 @@ describe('seen-store', () => {
     expect(b.prune()).toBe(1);
     b.close();
   });
+
+  it('batches marks in one transaction: all or none; an unsynced batch is seen at once by another gateway on the file, and kept', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'voxnet-seen-')), 'seen.sqlite');
+    const a = new SeenStore(file);
+    const other = new SeenStore(file);
+    expect(() => a.batch(() => {
+      a.mark('hop:1', 'in', 'kafka://h/t');
+      throw new Error('half way');
+    })).toThrow('half way');
+    expect(other.has('hop:1')).toBe(false);
+    a.batch(() => ['hop:1', 'hop:2'].forEach((k) => a.mark(k, 'in', 'kafka://h/t')), { sync: false });
+    expect(other.has('hop:1') && other.has('hop:2')).toBe(true);
+    a.batch(() => a.mark('hop:3', 'in', 'kafka://h/t'));
+    a.close();
+    other.close();
+    const b = new SeenStore(file);
+    expect(['hop:1', 'hop:2', 'hop:3'].map((k) => b.has(k))).toEqual([true, true, true]);
+    b.close();
+  });
 });
 
 describe('dead letters', () => {

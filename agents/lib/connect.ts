@@ -28,7 +28,7 @@ import { IqCaller } from '../../common/xmpp/iq-caller.ts';
 import { Reconnector } from '../../common/xmpp/reconnect.ts';
 
 export type { PubsubItem };
-import { Follower, type FollowOptions, type ItemHandler } from './follow.ts';
+import { Follower, type FollowOptions, type FollowedItem, type ItemHandler } from './follow.ts';
 import { AgentMetrics } from './metrics.ts';
 import { serveMetrics, type MetricsServer } from '../../common/metrics-http.ts';
 import { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';
@@ -83,7 +83,10 @@ export class Agent extends EventEmitter {
   readonly bare: string;
   readonly domain: string;
   readonly service: string;
-  readonly server: string;
+  /** The server of the current (or next) connection: one of `servers`. */
+  server: string;
+  /** Every address given (`server` may list several, comma-separated: the nodes of a cluster); tried in turn after a lost connection. */
+  readonly servers: string[];
   readonly log: Logger;
   readonly state: AgentState;
   /** Full JID once online. */
@@ -117,7 +120,8 @@ export class Agent extends EventEmitter {
     this.bare = bareOf(opts.jid);
     this.domain = this.bare.slice(this.bare.indexOf('@') + 1);
     this.service = opts.service ?? `pubsub.${this.domain}`;
-    this.server = opts.server ?? `xmpp://${this.domain}:5222`;
+    this.servers = (opts.server ?? `xmpp://${this.domain}:5222`).split(',').map((x) => x.trim()).filter(Boolean);
+    this.server = this.servers[0]!;
     this.iqTimeoutMs = opts.iqTimeoutMs ?? 15_000;
     this.resyncMsDefault = opts.resyncMs ?? 30_000;
     this.iqs = new IqCaller(this.name, this.iqTimeoutMs);
@@ -241,7 +245,13 @@ export class Agent extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.stopping || this.reconnecting) return;
     const delay = this.reconnector.schedule();
-    if (delay !== undefined) this.log.info({ delay, attempt: this.reconnector.attempts }, 'reconnecting');
+    if (delay === undefined) return;
+    // That server is down or cut off: with several (a cluster's nodes), the next attempt goes to the next one.
+    if (this.servers.length > 1) {
+      this.server = this.servers[(this.servers.indexOf(this.server) + 1) % this.servers.length]!;
+      (this.xmpp as unknown as { options: { service: string } }).options.service = this.server;
+    }
+    this.log.info({ delay, attempt: this.reconnector.attempts, server: this.server }, 'reconnecting');
   }
 
   private async reconnect(): Promise<void> {
@@ -343,16 +353,28 @@ export class Agent extends EventEmitter {
    * to the IQ timeout for the connection when offline.
    */
   async publish(node: string, payload: Element | string, opts: { id?: string; publishOptions?: Record<string, string> } = {}): Promise<string> {
+    const [id] = await this.publishItems(node, [{ id: opts.id, payload }], opts);
+    return id ?? opts.id ?? '';
+  }
+
+  /**
+   * Publish several items in one request; resolves with their ids once the service
+   * stored them. The VOXnet broker stores them in one transaction (all or none, one
+   * disk sync) and notifies them in one event; a service that takes one item per
+   * publish refuses the request (bad-request) and nothing is stored.
+   */
+  async publishItems(node: string, items: { id?: string; payload: Element | string }[], opts: { publishOptions?: Record<string, string> } = {}): Promise<string[]> {
     await this.whenOnline();
-    const item = xml('item', { id: opts.id }, typeof payload === 'string' ? rawXml(embeddablePayload(payload)) : payload);
-    const children: Element[] = [xml('publish', { node }, item)];
+    const els = items.map((it) => xml('item', { id: it.id }, typeof it.payload === 'string' ? rawXml(embeddablePayload(it.payload)) : it.payload));
+    const children: Element[] = [xml('publish', { node }, ...els)];
     if (opts.publishOptions) {
       children.push(xml('publish-options', {}, xml('x', { xmlns: NS.DATA, type: 'submit' },
         xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, 'http://jabber.org/protocol/pubsub#publish-options')),
         ...Object.entries(opts.publishOptions).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v))))));
     }
     const reply = await this.iq('set', xml('pubsub', { xmlns: NS.PUBSUB }, ...children));
-    return reply.getChild('pubsub', NS.PUBSUB)?.getChild('publish')?.getChild('item')?.attrs.id ?? opts.id ?? '';
+    const stored = reply.getChild('pubsub', NS.PUBSUB)?.getChild('publish')?.getChildren('item') ?? [];
+    return items.map((it, i) => stored[i]?.attrs.id ?? it.id ?? '');
   }
 
   /** Retrieve items (oldest first) with XEP-0059 paging. */
@@ -449,7 +471,20 @@ export class Agent extends EventEmitter {
    * and IVORN). Resolves once the first catch-up is done.
    */
   async follow(node: string, handler: ItemHandler, opts: FollowOptions = {}): Promise<Follower> {
-    const f = new Follower(this, node, handler, { resyncMs: this.resyncMsDefault, ...opts });
+    return this.startFollower(new Follower(this, node, handler, { resyncMs: this.resyncMsDefault, ...opts }));
+  }
+
+  /**
+   * Follow a node as `follow` does, handing the items in batches: a fetched page, or the
+   * live items that arrived while the previous batch was handled (at most `batchSize`);
+   * the state is written once per batch. For relays whose far side takes batches.
+   */
+  async followBatch(node: string, handler: (items: FollowedItem[]) => void | Promise<void>, opts: FollowOptions & { batchSize: number }): Promise<Follower> {
+    const { batchSize, ...rest } = opts;
+    return this.startFollower(new Follower(this, node, { batch: handler, maxItems: Math.max(1, batchSize) }, { resyncMs: this.resyncMsDefault, ...rest }));
+  }
+
+  private async startFollower(f: Follower): Promise<Follower> {
     f.on('item', (it: PubsubItem) => this.emit('item', it));
     this.followers.add(f);
     f.once('stopped', () => this.followers.delete(f));

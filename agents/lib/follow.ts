@@ -31,6 +31,13 @@ export type FollowedItem = PubsubItem & {
 /** Called once per item, in order; the next item waits for the returned promise. */
 export type ItemHandler = (item: FollowedItem) => void | Promise<void>;
 
+/**
+ * Called with the items ready at once (a fetched page, the live items that came while
+ * the previous call ran), in order, at most `maxItems` each; the next call waits for the
+ * returned promise, and the state (cursor, handled ids) is written once per call.
+ */
+export type BatchHandler = { batch: (items: FollowedItem[]) => void | Promise<void>; maxItems: number };
+
 export type FollowOptions = {
   /**
    * Where to start when the state holds no cursor for the node: 'latest' (default,
@@ -93,6 +100,9 @@ export class Follower extends EventEmitter {
   private syncAgain = false;
   private needSubscribe = true;
   private buffered: FollowedItem[] = [];
+  /** Batch mode: live items waiting for the next handler call, and whether a call is queued. */
+  private liveQueue: FollowedItem[] = [];
+  private drainQueued = false;
   private firstSyncDone = false;
   /** The item of an explicit `since` is gone from the node and the state held a cursor: the state wins. */
   private sinceGone = false;
@@ -123,7 +133,7 @@ export class Follower extends EventEmitter {
   constructor(
     readonly agent: Agent,
     readonly node: string,
-    private readonly handler: ItemHandler,
+    private readonly handler: ItemHandler | BatchHandler,
     private readonly opts: FollowOptions = {},
   ) {
     super();
@@ -148,6 +158,11 @@ export class Follower extends EventEmitter {
       this.resyncTimer = setInterval(() => this.agent.isOnline() && this.requestSync('periodic'), every);
       this.resyncTimer.unref();
     }
+  }
+
+  /** Live items received and not yet handed to the handler. */
+  get waiting(): number {
+    return this.liveQueue.length + this.buffered.length;
   }
 
   get isStopped(): boolean {
@@ -191,7 +206,17 @@ export class Follower extends EventEmitter {
       for (const it of items) {
         const item: FollowedItem = { ...itemFromElement(this.node, it), live: true };
         if (this.syncing) this.buffered.push(item);
-        else this.enqueue(() => this.process(item, false));
+        else if (typeof this.handler === 'function') this.enqueue(() => this.process(item, false));
+        else {
+          this.liveQueue.push(item);
+          if (!this.drainQueued) {
+            this.drainQueued = true;
+            this.enqueue(async () => {
+              while (this.liveQueue.length) await this.processMany(this.liveQueue.splice(0, (this.handler as BatchHandler).maxItems), false);
+              this.drainQueued = false;
+            });
+          }
+        }
       }
     } else if (ev.name === 'purge') {
       this.log.warn({ node: this.node }, 'node purged');
@@ -243,7 +268,7 @@ export class Follower extends EventEmitter {
       // Live items that came during the fetch, in arrival order (those it fetched are skipped as seen).
       const live = this.buffered;
       this.buffered = [];
-      for (const it of live) await this.process(it, false);
+      await this.processAll(live, false);
     });
   }
 
@@ -302,7 +327,7 @@ export class Follower extends EventEmitter {
     }
     if (cursor === '') {
       const first = await agent.getItems(node, { index: 0, max: this.pageSize });
-      for (const it of first.items) await this.process({ ...it, live: false }, true);
+      await this.processAll(first.items.map((it) => ({ ...it, live: false })), true);
       if (isLastPage(first, this.pageSize)) return;
       cursor = first.items.at(-1)!.id;
     }
@@ -330,7 +355,7 @@ export class Follower extends EventEmitter {
         state.setCursor(node, since);
         state.save();
       }
-      for (const it of page.items) await this.process({ ...it, live: false }, true);
+      await this.processAll(page.items.map((it) => ({ ...it, live: false })), true);
       if (isLastPage(page, this.pageSize)) return;
       cursor = page.items.at(-1)!.id;
     }
@@ -366,30 +391,47 @@ export class Follower extends EventEmitter {
       before = items[0]!.id;
     }
     state.setCursor(node, anchor ?? '');
-    for (const it of collected) await this.process({ ...it, live: false }, true);
+    await this.processAll(collected.map((it) => ({ ...it, live: false })), true);
     state.save();
   }
 
+  /** Items in order: one by one to an item handler, in calls of at most maxItems to a batch handler. */
+  private async processAll(items: FollowedItem[], fetched: boolean): Promise<void> {
+    if (typeof this.handler === 'function') {
+      for (const it of items) await this.process(it, fetched);
+      return;
+    }
+    for (let i = 0; i < items.length; i += this.handler.maxItems) await this.processMany(items.slice(i, i + this.handler.maxItems), fetched);
+  }
+
+  private process(item: FollowedItem, fetched: boolean): Promise<void> {
+    return this.processMany([item], fetched);
+  }
+
   /**
-   * Hand one item to the handler unless seen (by id or IVORN); remember it; move
+   * Hand items to the handler unless seen (by id or IVORN); remember them; move
    * the cursor for fetched items. The new state is written before the handler
    * runs and renamed into place right after it returns, so that a crash repeats
-   * an item only if it strikes in between those two instants.
+   * items only if it strikes in between those two instants.
    */
-  private async process(item: FollowedItem, fetched: boolean): Promise<void> {
+  private async processMany(items: FollowedItem[], fetched: boolean): Promise<void> {
     this.check();
     const state = this.agent.state;
-    const ivornKey = item.ivorn !== undefined && this.opts.ivornPerNode ? `${this.node}\n${item.ivorn}` : item.ivorn;
-    const seen = state.hasId(this.node, item.id) || (ivornKey !== undefined && state.hasIvorn(ivornKey));
-    if (seen) this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
-    else if (!item.payload && item.live) {
-      // Notification without payload (deliver_payloads off): fetch the item itself.
-      const full = await this.agent.getItem(this.node, item.id).catch(() => undefined);
-      if (full) item = { ...full, live: true };
-      this.check();
+    const fresh: FollowedItem[] = [];
+    for (let item of items) {
+      const ivornKey = item.ivorn !== undefined && this.opts.ivornPerNode ? `${this.node}\n${item.ivorn}` : item.ivorn;
+      const seen = state.hasId(this.node, item.id) || (ivornKey !== undefined && state.hasIvorn(ivornKey)) || fresh.some((f) => f.id === item.id);
+      if (seen) this.log.debug({ node: this.node, id: item.id, ivorn: item.ivorn }, 'skipping an item already handled');
+      else if (!item.payload && item.live) {
+        // Notification without payload (deliver_payloads off): fetch the item itself.
+        const full = await this.agent.getItem(this.node, item.id).catch(() => undefined);
+        if (full) item = { ...full, live: true };
+        this.check();
+      }
+      state.remember(this.node, item.id, ivornKey);
+      if (fetched) state.setCursor(this.node, item.id);
+      if (!seen) fresh.push(item);
     }
-    state.remember(this.node, item.id, ivornKey);
-    if (fetched) state.setCursor(this.node, item.id);
     let commit: () => void;
     try {
       commit = state.stage();
@@ -403,18 +445,25 @@ export class Follower extends EventEmitter {
       this.stateFull = true;
       commit = () => {};
     }
-    if (!seen) {
-      this.emit('item', item);
+    const handle = async (call: () => void | Promise<void>, what: FollowedItem[]) => {
       try {
-        await this.handler(item);
+        await call();
       } catch (e) {
-        // The item counts as handled: a handler that always fails must not block the stream.
-        this.log.error({ node: this.node, id: item.id, err: (e as Error).stack ?? String(e) }, 'item handler failed');
-        this.emit('handler-error', e, item);
+        // The items count as handled: a handler that always fails must not block the stream.
+        this.log.error({ node: this.node, ids: what.map((i) => i.id), err: (e as Error).stack ?? String(e) }, 'item handler failed');
+        for (const it of what) this.emit('handler-error', e, it);
       }
+    };
+    for (const it of fresh) this.emit('item', it);
+    if (typeof this.handler === 'function') {
+      const h = this.handler;
+      for (const it of fresh) await handle(() => h(it), [it]);
+    } else if (fresh.length) {
+      const h = this.handler;
+      await handle(() => h.batch(fresh), fresh);
     }
     commit();
-    if (!seen && this.opts.maxItems !== undefined && ++this.handledCount >= this.opts.maxItems) {
+    if (fresh.length && this.opts.maxItems !== undefined && (this.handledCount += fresh.length) >= this.opts.maxItems) {
       this.emit('limit');
       // A limit reached during the first catch-up is a success, not an interruption.
       this.firstSync?.resolve();

@@ -9,7 +9,7 @@
  *   await agent.stop();
  */
 export { Agent, connectAgent, tlsProblem, type AgentOptions, type ItemsPage, type ItemsQuery, type PubsubItem } from './connect.ts';
-export { Follower, type FollowOptions, type FollowedItem, type ItemHandler, type SilenceAlarm } from './follow.ts';
+export { Follower, type BatchHandler, type FollowOptions, type FollowedItem, type ItemHandler, type SilenceAlarm } from './follow.ts';
 export { type ArchiveQuery, type ArchivePage, type ArchivedItem } from './archive.ts';
 export { XmppIqError, NotConnectedError, IqTimeoutError, isTransient } from '../../common/xmpp/iq-errors.ts';
 export { backoffDelay, type BackoffOptions } from '../../common/backoff.ts';

@@ -18,7 +18,7 @@ export type ConnectionOptions = {
   /** Bare (or full) JID of the agent's account. */
   jid: string;
   password: string;
-  /** xmpp://host:port (STARTTLS) or xmpps://host:port; default xmpp://<JID domain>:5222. */
+  /** xmpp://host:port (STARTTLS) or xmpps://host:port; default xmpp://<JID domain>:5222. Several, comma-separated (the nodes of a cluster): tried in turn after a lost connection. */
   server?: string;
   /** JID of the publish-subscribe service; default pubsub.<JID domain>. */
   service?: string;
@@ -37,7 +37,11 @@ export const XMPP_CONFIG_SCHEMA = {
   properties: {
     jid: { type: 'string', pattern: '^[^@/\\s]+@[^@/\\s]+(/.*)?$', description: 'a JID such as fsc@svom.fr' },
     password: { type: 'string' },
-    server: { type: 'string', pattern: '^xmpps?://[^/:\\s]+(:[0-9]+)?/?$', description: 'a server address such as xmpp://xmpp.svom.fr:5222' },
+    server: {
+      type: 'string',
+      pattern: '^xmpps?://[^/:,\\s]+(:[0-9]+)?/?(\\s*,\\s*xmpps?://[^/:,\\s]+(:[0-9]+)?/?)*$',
+      description: 'a server address such as xmpp://xmpp.svom.fr:5222, or several separated by commas (the nodes of a cluster)',
+    },
     service: { type: 'string', minLength: 1 },
     trust: { type: 'array', items: { type: 'string', minLength: 1 } },
     resource: { type: 'string', minLength: 1 },
@@ -58,7 +62,7 @@ export const CONNECTION_ARGS = {
 export const CONNECTION_HELP = `connection (each falls back to an environment variable):
   --jid JID             agent account                        VOXNET_AGENT_JID
   --password PW         its password                         VOXNET_AGENT_PASSWORD
-  --server URL          xmpp://host:port (default: JID domain, port 5222)   VOXNET_AGENT_SERVER
+  --server URL[,URL…]   xmpp://host:port (default: JID domain, port 5222); several: a cluster's nodes, tried in turn   VOXNET_AGENT_SERVER
   --service JID         publish-subscribe service (default pubsub.<domain>) VOXNET_PUBSUB
   --trust CAFILE        extra CA certificate to trust (repeatable; ':'-separated in VOXNET_TRUST)
   --log-level LEVEL     trace|debug|info|warn|error|silent   VOXNET_LOG_LEVEL
@@ -78,8 +82,8 @@ export function connectionFrom(values: Record<string, unknown>, env: Env = proce
   if (!/^[^@/\s]+@[^@/\s]+(\/.*)?$/.test(jid)) throw new UsageError(`--jid '${jid}' is not a JID of the form user@domain`);
   if (password === undefined) throw new UsageError('no password: give --password or set VOXNET_AGENT_PASSWORD');
   const server = str('server') ?? env.VOXNET_AGENT_SERVER ?? base.server;
-  if (server !== undefined && !/^xmpps?:\/\/[^/:\s]+(:\d+)?\/?$/.test(server))
-    throw new UsageError(`--server '${server}' is not of the form xmpp://host:port`);
+  for (const one of server?.split(',').map((x) => x.trim()) ?? [])
+    if (!/^xmpps?:\/\/[^/:\s]+(:\d+)?\/?$/.test(one)) throw new UsageError(`--server '${one}' is not of the form xmpp://host:port`);
   const service = str('service') ?? env.VOXNET_PUBSUB ?? base.service;
   const cliTrust = Array.isArray(values.trust) ? (values.trust as string[]) : [];
   const envTrust = env.VOXNET_TRUST ? env.VOXNET_TRUST.split(':').filter(Boolean) : [];

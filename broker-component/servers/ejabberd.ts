@@ -54,7 +54,16 @@ export type EjabberdOptions = XmppServerOptions & {
   modules?: Record<string, unknown>;
   /** Items kept per node by the internal pubsub service. Default 100000. */
   pubsubMaxItems?: number;
+  /**
+   * Start the VM as a distributed Erlang node (a cluster member, see
+   * ejabberd-cluster.ts): its long node name, the cluster's cookie, and the port of
+   * the epmd it registers with (the cluster's own, not the system's 4369).
+   */
+  distribution?: { node: string; cookie: string; epmdPort: number };
 };
+
+/** Distribution buffer busy limit of cluster nodes (KB): see the launch below. */
+export const DIST_BUFFER_KB = 262_144;
 
 export type EjabberdUser = { user: string; host: string; password: string };
 
@@ -262,6 +271,9 @@ export function ejabberdConfig(o: {
         port: o.c2sPort,
         ip: '127.0.0.1',
         module: 'ejabberd_c2s',
+        // ejabberd's default accept queue is 5 connections: clients of a node that went
+        // down all come back at once (ejabberd-cluster.ts).
+        backlog: 1024,
         max_stanza_size: 262_144,
         shaper: 'none',
         access: 'all',
@@ -376,7 +388,12 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
   const codePath = opts.multicast?.module === 'mod_voxnet_fanout' || opts.modules?.mod_voxnet_fanout ? ['-pz', buildVoxnetModules()] : [];
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    const p = spawn(inst.erl, ['-noinput', ...codePath, '-mnesia', 'dir', JSON.stringify(spool), '-s', 'ejabberd'], {
+    const dist = opts.distribution;
+    // +zdbbl: ejabberd sends to another node's processes with erlang:send(…, [nosuspend])
+    // and drops the stanza when the distribution buffer is over its busy limit (1 MB by
+    // default): a burst of notifications to the other node's clients would lose some.
+    const distArgs = dist ? ['-name', dist.node, '-setcookie', dist.cookie, '-start_epmd', 'false', '+zdbbl', String(DIST_BUFFER_KB)] : [];
+    const p = spawn(inst.erl, [...distArgs, '-noinput', ...codePath, '-mnesia', 'dir', JSON.stringify(spool), '-s', 'ejabberd'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -389,6 +406,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
         ERL_CRASH_DUMP_BYTES: '0',
         ERL_MAX_PORTS: '65536',
         ...(fed ? { ERL_INETRC: inetrc } : {}),
+        ...(dist ? { ERL_EPMD_PORT: String(dist.epmdPort) } : {}),
         HOME: dir,
       },
     });

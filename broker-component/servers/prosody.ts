@@ -34,6 +34,11 @@ export type ProsodyOptions = {
   muc?: { domain: string; creators?: string[] };
   /** Extra global configuration lines. */
   extra?: string;
+  /**
+   * More of Prosody's modules on every host (e.g. "smacks", "csi_simple", "carbons",
+   * "offline"), taken off the list of disabled ones.
+   */
+  modules?: string[];
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Fixed ports (e.g. the quick start); free ones when absent. */
   c2sPort?: number;
@@ -57,9 +62,9 @@ function luaString(s: string): string {
   return JSON.stringify(s); // JSON string escapes are valid Lua string escapes for our inputs
 }
 
-/** Prosody's datamanager encodes host and user names in file paths. */
+/** Prosody's datamanager encodes host and user names in file paths, byte by byte of their UTF-8. */
 function encodePathPart(s: string): string {
-  return s.replace(/[^a-zA-Z0-9]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+  return [...Buffer.from(s, 'utf8')].map((b) => (/[a-zA-Z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : '%' + b.toString(16).padStart(2, '0'))).join('');
 }
 
 export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServer> {
@@ -102,8 +107,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<XmppServe
     // Alerts are latency-sensitive: no Nagle delay on any connection.
     `network_settings = { nagle = false }`,
     `log = { { levels = { min = ${luaString(opts.logLevel ?? 'info')} }, to = "file", filename = ${luaString(logFile)} } }`,
-    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version"${httpPort ? ', "http", "websocket"' : ''} }`,
-    `modules_disabled = { "s2s", "offline", "posix", ${httpPort ? '' : '"http", "websocket", '}"bosh", "limits", "admin_shell", "admin_socket" }`,
+    `modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "c2s", "component", "time", "version"${httpPort ? ', "http", "websocket"' : ''}${(opts.modules ?? []).map((m) => `, ${luaString(m)}`).join('')} }`,
+    `modules_disabled = { ${['s2s', 'offline', 'posix', ...(httpPort ? [] : ['http', 'websocket']), 'bosh', 'limits', 'admin_shell', 'admin_socket'].filter((m) => !opts.modules?.includes(m)).map(luaString).join(', ')} }`,
     `certificates = ${luaString(join(dir, 'certs'))}`,
     opts.extra ?? '',
   ];

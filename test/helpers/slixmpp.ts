@@ -20,9 +20,9 @@ export type JsonLinesProc = {
   stop(): void;
 };
 
-/** Run a script that prints one JSON object per line on stdout. */
-export function runJsonLines(script: string, args: string[]): JsonLinesProc {
-  const child = spawn(PYTHON, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Run a script that prints one JSON object per line on stdout (a Python script, or a program given as `command`). */
+export function runJsonLines(script: string, args: string[], command: string[] = [PYTHON]): JsonLinesProc {
+  const child = spawn(command[0]!, [...command.slice(1), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const events: Record<string, unknown>[] = [];
   let partial = '';
   let err = '';

@@ -64,6 +64,7 @@ export const KAFKA_GATEWAY_SCHEMA = {
     sender: { type: 'string' },
     max_message_bytes: { type: 'integer', minimum: 1024, default: DEFAULT_MAX_MESSAGE_BYTES },
     max_in_flight: { type: 'integer', minimum: 1, maximum: 1024 },
+    max_batch: { type: 'integer', minimum: 1, maximum: 1024 },
   },
 } as const;
 

@@ -2,33 +2,37 @@
  * The Kafka gateway: Kafka → VOXnet (inbound routes: topics or patterns → node)
  * and VOXnet → Kafka (outbound routes: node → topic), in one process.
  *
- * Inbound: a consumer group with auto-commit off. Each batch of messages is
- * decoded (decode.ts), checked against the bridge ledger (duplicates, echoes of
- * our own messages, our origin marker), published to its node with a
- * deterministic item id, several publishes in flight, each retried until the
- * broker acknowledged it; refused messages go to the dead letters with the
- * reason. Only when every message of the batch is acknowledged or dead-lettered
- * is the offset after it committed. A crash before that redelivers the batch,
- * and the same ids land on the same items: exactly once as seen on the node.
+ * Inbound (inbound.ts): a consumer group with auto-commit off. Each message is
+ * checked against the bridge ledger (duplicates, echoes of our own messages, our
+ * origin marker), decoded, and published to its node with a deterministic item id:
+ * several publish requests in flight, consecutive messages for one node grouped in
+ * one request when traffic is heavy (one broker transaction), each retried until
+ * the broker acknowledged it; refused messages go to the dead letters with the
+ * reason. Per partition, the offset after the acknowledged (or dead-lettered)
+ * prefix is committed, never more. A crash redelivers what follows it, and the same
+ * ids land on the same items: exactly once as seen on the node.
  *
- * Outbound: per route, an agent follows the node (catch-up, dedupe) and each
- * item is produced with Hopskotch headers (_id deterministic from the item,
- * _sender, _format, _test for role=test, and our origin marker) by an idempotent
- * producer with acks=all; the follower's handler returns — and its cursor moves —
- * only after that acknowledgement (retrying while Kafka is away).
+ * Outbound: per route, an agent follows the node (catch-up, dedupe) and hands
+ * over the items ready at once (a fetched page, the live items that came while the
+ * previous batch waited); they are produced in one request with Hopskotch headers
+ * (_id deterministic from the item, _sender, _format, _test for role=test, and our
+ * origin marker) by an idempotent producer with acks=all; the follower's handler
+ * returns — and its cursor moves — only after that acknowledgement (retrying while
+ * Kafka is away).
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
 import { backoffDelay, connectAgent, type Agent, type FollowedItem, type Follower } from '../../lib/index.ts';
 import { ensureNode } from '../../lib/nodes.ts';
 import { XmppIqError, isTransient } from '../../../common/xmpp/iq-errors.ts';
 import type { ConnectionOptions } from '../../lib/options.ts';
 import type { Logger } from '../../lib/log.ts';
 import {
-  BridgeLedger, DiskFullWatch, SeenStore, conventionalVOEventXml, deadLetterSink, dedupeKey, hopIdText, relay, Refused, RelayStopped, untilWritten, type DeadLetterSink,
+  BridgeLedger, DiskFullWatch, SeenStore, conventionalVOEventXml, deadLetterSink, dedupeKey, hopIdText, Refused, RelayStopped, untilWritten, WriteAbandoned, type DeadLetterSink,
 } from '../lib/index.ts';
 import { isStorageFull } from '../../../common/storage-full.ts';
+import { InboundPipeline } from './inbound.ts';
 import { JSON_NS } from '../../crossmatch/alert.ts';
 import { kafkaClient, type KafkaSettings } from './client.ts';
 import { decodeMessage, headerText, headersAsText, type KafkaMessageIn, type RouteFormat } from './decode.ts';
@@ -56,8 +60,10 @@ export type KafkaGatewayConfig = {
   /** Hopskotch `_sender` on outbound messages (default the agent's JID). */
   sender?: string;
   max_message_bytes?: number;
-  /** Inbound publishes in flight (default 32). */
+  /** Inbound publish requests in flight (default 8). */
   max_in_flight?: number;
+  /** Inbound messages for one node published together in one request at most (default 64). */
+  max_batch?: number;
 };
 
 export type GatewayEvent =
@@ -109,6 +115,26 @@ export function outboundPayload(item: FollowedItem): { value: string; format: 'v
   if (voevent) return { value: voevent, format: 'voevent', test: p!.attrs.role === 'test' };
   if (p && p.name === 'json' && p.attrs.xmlns === JSON_NS) return { value: p.text(), format: 'json', test: false };
   return { value: item.xml, format: 'blob', test: false };
+}
+
+/** Items per outbound batch (a fetched page is 20). */
+const OUTBOUND_BATCH = 256;
+/** Bytes per produce request: well under Kafka's default message.max.bytes (1 MiB) for a record batch; a larger message goes alone. */
+const PRODUCE_BYTES = 512 * 1024;
+
+/** Consecutive chunks of at most PRODUCE_BYTES (a larger message alone). */
+function produceChunks<T extends { size: number }>(items: T[]): T[][] {
+  const chunks: T[][] = [];
+  let bytes = Infinity;
+  for (const it of items) {
+    if (bytes + it.size > PRODUCE_BYTES) {
+      chunks.push([]);
+      bytes = 0;
+    }
+    chunks.at(-1)!.push(it);
+    bytes += it.size;
+  }
+  return chunks;
 }
 
 function routeMatcher(routes: InboundRoute[]): (topic: string) => InboundRoute | undefined {
@@ -164,7 +190,10 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
   let pruneTimer: NodeJS.Timeout | undefined;
 
   let unacked = 0;
+  let inbound: InboundPipeline<KafkaMessageIn & { timestamp: string }> | undefined;
   const stop = async (graceMs = 15_000): Promise<boolean> => {
+    // What is acknowledged so far is committed; nothing after it.
+    if (inbound) await Promise.race([inbound.flush().catch(() => {}), sleep(5000)]);
     abort.abort();
     clearInterval(pruneTimer);
     await consumer?.disconnect().catch(() => {});
@@ -197,81 +226,77 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
       const patterns = cfg.inbound.filter((r) => r.pattern).map((r) => new RegExp(r.pattern!));
       await consumer.subscribe({ topics: [...names, ...patterns], fromBeginning: from === 'earliest' });
       const seeks = from !== 'earliest' && from !== 'latest' ? await startOffsets(kafka, group, names, patterns, from, log) : [];
-      const window = Math.max(1, cfg.max_in_flight ?? 32);
-
-      const handleOne = async (topic: string, partition: number, msg: EachBatchPayload['batch']['messages'][number]): Promise<void> => {
-        const m: KafkaMessageIn = { topic, partition, offset: msg.offset, value: msg.value, headers: (msg.headers ?? {}) as KafkaMessageIn['headers'] };
-        const route = routeOf(topic);
-        const source = placeOf(cfg.kafka, topic);
-        const letterSource = `${source}/${partition}/${msg.offset}`;
-        let published: { keys: (string | undefined)[]; node: string; id: string } | undefined;
-        await relay({
-          deliver: async () => {
-            if (!route) throw new Refused(`no inbound route for topic ${topic}`);
-            const markers = [headerText(m.headers[ORIGIN_HEADER])].filter((x): x is string => !!x);
-            const hopKey = dedupeKey({ hopId: m.headers._id });
-            const early = ledger.inbound({ key: hopKey, source, node: route.node, originMarkers: markers });
-            if (!early.bridge) {
-              emit({ kind: 'skipped-in', reason: early.reason, topic, offset: msg.offset });
-              return 'skipped';
-            }
-            const item = decodeMessage(m, { format: route.format, maxBytes: cfg.max_message_bytes });
-            const v = item.key && item.key !== hopKey ? ledger.inbound({ key: item.key, source, node: route.node }) : ({ bridge: true } as const);
-            if (!v.bridge) {
-              emit({ kind: 'skipped-in', reason: v.reason, topic, offset: msg.offset });
-              return 'skipped';
-            }
-            if (item.note) log.info({ topic, offset: msg.offset, note: item.note }, 'notice checked');
-            const keys = [...new Set([item.key, hopKey])];
-            for (const key of keys) ledger.noteArrival({ key, source });
-            await agent.publish(route.node, item.xml, { id: item.id });
-            published = { keys, node: route.node, id: item.id };
-          },
-          // Marked once the node acknowledged (a full disk is waited out here, without publishing again).
-          advance: () => {
-            if (!published) return;
-            for (const key of published.keys) ledger.markInbound({ key, source, node: published.node });
-            emit({ kind: 'bridged-in', node: published.node, id: published.id, topic, partition, offset: msg.offset, kafkaTimestamp: Number(msg.timestamp) });
-          },
-          letter: () => ({ source: letterSource, payload: msg.value ?? Buffer.alloc(0), headers: headersAsText(m.headers) }),
-        }, {
-          deadLetters: dead,
-          signal: abort.signal,
-          disk,
-          // The broker refusing this payload (too big, not acceptable) is about the message: dead letter.
-          isPermanent: (e) => e instanceof XmppIqError && !isTransient(e),
-          onRetry: (e, attempt, delayMs) => log.warn({ topic, offset: msg.offset, err: e.message, attempt, delayMs }, 'publish failed, retrying'),
-        }).then((outcome) => {
-          if (outcome === 'dead-lettered') {
-            log.warn({ source: letterSource }, 'message refused: dead letter');
-            emit({ kind: 'dead-letter', reason: 'refused', source: letterSource });
-          }
-        });
-      };
+      type Msg = KafkaMessageIn & { timestamp: string };
+      const pipeline = new InboundPipeline<Msg>({
+        judge: (m) => {
+          const route = routeOf(m.topic);
+          if (!route) throw new Refused(`no inbound route for topic ${m.topic}`);
+          const source = placeOf(cfg.kafka, m.topic);
+          const markers = [headerText(m.headers[ORIGIN_HEADER])].filter((x): x is string => !!x);
+          const hopKey = dedupeKey({ hopId: m.headers._id });
+          const early = ledger.inbound({ key: hopKey, source, node: route.node, originMarkers: markers });
+          if (!early.bridge) return { kind: 'skip', reason: early.reason };
+          const item = decodeMessage(m, { format: route.format, maxBytes: cfg.max_message_bytes });
+          const v = item.key && item.key !== hopKey ? ledger.inbound({ key: item.key, source, node: route.node }) : ({ bridge: true } as const);
+          if (!v.bridge) return { kind: 'skip', reason: v.reason };
+          if (item.note) log.info({ topic: m.topic, offset: m.offset, note: item.note }, 'notice checked');
+          const keys = [...new Set([item.key, hopKey])].filter((k): k is string => !!k);
+          return { kind: 'publish', node: route.node, id: item.id, xml: item.xml, keys, msg: m };
+        },
+        onSkipped: (m, reason) => emit({ kind: 'skipped-in', reason, topic: m.topic, offset: m.offset }),
+        publish: (node, items) => agent.publishItems(node, items.map((it) => ({ id: it.id, payload: it.xml }))),
+        // Where each message came from, before publishing (so the outbound side never sends it back),
+        // and the dedupe marks once acknowledged: one seen-store transaction per request. The
+        // arrival notes need not wait for the disk: committed, every gateway sharing the file sees
+        // them at once, and the marks' synced commit (before the offset moves) makes them durable;
+        // a power cut before that loses them with the uncommitted offset, and the message comes again.
+        // A full disk is waited out where it strikes (one error per episode, disk-full.ts): before the
+        // publish, nothing is sent meanwhile; after it, only the marks are tried again, never the publish.
+        beforePublish: (batch) => untilWritten(() => store.batch(() => {
+          for (const j of batch) if (j.kind === 'publish') for (const key of j.keys) ledger.noteArrival({ key, source: placeOf(cfg.kafka, j.msg.topic) });
+        }, { sync: false }), { watch: disk, what: 'the seen-store', signal: abort.signal }),
+        afterPublish: async (batch) => {
+          await untilWritten(() => store.batch(() => {
+            for (const j of batch) if (j.kind === 'publish') for (const key of j.keys) ledger.markInbound({ key, source: placeOf(cfg.kafka, j.msg.topic), node: j.node });
+          }), { watch: disk, what: 'the seen-store', signal: abort.signal });
+          for (const j of batch) if (j.kind === 'publish') emit({ kind: 'bridged-in', node: j.node, id: j.id, topic: j.msg.topic, partition: j.msg.partition, offset: j.msg.offset, kafkaTimestamp: Number(j.msg.timestamp) });
+        },
+        deadLetter: async (m, reason) => {
+          const source = `${placeOf(cfg.kafka, m.topic)}/${m.partition}/${m.offset}`;
+          // A dead letter is state too: a full disk (or the dead-letter node's broker away) is waited out.
+          await untilWritten(() => dead.put({ source, reason, payload: m.value ?? Buffer.alloc(0), headers: headersAsText(m.headers) }), {
+            watch: disk, what: 'a dead letter', signal: abort.signal, also: isTransient,
+          });
+          log.warn({ source, reason: reason.split('\n')[0] }, 'message refused: dead letter');
+          emit({ kind: 'dead-letter', reason, source });
+        },
+        commit: (offsets) => consumer!.commitOffsets(offsets),
+        // The broker refusing the payload (too big, not acceptable) is about the message: dead letter.
+        isPermanent: (e) => e instanceof XmppIqError && !isTransient(e),
+        signal: abort.signal,
+        log,
+        window: cfg.max_in_flight,
+        maxItems: cfg.max_batch,
+      });
+      inbound = pipeline;
 
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 1,
+        // Each message is handed to the pipeline and resolved at once, so that kafkajs fetches the
+        // next batch while these are published; offsets are committed by the pipeline only.
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          const msgs = batch.messages;
-          for (let i = 0; i < msgs.length && isRunning() && !isStale(); i += window) {
-            const chunk = msgs.slice(i, i + window);
-            // Stay in the group while the chunk waits (the broker away, a full disk): kafkajs heartbeats
-            // only when told, and a member silent for sessionTimeout loses its partitions.
-            const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
-            // In order per route: publishes are sent in order on one XMPP stream and the broker answers in order.
-            const results = await Promise.allSettled(chunk.map((msg) => handleOne(batch.topic, batch.partition, msg))).finally(() => clearInterval(beat));
-            const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-            if (failed) {
-              if (failed.reason instanceof RelayStopped) return; // stopping: nothing of this chunk is committed
-              throw failed.reason;
+          for (const msg of batch.messages) {
+            if (!isRunning() || isStale() || abort.signal.aborted) return;
+            const m: Msg = { topic: batch.topic, partition: batch.partition, offset: msg.offset, value: msg.value, headers: (msg.headers ?? {}) as KafkaMessageIn['headers'], timestamp: msg.timestamp };
+            try {
+              await pipeline.add(m, heartbeat);
+            } catch (e) {
+              if (e instanceof RelayStopped) return;
+              throw e;
             }
-            // Every message of the chunk is acknowledged (or dead-lettered): only now commit the offset after it.
-            const last = chunk.at(-1)!.offset;
-            resolveOffset(last);
-            await consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-            await heartbeat();
+            resolveOffset(msg.offset);
           }
         },
       });
@@ -296,36 +321,60 @@ export async function runKafkaGateway(o: RunOptions): Promise<RunningKafkaGatewa
         agents.push(agent);
         const dest = placeOf(cfg.kafka, r.topic);
         const sender = cfg.sender ?? agent.bare;
-        const f = await agent.follow(r.node, async (item) => {
-          const hopIdFromItem = item.id.startsWith('hop-') ? hopIdText(item.id.slice(4)) : undefined;
-          const key = dedupeKey({ ivorn: item.ivorn, hopId: hopIdFromItem });
-          const v = ledger.outbound({ key, dest });
-          if (!v.bridge) {
-            emit({ kind: 'skipped-out', reason: v.reason, node: r.node, id: item.id });
-            return;
-          }
-          const { value, format, test } = outboundPayload(item);
-          const id = hopIdFromItem ? Buffer.from(hopIdFromItem.replace(/-/g, ''), 'hex') : outboundHopId(r.node, item);
-          const headers: Record<string, Buffer | string> = { _id: id, _sender: sender, _format: format, [ORIGIN_HEADER]: cfg.gateway };
-          if (test) headers._test = 'true';
-          // Retry until Kafka acknowledged (acks=all), even while stopping (see stop()): the cursor
-          // moves only when this returns, and returning without the acknowledgement would lose the item.
-          unacked++;
-          for (let attempt = 0; ; attempt++) {
-            try {
-              await prod.send({ topic: r.topic, acks: -1, messages: [{ key: item.ivorn ?? item.id, value, headers }] });
-              break;
-            } catch (e) {
-              const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 10_000 });
-              log.warn({ topic: r.topic, id: item.id, err: (e as Error).message, delay }, 'produce failed, retrying');
-              await sleep(delay);
+        // The items ready at once (a fetched page, the live ones that came while the last
+        // batch waited for Kafka) go in one produce request; the follower's state is written
+        // once per batch, after the acknowledgement.
+        const f = await agent.followBatch(r.node, async (items) => {
+          const out: { key?: string; id: string; size: number; message: Message }[] = [];
+          const inBatch = new Set<string>();
+          for (const item of items) {
+            const hopIdFromItem = item.id.startsWith('hop-') ? hopIdText(item.id.slice(4)) : undefined;
+            const key = dedupeKey({ ivorn: item.ivorn, hopId: hopIdFromItem });
+            const v = key && inBatch.has(key) ? ({ bridge: false, reason: 'duplicate' } as const) : ledger.outbound({ key, dest });
+            if (!v.bridge) {
+              emit({ kind: 'skipped-out', reason: v.reason, node: r.node, id: item.id });
+              continue;
             }
+            if (key) inBatch.add(key);
+            const { value, format, test } = outboundPayload(item);
+            const id = hopIdFromItem ? Buffer.from(hopIdFromItem.replace(/-/g, ''), 'hex') : outboundHopId(r.node, item);
+            const headers: Record<string, Buffer | string> = { _id: id, _sender: sender, _format: format, [ORIGIN_HEADER]: cfg.gateway };
+            if (test) headers._test = 'true';
+            out.push({ key, id: item.id, size: Buffer.byteLength(value), message: { key: item.ivorn ?? item.id, value, headers } });
           }
-          unacked--;
-          // The cursor moves only once the mark is written (a full disk is waited out, the follower held).
-          await untilWritten(() => ledger.markOutbound({ key, dest, gateway: cfg.gateway }), { watch: disk, what: 'the seen-store', signal: abort.signal });
-          emit({ kind: 'bridged-out', node: r.node, id: item.id, topic: r.topic });
-        }, { since: r.since ?? 'latest' });
+          // Retry until Kafka acknowledged (acks=all), even while stopping (see stop()): the cursor
+          // moves only when this returns, and returning without the acknowledgement would lose items.
+          unacked += out.length;
+          for (const chunk of produceChunks(out)) {
+            for (let attempt = 0; ; attempt++) {
+              try {
+                await prod.send({ topic: r.topic, acks: -1, messages: chunk.map((o) => o.message) });
+                break;
+              } catch (e) {
+                const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 10_000 });
+                log.warn({ topic: r.topic, ids: chunk.map((o) => o.id), err: (e as Error).message, delay }, 'produce failed, retrying');
+                await sleep(delay);
+              }
+            }
+            unacked -= chunk.length;
+            // The cursor moves only once the marks are written, tried again (never produced again): a full disk
+            // is waited out (one error per episode, the follower held), any other failure retried with backoff.
+            for (let attempt = 0; ; attempt++) {
+              try {
+                await untilWritten(() => store.batch(() => {
+                  for (const o of chunk) ledger.markOutbound({ key: o.key, dest, gateway: cfg.gateway });
+                }), { watch: disk, what: 'the seen-store', signal: abort.signal });
+                break;
+              } catch (e) {
+                if (e instanceof WriteAbandoned) throw e; // stopping while the disk is full
+                const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 10_000 });
+                log.warn({ topic: r.topic, err: (e as Error).message, delay }, 'writing the seen-store failed, retrying');
+                await sleep(delay);
+              }
+            }
+            for (const o of chunk) emit({ kind: 'bridged-out', node: r.node, id: o.id, topic: r.topic });
+          }
+        }, { since: r.since ?? 'latest', batchSize: OUTBOUND_BATCH });
         followers.push(f);
       }
     }

@@ -85,6 +85,24 @@ export class SeenStore {
     return this.get(key)!;
   }
 
+  /**
+   * Run `fn` (marks, reads) as one transaction: its marks reach the disk together
+   * with one sync, durable when `batch` returns; an exception in `fn` keeps none.
+   * `{ sync: false }`: committed (seen at once by every process sharing the file, kept
+   * if this process is killed) without waiting for the disk; the next synced commit
+   * makes it durable too (WAL frames are synced in order). For marks that a later
+   * synced batch follows before anything depends on them surviving a power cut.
+   */
+  batch<T>(fn: () => T, opts: { sync?: boolean } = {}): T {
+    if (opts.sync !== false) return this.db.transaction(fn)();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
   /** Remove expired entries; returns how many. */
   prune(): number {
     return this.pruneStmt.run(this.now()).changes;
