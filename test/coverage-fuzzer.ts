@@ -17,6 +17,7 @@
 import { Session } from 'node:inspector';
 import fc from 'fast-check';
 import { applyOps, byteOp, type ByteOp } from './voevent-fuzz-ops.ts';
+import { prng } from './voevent-helpers.ts';
 
 type Range = { startOffset: number; endOffset: number; count: number };
 type ScriptCoverage = { scriptId: string; url: string; functions: { ranges: Range[] }[] };
@@ -116,18 +117,6 @@ class Coverage {
     this.post('Profiler.stopPreciseCoverage');
     this.session.disconnect();
   }
-}
-
-/** Deterministic choices for the loop (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Run the coverage-guided loop; never throws for what the target does. */
