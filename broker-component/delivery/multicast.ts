@@ -41,6 +41,9 @@ export type MulticastOptions = {
   };
 };
 
+/** Bytes of copies per multicast turn of the notifier (see MulticastFanOut.turnSize). */
+const MULTICAST_TURN_BYTES = 2 * 1024 * 1024;
+
 /** A batch written and not yet confirmed by a barrier answer of its service. */
 type InFlight = { service: string; seq: number; n: Notification; recipients: string[]; at: number };
 
@@ -154,13 +157,15 @@ export class MulticastFanOut implements FanOut {
 
   /**
    * A turn of the notifier: one multicast stanza, to at most as many recipients as
-   * make about 512 KiB of copies. The server's work is per copy: a turn of 1,000
-   * copies of a 5 KB alert kept other nodes' stanzas waiting behind 5 MB of output
-   * (the soak's heartbeats, with barriers timing out); parsing one stanza per ~100
-   * recipients instead of one per 1,000 costs the server little.
+   * make about 2 MiB of copies (~400 of a 5 KB alert). The server's work is per copy:
+   * a turn of 1,000 copies kept other nodes' stanzas waiting behind 5 MB of output
+   * (the soak's heartbeats, with barriers timing out, when each copy cost Prosody
+   * ~600 µs); turns of 512 KiB (~100 copies) made one alert to 10,000 subscribers
+   * wait on 100 stanzas and their barriers (ejabberd, mod_voxnet_fanout: 251–286 ms
+   * against 221 ms with 2 MiB turns; bench/fanout-results.md).
    */
   turnSize(n: Notification): number {
-    return Math.max(1, Math.min(this.maxAddresses, Math.floor((512 * 1024) / (n.inner.length + 160))));
+    return Math.max(1, Math.min(this.maxAddresses, Math.floor(MULTICAST_TURN_BYTES / (n.inner.length + 160))));
   }
 
   async deliver(n: Notification): Promise<string[]> {

@@ -41,7 +41,7 @@
 %%%
 %%% The service is a process per virtual host (as mod_multicast's): the
 %%% sender's connection hands it the stanza and goes on. A batch is split over
-%%% one worker process per scheduler, at least 500 recipients each; the
+%%% one worker process per scheduler, at least 40 recipients each; the
 %%% service waits for them, so an IQ the sender writes after a batch (the
 %%% broker's barrier) is answered after its deliveries.
 %%%
@@ -78,7 +78,7 @@
 -define(C_ROUTED, 3).
 -define(C_BATCHES, 4).
 %% Recipients per fan-out worker at least (below that one process does it all).
--define(SLICE, 500).
+-define(SLICE, 40).
 -define(C_BATCH_US, 5).
 
 %% Modules hooked on the c2s delivery path that leave a headline from a
