@@ -265,17 +265,24 @@ describe.skipIf(!ready)('Kafka gateway with a real Kafka broker and hop-client',
     const N = 300;
     const args = ['hop', '--url', `kafka://${kafka.plaintext}/kill.in`, '--node', 'kill/in', '--direction', 'in', '--no-auth', '--from', 'earliest', '--name', 'kill'];
     const messages = Array.from({ length: N }, (_, i) => ({ value: JSON.stringify({ seq: i }), headers: i % 2 ? ({ _format: 'json' } as Record<string, string | Buffer>) : { _format: 'json', _id: Buffer.from(`${i}`.padStart(32, 'a').slice(0, 32), 'hex') } }));
-    await produce('kill.in', messages);
     let g = gateway(args, 'gw-kill');
+    // A paced stream (about 5 s), so that the kill falls mid-stream however fast the gateway:
+    // produced all at once, the 300 could all be on the node before the first poll.
+    const producing = (async () => {
+      for (let i = 0; i < N; i += 2) {
+        await produce('kill.in', messages.slice(i, i + 2));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
     // Kill as soon as some, not all, are on the node.
-    for (let n = 0; n < 5 || n >= N; ) {
+    for (let n = 0; n < 5; ) {
       n = (await items('kill/in').catch(() => [])).length;
-      if (n >= 5 && n < N) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     g.child.kill('SIGKILL');
     await g.exited;
     const before = (await items('kill/in')).length;
+    await producing;
     g = gateway(args, 'gw-kill');
     const got = await itemsWhen('kill/in', N, 120_000);
     await new Promise((r) => setTimeout(r, 2000));
